@@ -1,0 +1,129 @@
+/**
+ * The module contract (ARCHITECTURE "The contracts"): read → decide → act, kept apart.
+ * check() is read-only and returns what would change; apply() makes it so. The engine owns
+ * check mode: with --check it never calls apply(). `changed` is computed from check().changes.
+ */
+import type { z } from 'zod';
+import type { RunOptions, RunResult, PutOptions } from '../transport/types.js';
+import type { Facts } from '../facts/types.js';
+
+/** One thing that will change, for people: "mode 0644 → 0600", "install nginx 1.22.1-9". */
+export interface Change {
+  what: string;
+  from?: string;
+  to?: string;
+}
+
+export type Diff =
+  | { kind: 'file'; path: string; before: string | null; after: string | null; sensitive?: boolean }
+  | { kind: 'package'; name: string; before: string | null; after: string | null }
+  | { kind: 'service'; name: string; before: string; after: string }
+  | { kind: 'value'; name: string; before: string | null; after: string | null; sensitive?: boolean };
+
+export interface Check {
+  /** Empty = nothing to do. */
+  changes: Change[];
+  /** Why nothing changes (required when changes is empty): "already present at 1.2.3". */
+  reason?: string;
+  diff?: Diff[];
+  /** Observed state digest input for plan files; defaults to changes+diff. */
+  observed?: unknown;
+  /** Private data check() passes to apply() (e.g. the rendered content). Never printed. */
+  data?: unknown;
+}
+
+/** A view of another host, for cross-host data (replica → primary, haproxy → api servers). */
+export interface HostView {
+  name: string;
+  address: string;
+  groups: string[];
+  vars: Record<string, unknown>;
+  facts?: Facts;
+}
+
+/** What a module sees of the host it runs on. */
+export interface HostContext {
+  readonly name: string;
+  readonly address: string;
+  readonly groups: string[];
+  /** Merged variables for this host (and the current role's defaults). */
+  readonly vars: Record<string, unknown>;
+  readonly facts: Facts;
+  /** True in --check / plan: modules must not change anything (the engine enforces it too). */
+  readonly checkMode: boolean;
+  run(cmd: string, opts?: RunOptions): Promise<RunResult>;
+  put(path: string, bytes: string | Buffer, opts?: PutOptions): Promise<void>;
+  get(path: string): Promise<Buffer | null>;
+  /** Renders a template of the current role (templates/<src>) or a shared partial. */
+  render(src: string, data?: Record<string, unknown>): Promise<string>;
+  /** Reads a file of the current role (files/<src>), confined to the role. */
+  roleFile(src: string): Promise<Buffer>;
+  /** Other hosts of the inventory matching a limit pattern. */
+  hosts(pattern: string): HostView[];
+}
+
+export interface Module<P> {
+  name: `${string}.${string}`;
+  params: z.ZodType<P, z.ZodTypeDef, unknown>;
+  /** Short label for output, e.g. the path or package names. */
+  describe(p: P): string;
+  check(host: HostContext, p: P): Promise<Check>;
+  apply(host: HostContext, p: P, c: Check): Promise<void>;
+}
+
+/** Options every task accepts next to its module's params. */
+export interface TaskOptions {
+  /** Display name; defaults to "<module> <describe()>". */
+  name?: string;
+  /** Handler name(s) to notify when this task changed something. */
+  notify?: string | string[];
+  tags?: string[];
+  /** Keep going on this host if the task fails (the failure is still reported). */
+  ignoreErrors?: boolean;
+}
+
+export interface Task<P = unknown> {
+  module: Module<P>;
+  params: unknown; // validated by the engine against module.params before any connection
+  name?: string;
+  notify: string[];
+  tags: string[];
+  ignoreErrors: boolean;
+  /** Where the task was declared (YAML file:line or role name) for error messages. */
+  origin?: { file: string; line?: number; col?: number };
+}
+
+export type TaskFactory<P> = ((params: P & TaskOptions) => Task<P>) & { module: Module<P> };
+
+const TASK_KEYS = ['name', 'notify', 'tags', 'ignoreErrors'] as const;
+
+/** Splits task options from module params. */
+export function splitTaskOptions(input: Record<string, unknown>): { params: Record<string, unknown>; opts: TaskOptions } {
+  const params: Record<string, unknown> = {};
+  const opts: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(input ?? {})) {
+    if ((TASK_KEYS as readonly string[]).includes(k)) opts[k] = v;
+    else params[k] = v;
+  }
+  return { params, opts: opts as TaskOptions };
+}
+
+export function makeTask<P>(module: Module<P>, params: unknown, opts: TaskOptions = {}): Task<P> {
+  const notify = opts.notify === undefined ? [] : Array.isArray(opts.notify) ? opts.notify : [opts.notify];
+  return { module, params, name: opts.name, notify, tags: opts.tags ?? [], ignoreErrors: opts.ignoreErrors ?? false };
+}
+
+/** Defines a module and returns its task factory: `files.template({...})` → Task. */
+export function defineModule<P>(module: Module<P>): TaskFactory<P> {
+  const factory = ((input: P & TaskOptions) => {
+    const { params, opts } = splitTaskOptions(input as Record<string, unknown>);
+    return makeTask(module, params, opts);
+  }) as TaskFactory<P>;
+  factory.module = module;
+  return factory;
+}
+
+/** Helper for a no-change result. */
+export function unchanged(reason: string, extra: Partial<Check> = {}): Check {
+  return { changes: [], reason, ...extra };
+}

@@ -1,0 +1,95 @@
+/**
+ * Transport contract. One implementation per connection kind (ssh, local). All of them speak
+ * to ONE long-lived shell per host through the session protocol (session.ts): no channel per
+ * command. Failures to reach a host are thrown as HostUnreachable; a command's non-zero exit
+ * is a normal result.
+ */
+export interface RunOptions {
+  /** Bytes fed to the command's stdin (secrets travel here, never in argv). */
+  stdin?: string | Buffer;
+  /** Per-command timeout in ms (default 10 min). On timeout the command is killed, code 124. */
+  timeoutMs?: number;
+}
+
+export interface RunResult {
+  code: number;
+  stdout: string;
+  stderr: string;
+  /** Raw stdout for binary payloads (get()). */
+  stdoutBytes: Buffer;
+}
+
+export interface PutOptions {
+  /** Octal string, e.g. "0644". */
+  mode?: string;
+  owner?: string;
+  group?: string;
+  /** Command with %s for the temp file, e.g. "sshd -t -f %s". Non-zero exit = old file kept. */
+  validate?: string;
+}
+
+export interface LockMeta {
+  user: string;
+  controller: string;
+  runId: string;
+  command: string;
+  since: string; // ISO timestamp
+}
+
+export interface Counters {
+  connections: number;
+  channels: number;
+  commands: number;
+  bytesSent: number;
+  bytesReceived: number;
+  connectMs: number;
+}
+
+export interface Transport {
+  readonly host: string;
+  readonly counters: Counters;
+  /** Opens the connection and the session shell (with become if configured). Idempotent. */
+  connect(): Promise<void>;
+  run(cmd: string, opts?: RunOptions): Promise<RunResult>;
+  /** Atomic write: temp file (0600) in the destination dir → validate → mode/owner → rename. */
+  put(path: string, bytes: string | Buffer, opts?: PutOptions): Promise<void>;
+  /** File contents, or null when the file does not exist. */
+  get(path: string): Promise<Buffer | null>;
+  /**
+   * Exclusive per-host run lock held by the session shell (flock on /run/infra/lock) until
+   * close() or until the session dies. Throws HostLocked with the holder's metadata.
+   */
+  lock(meta: LockMeta, waitMs?: number): Promise<void>;
+  close(): Promise<void>;
+}
+
+/** The host could not be reached, or the connection died: state unknown. */
+export class HostUnreachable extends Error {
+  constructor(readonly host: string, message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'HostUnreachable';
+  }
+}
+
+/** Authentication / become / host-key failures: the host is failed with a clear message. */
+export class HostRefused extends Error {
+  constructor(readonly host: string, message: string, readonly hint?: string) {
+    super(message);
+    this.name = 'HostRefused';
+  }
+}
+
+export class HostLocked extends Error {
+  constructor(readonly host: string, readonly holder: Partial<LockMeta>) {
+    super(
+      `${host} is locked by ${holder.user ?? '?'}@${holder.controller ?? '?'} since ${
+        holder.since ? new Date(holder.since).toTimeString().slice(0, 8) : '?'
+      } (run ${holder.runId ?? '?'}, ${holder.command ?? '?'})`,
+    );
+    this.name = 'HostLocked';
+  }
+}
+
+export function emptyCounters(): Counters {
+  return { connections: 0, channels: 0, commands: 0, bytesSent: 0, bytesReceived: 0, connectMs: 0 };
+}

@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# Builds the Debian 12 test image (systemd + sshd) with debootstrap and `docker import`.
+# Cached by a hash of this script and its inputs: rebuilt only when they change.
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+name=${INFRA_TEST_IMAGE_NAME:-infra-test-debian12}
+hash=$(cat "$here/build.sh" "$here"/rootfs/* 2>/dev/null | sha256sum | cut -c1-12)
+tag="$name:$hash"
+if docker image inspect "$tag" >/dev/null 2>&1; then
+  docker tag "$tag" "$name:latest"
+  echo "build-image: $tag is cached"
+  exit 0
+fi
+mirror=${DEBIAN_MIRROR:-$(awk '/^URIs:/ {print $2; exit}' /etc/apt/sources.list.d/debian.sources 2>/dev/null || true)}
+mirror=${mirror:-http://deb.debian.org/debian}
+dir=$(mktemp -d /var/tmp/infra-rootfs.XXXXXX)
+trap 'rm -rf "$dir"' EXIT
+pkgs=systemd,systemd-sysv,dbus,openssh-server,sudo,python3,iproute2,procps,ca-certificates,curl,iputils-ping,netcat-openbsd,gnupg,less,apt-utils,locales-all
+echo "build-image: debootstrap bookworm from $mirror"
+debootstrap --variant=minbase --include="$pkgs" bookworm "$dir" "$mirror" >/tmp/infra-debootstrap.log 2>&1 \
+  || { tail -30 /tmp/infra-debootstrap.log >&2; exit 1; }
+# Container fixes (test image only, never a role's business).
+install -m 0644 "$here/rootfs/10-container.conf" -D "$dir/etc/systemd/system/service.d/10-container.conf"
+printf 'deb %s bookworm main\ndeb %s bookworm-updates main\n' "$mirror" "$mirror" > "$dir/etc/apt/sources.list"
+rm -f "$dir"/etc/ssh/ssh_host_*            # each container makes its own host keys at boot
+install -m 0644 "$here/rootfs/ssh-keygen.service" -D "$dir/etc/systemd/system/infra-ssh-keygen.service"
+ln -sf /etc/systemd/system/infra-ssh-keygen.service "$dir/etc/systemd/system/multi-user.target.wants/infra-ssh-keygen.service"
+# Units that do nothing useful in a container and slow boot.
+for u in systemd-timesyncd.service apt-daily.timer apt-daily-upgrade.timer e2scrub_all.timer fstrim.timer; do
+  ln -sf /dev/null "$dir/etc/systemd/system/$u"
+done
+echo 'infra-test' > "$dir/etc/hostname"
+rm -rf "$dir"/var/cache/apt/archives/*.deb "$dir"/var/lib/apt/lists/*
+tar -C "$dir" -c . | docker import -c 'CMD ["/lib/systemd/systemd"]' - "$tag" >/dev/null
+docker tag "$tag" "$name:latest"
+echo "build-image: built $tag"
