@@ -30,6 +30,8 @@ export interface Check {
   observed?: unknown;
   /** Private data check() passes to apply() (e.g. the rendered content). Never printed. */
   data?: unknown;
+  /** This task acts on every run by design (a restart handler, an unguarded command). */
+  always?: boolean;
 }
 
 /** A view of another host, for cross-host data (replica → primary, haproxy → api servers). */

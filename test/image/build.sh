@@ -15,7 +15,7 @@ mirror=${DEBIAN_MIRROR:-$(awk '/^URIs:/ {print $2; exit}' /etc/apt/sources.list.
 mirror=${mirror:-http://deb.debian.org/debian}
 dir=$(mktemp -d /var/tmp/infra-rootfs.XXXXXX)
 trap 'rm -rf "$dir"' EXIT
-pkgs=systemd,systemd-sysv,dbus,openssh-server,sudo,python3,iproute2,procps,ca-certificates,curl,iputils-ping,netcat-openbsd,gnupg,less,apt-utils,locales-all
+pkgs=systemd,systemd-sysv,dbus,openssh-server,sudo,python3,iproute2,procps,util-linux,ca-certificates,curl,iputils-ping,netcat-openbsd,gnupg,less,apt-utils,locales-all
 echo "build-image: debootstrap bookworm from $mirror"
 debootstrap --variant=minbase --include="$pkgs" bookworm "$dir" "$mirror" >/tmp/infra-debootstrap.log 2>&1 \
   || { tail -30 /tmp/infra-debootstrap.log >&2; exit 1; }
@@ -30,6 +30,11 @@ for u in systemd-timesyncd.service apt-daily.timer apt-daily-upgrade.timer e2scr
   ln -sf /dev/null "$dir/etc/systemd/system/$u"
 done
 echo 'infra-test' > "$dir/etc/hostname"
+# The login user of every test host and lab host: key-only, passwordless sudo.
+chroot "$dir" useradd --create-home --shell /bin/bash admin
+install -d -m 0700 -o "$(chroot "$dir" id -u admin)" -g "$(chroot "$dir" id -g admin)" "$dir/home/admin/.ssh"
+install -m 0440 "$here/rootfs/sudoers-admin" "$dir/etc/sudoers.d/admin"
+install -m 0644 "$here/rootfs/sshd-infra.conf" "$dir/etc/ssh/sshd_config.d/10-infra.conf"
 rm -rf "$dir"/var/cache/apt/archives/*.deb "$dir"/var/lib/apt/lists/*
 tar -C "$dir" -c . | docker import -c 'CMD ["/lib/systemd/systemd"]' - "$tag" >/dev/null
 docker tag "$tag" "$name:latest"

@@ -1,0 +1,39 @@
+import type { Command } from 'commander';
+import { runPlaybook } from '../engine/run.js';
+import { runOptions, duration, commandLine } from './options.js';
+
+export function register(program: Command): void {
+  runOptions(
+    program
+      .command('apply')
+      .description('apply a playbook (default playbooks/site.yaml) or a saved plan to the inventory')
+      .argument('[playbook|plan.json]', 'playbook YAML, or a plan file made by `infra plan --out`'),
+  )
+    .option('-C, --check', 'dry run: check only, change nothing')
+    .option('--detailed-exitcode', 'with --check: exit 3 when changes are pending, 0 when none')
+    .option('--lock-wait <duration>', 'wait this long for a host locked by another run (e.g. 5m)', duration, 0)
+    .action(async (target: string | undefined, o) => {
+      const isPlan = !!target && target.endsWith('.json');
+      process.exitCode = await runPlaybook({
+        cwd: process.cwd(),
+        inventory: o.inventory,
+        playbook: isPlan ? undefined : target,
+        planIn: isPlan ? target : undefined,
+        limit: o.limit,
+        tags: o.tags,
+        skipTags: o.skipTags,
+        extraVars: o.extraVars,
+        vaultPasswordFile: o.vaultPasswordFile,
+        check: !!o.check,
+        diff: !!o.diff,
+        forks: o.forks,
+        json: !!o.json,
+        acceptNew: !!o.acceptNew,
+        verify: !!o.verify,
+        lockWaitMs: o.lockWait,
+        detailedExitcode: !!o.detailedExitcode,
+        commandLine: commandLine(),
+        mode: 'apply',
+      });
+    });
+}

@@ -1,0 +1,39 @@
+import type { Command } from 'commander';
+import { factsOfHosts } from '../engine/adhoc.js';
+import { EXIT } from '../errors.js';
+import { inventoryOption, positiveInt, commandLine } from './options.js';
+
+export function register(program: Command): void {
+  inventoryOption(program.command('facts').description('gather and print facts of hosts'))
+    .option('-l, --limit <pattern>', 'hosts (default all)')
+    .option('--forks <n>', 'hosts in parallel', positiveInt, 50)
+    .option('--json', 'print JSON instead of a table')
+    .option('--accept-new', 'record unknown host keys')
+    .action(async (o) => {
+      const facts = await factsOfHosts({
+        cwd: process.cwd(),
+        inventory: o.inventory,
+        limit: o.limit,
+        vaultPasswordFile: o.vaultPasswordFile,
+        forks: o.forks,
+        json: !!o.json,
+        acceptNew: !!o.acceptNew,
+        commandLine: commandLine(),
+      });
+      if (o.json) {
+        process.stdout.write(JSON.stringify(facts, null, 2) + '\n');
+      } else {
+        for (const [host, f] of Object.entries(facts)) {
+          if ('error' in f) {
+            process.stdout.write(`${host}: unreachable: ${f.error}\n`);
+            continue;
+          }
+          process.stdout.write(
+            `${host}: ${f.os.prettyName} (${f.arch}), ${f.cpus} cpu, ${f.memoryMb} MB, ${f.ipv4 ?? '-'}` +
+              `${f.container !== 'none' ? `, container ${f.container}` : ''}, uid ${f.uid}\n`,
+          );
+        }
+      }
+      process.exitCode = Object.values(facts).some((f) => 'error' in f) ? EXIT.hostFailed : EXIT.ok;
+    });
+}

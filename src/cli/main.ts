@@ -1,0 +1,51 @@
+/**
+ * The `infra` program: commander wiring only. Each command lives in its own file and
+ * exports register(program); the work is done by the engine (a library).
+ */
+import { Command, CommanderError } from 'commander';
+import { UserError, EXIT } from '../errors.js';
+import { redact } from '../secrets/secret.js';
+import { register as apply } from './apply.js';
+import { register as plan } from './plan.js';
+import { register as run } from './run.js';
+import { register as exec } from './exec.js';
+import { register as facts } from './facts.js';
+import { register as inventory } from './inventory.js';
+import { register as check } from './check.js';
+import { register as explain } from './explain.js';
+import { register as lab } from './lab.js';
+import { register as vault } from './vault.js';
+import { register as audit } from './audit.js';
+
+export function buildProgram(): Command {
+  const program = new Command('infra')
+    .description('Agentless, typed configuration management over SSH')
+    .version('0.1.0')
+    .showHelpAfterError()
+    .exitOverride();
+  for (const reg of [apply, plan, run, exec, facts, inventory, check, explain, lab, vault, audit]) reg(program);
+  return program;
+}
+
+export async function main(argv: string[]): Promise<number> {
+  const program = buildProgram();
+  try {
+    await program.parseAsync(argv);
+    return typeof process.exitCode === 'number' ? process.exitCode : EXIT.ok;
+  } catch (e) {
+    return reportError(e);
+  }
+}
+
+export function reportError(e: unknown): number {
+  if (e instanceof CommanderError) {
+    if (e.code === 'commander.helpDisplayed' || e.code === 'commander.version' || e.exitCode === 0) return EXIT.ok;
+    return EXIT.badInput; // commander already printed the message
+  }
+  if (e instanceof UserError) {
+    process.stderr.write(redact(`error: ${e.format()}`) + '\n');
+    return EXIT.badInput;
+  }
+  process.stderr.write(redact(`infra: internal error (a bug): ${e instanceof Error ? (e.stack ?? e.message) : String(e)}`) + '\n');
+  return EXIT.bug;
+}

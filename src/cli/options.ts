@@ -1,0 +1,41 @@
+/** Options several commands share (CLI wiring only: parsing, no behaviour). */
+import { Command, Option, InvalidArgumentError } from 'commander';
+
+export const collect = (v: string, prev: string[] = []): string[] => [...prev, v];
+
+export function positiveInt(v: string): number {
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError('expected a positive integer');
+  return n;
+}
+
+/** "5m", "30s", "1h", "90" (seconds) → milliseconds. */
+export function duration(v: string): number {
+  const m = /^(\d+(?:\.\d+)?)(ms|s|m|h)?$/.exec(v.trim());
+  if (!m) throw new InvalidArgumentError('expected a duration like 30s, 5m or 1h');
+  const n = Number(m[1]);
+  return Math.round(n * { ms: 1, s: 1000, m: 60_000, h: 3_600_000 }[(m[2] ?? 's') as 'ms' | 's' | 'm' | 'h']);
+}
+
+export function inventoryOption(cmd: Command): Command {
+  return cmd
+    .requiredOption('-i, --inventory <env|path>', 'inventory: an environment under inventories/ or a path')
+    .option('--vault-password-file <file>', 'vault password file (or INFRA_VAULT_PASSWORD_FILE); id@file for several ids');
+}
+
+export function runOptions(cmd: Command): Command {
+  return inventoryOption(cmd)
+    .option('-l, --limit <pattern>', 'hosts: names, groups, globs, a:b, a:&b, a:!b')
+    .option('-t, --tags <tags>', 'only tasks with these tags (comma-separated)', (v) => v.split(','))
+    .option('--skip-tags <tags>', 'skip tasks with these tags (comma-separated)', (v) => v.split(','))
+    .option('-e, --extra-vars <vars>', 'key=value, JSON, or @file.yaml (repeatable; highest precedence)', collect, [])
+    .option('--diff', 'show diffs of what changes')
+    .option('--forks <n>', 'hosts in parallel', positiveInt, 50)
+    .option('--json', 'JSON-lines events on stdout')
+    .option('--accept-new', 'record unknown host keys in the inventory known_hosts (changed keys stay fatal)')
+    .addOption(new Option('--verify', 'after each change, check again and fail the task if it did not converge'));
+}
+
+export function commandLine(): string {
+  return ['infra', ...process.argv.slice(2)].join(' ');
+}

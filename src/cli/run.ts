@@ -1,0 +1,37 @@
+import type { Command } from 'commander';
+import { runPlaybook } from '../engine/run.js';
+import { runOptions, duration, commandLine } from './options.js';
+
+export function register(program: Command): void {
+  runOptions(
+    program
+      .command('run')
+      .description('apply one role, ad hoc, to the hosts of --limit')
+      .argument('<role>', 'role name (roles/<name>/role.ts)'),
+  )
+    .option('-C, --check', 'dry run: check only, change nothing')
+    .option('--detailed-exitcode', 'with --check: exit 3 when changes are pending')
+    .option('--lock-wait <duration>', 'wait this long for a locked host', duration, 0)
+    .action(async (role: string, o) => {
+      process.exitCode = await runPlaybook({
+        cwd: process.cwd(),
+        inventory: o.inventory,
+        role,
+        limit: o.limit,
+        tags: o.tags,
+        skipTags: o.skipTags,
+        extraVars: o.extraVars,
+        vaultPasswordFile: o.vaultPasswordFile,
+        check: !!o.check,
+        diff: !!o.diff,
+        forks: o.forks,
+        json: !!o.json,
+        acceptNew: !!o.acceptNew,
+        verify: !!o.verify,
+        lockWaitMs: o.lockWait,
+        detailedExitcode: !!o.detailedExitcode,
+        commandLine: commandLine(),
+        mode: 'run',
+      });
+    });
+}

@@ -1,0 +1,76 @@
+/**
+ * Loads and validates a run's input with no network: vault keyring, inventory, playbook (or
+ * the one-role play of `infra run`), extra vars, and the template renderer.
+ */
+import { dirname, resolve, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { loadInventory } from '../inventory/load.js';
+import { parseExtraVars } from '../inventory/vars.js';
+import { loadPlaybook } from '../playbook/load.js';
+import { loadRole } from '../playbook/role.js';
+import type { Play } from '../playbook/schema.js';
+import type { Inventory } from '../inventory/types.js';
+import { moduleRegistry } from '../modules/index.js';
+import { createRenderer, type Renderer } from '../render/template.js';
+import { Keyring, createDecryptor } from '../secrets/vault.js';
+
+/** The repository's own top-level directory (for the shared templates/). */
+export const INFRA_HOME = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
+
+export interface InputRequest {
+  cwd: string;
+  inventory: string;
+  playbook?: string;
+  /** `infra run ROLE`: a single play applying this role to --limit. */
+  role?: string;
+  limit?: string;
+  extraVars: string[];
+  vaultPasswordFile?: string;
+}
+
+export interface RunInput {
+  inventory: Inventory;
+  plays: Play[];
+  playbookDir: string;
+  extraVars: Record<string, unknown>;
+  renderer: Renderer;
+}
+
+export function rolesDirs(cwd: string): string[] {
+  return [...new Set([join(cwd, 'roles'), join(INFRA_HOME, 'roles')])];
+}
+
+export async function loadKeyring(req: Pick<InputRequest, 'vaultPasswordFile'>): Promise<Keyring> {
+  return Keyring.fromSources({ passwordFile: req.vaultPasswordFile, env: process.env });
+}
+
+export async function loadInventoryFor(req: Pick<InputRequest, 'cwd' | 'inventory' | 'vaultPasswordFile'>): Promise<Inventory> {
+  const keyring = await loadKeyring(req);
+  return loadInventory(req.inventory, { cwd: req.cwd, decryptor: createDecryptor(keyring) });
+}
+
+export async function loadRunInput(req: InputRequest): Promise<RunInput> {
+  const keyring = await loadKeyring(req);
+  const decryptor = createDecryptor(keyring);
+  const inventory = await loadInventory(req.inventory, { cwd: req.cwd, decryptor });
+  const renderer = createRenderer({ sharedDir: join(INFRA_HOME, 'templates') });
+  const extraVars = parseExtraVars(req.extraVars, req.cwd);
+  const dirs = rolesDirs(req.cwd);
+  if (req.role) {
+    const role = await loadRole(req.role, dirs);
+    const play: Play = {
+      name: `run ${req.role}`,
+      hosts: req.limit ?? 'all',
+      roles: [{ role, vars: {} }],
+      tasks: [],
+      handlers: {},
+      vars: {},
+      tags: [],
+      anyErrorsFatal: false,
+    };
+    return { inventory, plays: [play], playbookDir: req.cwd, extraVars, renderer };
+  }
+  const playbookPath = resolve(req.cwd, req.playbook ?? 'playbooks/site.yaml');
+  const playbook = await loadPlaybook(playbookPath, { modules: moduleRegistry, rolesDirs: dirs, decryptor });
+  return { inventory, plays: playbook.plays, playbookDir: dirname(playbookPath), extraVars, renderer };
+}

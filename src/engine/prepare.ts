@@ -1,0 +1,159 @@
+/**
+ * Turns loaded input (inventory + plays + limit + extra vars) into PreparedPlay[], validating
+ * everything that can be validated without a network: host patterns, role variables for every
+ * host, templated YAML task parameters. All errors are collected and thrown together.
+ */
+import type { Inventory } from '../inventory/types.js';
+import type { Task, HostView } from '../modules/types.js';
+import type { Facts } from '../facts/types.js';
+import { UserError, UserErrors } from '../errors.js';
+import type { BoundTask, HostPlay, PreparedPlay } from './types.js';
+import { batchHosts } from './batches.js';
+import { selectHosts } from '../inventory/limit.js';
+import { mergeVars } from '../inventory/vars.js';
+import { validateRoleVars, type RoleDef } from '../playbook/role.js';
+import type { Play } from '../playbook/schema.js';
+
+export interface PrepareInput {
+  inventory: Inventory;
+  plays: Play[];
+  limit?: string;
+  extraVars: Record<string, unknown>;
+  /** Directory of the playbook: templates/ and files/ of playbook tasks live there. */
+  playbookDir: string;
+  renderString(template: string, data: Record<string, unknown>, origin: string): string;
+}
+
+export function preparePlays(input: PrepareInput): PreparedPlay[] {
+  const { inventory } = input;
+  const errors: UserError[] = [];
+  const limited = input.limit ? new Set(selectHosts(inventory, input.limit)) : undefined;
+  const prepared: PreparedPlay[] = [];
+
+  input.plays.forEach((play, index) => {
+    let hosts: string[] = [];
+    try {
+      hosts = selectHosts(inventory, play.hosts).filter((h) => !limited || limited.has(h));
+    } catch (e) {
+      errors.push(asUserError(e));
+      return;
+    }
+    const byHost = new Map<string, HostPlay>();
+    for (const name of hosts) {
+      try {
+        byHost.set(name, prepareHost(input, play, name, errors));
+      } catch (e) {
+        errors.push(asUserError(e));
+      }
+    }
+    prepared.push({
+      index,
+      name: play.name,
+      hosts,
+      batches: batchHosts(hosts, play.serial),
+      maxFailPercentage: play.maxFailPercentage,
+      anyErrorsFatal: play.anyErrorsFatal ?? false,
+      byHost,
+    });
+  });
+
+  if (errors.length === 1) throw errors[0];
+  if (errors.length > 1) throw new UserErrors(dedupe(errors));
+  return prepared;
+}
+
+function prepareHost(input: PrepareInput, play: Play, name: string, errors: UserError[]): HostPlay {
+  const spec = input.inventory.hosts.get(name)!;
+  const playVars = play.vars ?? {};
+  const baseVars = mergeVars([spec.vars, playVars, input.extraVars]);
+  const hostInfo = { name, address: spec.conn.address, groups: spec.groups };
+  const withPlayTags = (t: Task): Task => (play.tags?.length ? { ...t, tags: [...t.tags, ...play.tags] } : t);
+
+  // Roles: variables validated now, tasks built once facts are known.
+  const roles: { role: RoleDef; vars: Record<string, unknown> }[] = [];
+  for (const ref of play.roles) {
+    const merged = mergeVars([spec.vars, playVars, ref.vars ?? {}, input.extraVars]);
+    try {
+      const vars = validateRoleVars(ref.role, merged, spec.provenance) as Record<string, unknown>;
+      roles.push({ role: ref.role, vars: { ...merged, ...vars } });
+    } catch (e) {
+      errors.push(asUserError(e, `host ${name}, role ${ref.role.name}`));
+    }
+  }
+
+  // Playbook tasks: string params templated per host now, so bad input fails before connecting.
+  const data = { vars: baseVars, host: hostInfo };
+  const yamlTasks: BoundTask[] = [];
+  for (const task of play.tasks) {
+    try {
+      const params = templateParams(task, data, input);
+      const parsed = task.module.params.safeParse(params);
+      if (!parsed.success) {
+        const o = task.origin;
+        throw new UserError(
+          `invalid parameters for ${task.module.name} on ${name}: ${parsed.error.issues
+            .map((i) => `${i.path.join('.') || '(params)'}: ${i.message}`)
+            .join('; ')}`,
+          { pos: o ? { file: o.file, line: o.line, col: o.col } : undefined, hint: 'see the module reference in README.md' },
+        );
+      }
+      yamlTasks.push({ task: withPlayTags({ ...task, params }), roleDir: input.playbookDir, vars: baseVars });
+    } catch (e) {
+      errors.push(asUserError(e));
+    }
+  }
+
+  const handlers = new Map<string, BoundTask>();
+  for (const { role, vars } of roles) {
+    for (const [hn, ht] of Object.entries(role.handlers ?? {})) {
+      handlers.set(hn, { task: ht, roleDir: role.dir, roleName: role.name, vars });
+    }
+  }
+  for (const [hn, ht] of Object.entries(play.handlers ?? {})) {
+    handlers.set(hn, { task: ht, roleDir: input.playbookDir, vars: baseVars });
+  }
+
+  return {
+    handlers,
+    tasks(facts: Facts, hosts: (pattern: string) => HostView[]): BoundTask[] {
+      const out: BoundTask[] = [];
+      for (const { role, vars } of roles) {
+        const tasks = role.tasks({ vars, host: { ...hostInfo, facts }, hosts, inventory: input.inventory });
+        for (const t of tasks.filter(Boolean)) {
+          out.push({ task: withPlayTags(t), roleDir: role.dir, roleName: role.name, vars });
+        }
+      }
+      return out.concat(yamlTasks);
+    },
+  };
+}
+
+/** Renders every string containing "{{" in a task's params (deeply). */
+function templateParams(task: Task, data: Record<string, unknown>, input: PrepareInput): unknown {
+  const origin = task.origin ? `${task.origin.file}${task.origin.line ? `:${task.origin.line}` : ''}` : task.module.name;
+  const walk = (v: unknown): unknown => {
+    if (typeof v === 'string') return v.includes('{{') ? input.renderString(v, data, origin) : v;
+    if (Array.isArray(v)) return v.map(walk);
+    if (v && typeof v === 'object' && Object.getPrototypeOf(v) === Object.prototype) {
+      return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, walk(x)]));
+    }
+    return v;
+  };
+  return walk(task.params);
+}
+
+function asUserError(e: unknown, context?: string): UserError {
+  if (e instanceof UserError) return e;
+  const msg = e instanceof Error ? e.message : String(e);
+  return new UserError(context ? `${context}: ${msg}` : msg);
+}
+
+function dedupe(errors: UserError[]): UserError[] {
+  const seen = new Set<string>();
+  return errors.flatMap((e) => (e instanceof UserErrors ? e.errors : [e])).filter((e) => {
+    const k = e.format();
+    if (seen.has(k)) return false;
+    seen.add(k);
+    return true;
+  });
+}

@@ -1,0 +1,57 @@
+/**
+ * What the executor runs: plays already resolved and validated (prepare.ts), so that every
+ * input error surfaces before the first connection.
+ */
+import type { Task, HostView } from '../modules/types.js';
+import type { Facts } from '../facts/types.js';
+
+/** A task bound to its role (for templates and files) and its display name. */
+export interface BoundTask {
+  task: Task;
+  /** Role directory for templates/files; undefined for playbook tasks. */
+  roleDir?: string;
+  roleName?: string;
+  /** Variables templates of this task see. */
+  vars: Record<string, unknown>;
+}
+
+export interface HostPlay {
+  /** Builds the host's task list once facts are known (role tasks need facts). */
+  tasks(facts: Facts, hosts: (pattern: string) => HostView[]): BoundTask[];
+  handlers: Map<string, BoundTask>;
+}
+
+export interface PreparedPlay {
+  index: number;
+  name: string;
+  hosts: string[];
+  batches: string[][];
+  maxFailPercentage?: number;
+  anyErrorsFatal: boolean;
+  byHost: Map<string, HostPlay>;
+}
+
+/** One task's record in a plan file. */
+export interface PlannedTask {
+  task: string;
+  module: string;
+  changes: { what: string; from?: string; to?: string }[];
+  fingerprint: string;
+}
+
+export interface PlanFile {
+  version: 1;
+  createdAt: string;
+  runId: string;
+  /** The arguments that reproduce the run. */
+  args: {
+    inventory: string;
+    playbook: string;
+    limit?: string;
+    tags?: string[];
+    extraVars: string[];
+    role?: string;
+  };
+  /** host → play index → tasks. */
+  hosts: Record<string, Record<string, PlannedTask[]>>;
+}

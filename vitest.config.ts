@@ -1,0 +1,15 @@
+import { defineConfig } from 'vitest/config';
+
+export default defineConfig({
+  test: {
+    include: ['test/unit/**/*.test.ts', 'test/integration/**/*.test.ts'],
+    // Forks: each test file in its own process (ssh2 sockets, child processes, docker).
+    pool: 'forks',
+    poolOptions: { forks: { minForks: 1, maxForks: 2 } },
+    testTimeout: 30_000,
+    hookTimeout: 60_000,
+    // No registry is reachable: testcontainers must not try to pull Ryuk.
+    env: { TESTCONTAINERS_RYUK_DISABLED: 'true' },
+    globalSetup: ['test/global-setup.ts'],
+  },
+});
