@@ -10,6 +10,7 @@ export default defineConfig({
     hookTimeout: 60_000,
     // No registry is reachable: testcontainers must not try to pull Ryuk.
     env: { TESTCONTAINERS_RYUK_DISABLED: 'true' },
-    globalSetup: ['test/global-setup.ts'],
+    // Leftovers of crashed runs are removed by the fleet fixture before its first fleet
+    // (test/image/remove-leftovers.sh), so unit-only runs never touch docker.
   },
 });

@@ -3,9 +3,8 @@ import { spawn } from 'node:child_process';
 import { relative } from 'node:path';
 import { UserError } from '../errors.js';
 import { dockerRun } from './docker.js';
-import { REPO_ROOT } from './options.js';
 
-const FIX = 'sudo bash test/image/ensure-docker.sh';
+const FIX = 'bash test/image/ensure-docker.sh (as root)';
 
 export async function ensureDockerAnswers(): Promise<void> {
   let r;
@@ -42,5 +41,3 @@ export async function ensureImage(image: string, buildScript: string, log: (line
 function firstLine(s: string): string {
   return s.trim().split('\n')[0] ?? '';
 }
-
-export { REPO_ROOT };

@@ -3,16 +3,42 @@
  * `reveal()` gives the value. Every revealed value is registered with the redactor so any
  * output path (TTY, plain, JSON, diffs, errors, plan files, audit) can mask it even after it
  * was templated into a larger string.
+ *
+ * Values shorter than MIN_SECRET_LENGTH are not registered: masking every "a" or "on" in all
+ * output would wreck it. The vault refuses to encrypt such values (see vault.ts), so they
+ * only reach here from elsewhere (a Secret built in code), where the Secret wrapper itself
+ * still masks them; once revealed into a larger string they are not masked.
  */
 export const MASK = '********';
 
+/** Shortest value the redactor masks (and the vault agrees to encrypt). */
+export const MIN_SECRET_LENGTH = 3;
+
 const registry = new Set<string>();
+let longestFirst: string[] | undefined;
+
+function register(value: string): void {
+  const before = registry.size;
+  for (const form of outputForms(value)) if (form.length >= MIN_SECRET_LENGTH) registry.add(form);
+  if (registry.size !== before) longestFirst = undefined;
+}
+
+/**
+ * The ways a value can show up in output: as is; JSON-escaped (a secret with a quote or
+ * newline inside a JSON document); and, for a multi-line value (a TLS key), each of its
+ * lines, since diffs and line-oriented output show one line at a time.
+ */
+function outputForms(value: string): string[] {
+  const forms = [value, JSON.stringify(value).slice(1, -1)];
+  if (/[\r\n]/.test(value)) forms.push(...value.split(/\r?\n|\r/).map((l) => l.trim()));
+  return forms;
+}
 
 export class Secret {
   readonly #value: string;
   constructor(value: string, readonly label = 'secret') {
     this.#value = value;
-    if (value.length >= 3) registry.add(value);
+    register(value);
   }
   reveal(): string {
     return this.#value;
@@ -34,20 +60,25 @@ export function isSecret(v: unknown): v is Secret {
 
 /** Registers a value that must never appear in output (e.g. a sudo password). */
 export function registerSecretValue(value: string): void {
-  if (value.length >= 3) registry.add(value);
+  register(value);
 }
 
 /** Masks every registered secret value in a piece of output. Longest first. */
 export function redact(text: string): string {
   if (registry.size === 0 || !text) return text;
+  longestFirst ??= [...registry].sort((a, b) => b.length - a.length);
   let out = text;
-  for (const v of [...registry].sort((a, b) => b.length - a.length)) {
+  for (const v of longestFirst) {
     if (out.includes(v)) out = out.split(v).join(MASK);
   }
   return out;
 }
 
-/** Deep copy of a value with every Secret replaced by its mask (for JSON output). */
+/**
+ * Deep copy of a value (as JSON would carry it) with every Secret replaced by its mask and
+ * every registered value masked inside strings. Strings are masked before JSON escapes them.
+ */
 export function redactDeep<T>(value: T): T {
-  return JSON.parse(redact(JSON.stringify(value ?? null))) as T;
+  const text = JSON.stringify(value ?? null, (_k, v: unknown) => (typeof v === 'string' ? redact(v) : v));
+  return JSON.parse(text) as T;
 }

@@ -25,6 +25,9 @@ printf 'deb %s bookworm main\ndeb %s bookworm-updates main\n' "$mirror" "$mirror
 rm -f "$dir"/etc/ssh/ssh_host_*            # each container makes its own host keys at boot
 install -m 0644 "$here/rootfs/ssh-keygen.service" -D "$dir/etc/systemd/system/infra-ssh-keygen.service"
 ln -sf /etc/systemd/system/infra-ssh-keygen.service "$dir/etc/systemd/system/multi-user.target.wants/infra-ssh-keygen.service"
+install -m 0644 "$here/rootfs/proc-sys-net.service" -D "$dir/etc/systemd/system/infra-proc-sys-net.service"
+mkdir -p "$dir/etc/systemd/system/sysinit.target.wants"
+ln -sf /etc/systemd/system/infra-proc-sys-net.service "$dir/etc/systemd/system/sysinit.target.wants/infra-proc-sys-net.service"
 # Units that do nothing useful in a container and slow boot.
 for u in systemd-timesyncd.service apt-daily.timer apt-daily-upgrade.timer e2scrub_all.timer fstrim.timer; do
   ln -sf /dev/null "$dir/etc/systemd/system/$u"

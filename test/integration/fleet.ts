@@ -11,10 +11,12 @@
 // first container starts, so setting it here (before any start) is enough.
 process.env.TESTCONTAINERS_RYUK_DISABLED ??= 'true';
 
+import { execFile } from 'node:child_process';
 import { randomBytes, randomInt } from 'node:crypto';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { GenericContainer, Wait, type StartedTestContainer } from 'testcontainers';
 import { stringify } from 'yaml';
 import { docker, dockerRun } from '../../src/lab/docker.js';
@@ -67,6 +69,7 @@ const LABELS = { 'infra-test': '1', 'infra-test.pid': String(process.pid) };
 const BASTION = 'bastion';
 
 export async function startFleet(opts: FleetOptions = {}): Promise<Fleet> {
+  await (leftoversRemoved ??= removeLeftovers());
   const specs = targetSpecs(opts.targets ?? 2);
   const dir = await mkdtemp(join(tmpdir(), 'infra-fleet-'));
   const keyPath = join(dir, 'id_ed25519');
@@ -149,9 +152,18 @@ export async function startFleet(opts: FleetOptions = {}): Promise<Fleet> {
   }
 }
 
+let leftoversRemoved: Promise<void> | undefined;
+
+/** Once per test process: containers and networks of test runs that died (not concurrent ones). */
+function removeLeftovers(): Promise<void> {
+  const script = fileURLToPath(new URL('../image/remove-leftovers.sh', import.meta.url));
+  return new Promise((resolve) => execFile('bash', [script], { timeout: 60_000 }, () => resolve()));
+}
+
 function targetSpecs(t: NonNullable<FleetOptions['targets']>): { name: string; groups: string[] }[] {
-  const list = typeof t === 'number' ? Array.from({ length: t }, (_, i) => ({ name: `target${i + 1}` })) : t;
-  const specs = list.map((s) => ({ name: s.name, groups: 'groups' in s && s.groups ? s.groups : ['targets'] }));
+  const list: { name: string; groups?: string[] }[] =
+    typeof t === 'number' ? Array.from({ length: t }, (_, i) => ({ name: `target${i + 1}` })) : t;
+  const specs = list.map((s) => ({ name: s.name, groups: s.groups ?? ['targets'] }));
   const names = new Set(specs.map((s) => s.name));
   if (names.size !== specs.length || names.has(BASTION)) throw new Error('fleet: target names must be unique and not "bastion"');
   return specs;
@@ -176,7 +188,8 @@ async function createNetwork(): Promise<string> {
 class SystemdContainer extends GenericContainer {
   constructor(image: string) {
     super(image);
-    this.hostConfig.CgroupnsMode = 'host';
+    // Docker's API has it; the HostConfig type testcontainers uses does not.
+    (this.hostConfig as { CgroupnsMode?: string }).CgroupnsMode = 'host';
   }
   /** Publishes sshd on 127.0.0.1 only (testcontainers would bind every interface). */
   publishSshOnLoopback(): this {
@@ -209,7 +222,14 @@ async function writeInventory(
   groupVars: Record<string, Record<string, unknown>>,
 ): Promise<void> {
   const hosts: Record<string, unknown> = {
-    [BASTION]: { address: '127.0.0.1', port: bastion.port, groups: [BASTION], bastion: null },
+    [BASTION]: {
+      address: '127.0.0.1',
+      port: bastion.port,
+      groups: [BASTION],
+      bastion: null,
+      // What the other hosts see (firewall rules open SSH to the bastion's private address).
+      vars: { private_address: bastion.ip },
+    },
   };
   for (const t of targets) hosts[t.name] = { address: t.ip, groups: t.groups };
   const groups: Record<string, unknown> = {

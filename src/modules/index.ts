@@ -1,0 +1,22 @@
+/** Every module, by namespace (`apt.packages(...)` in roles) and by name (YAML tasks). */
+import type { Module } from './types.js';
+import * as apt from './apt.js';
+import * as files from './files.js';
+import * as systemd from './systemd.js';
+import * as users from './users.js';
+import * as sysctl from './sysctl.js';
+import * as command from './command.js';
+
+export { apt, files, systemd, users, sysctl, command };
+
+const factories = [
+  apt.packages, apt.repository, apt.update,
+  files.file, files.directory, files.copy, files.template, files.line, files.block, files.absent,
+  systemd.service, systemd.unit,
+  users.user, users.group, users.authorizedKey,
+  sysctl.param,
+  command.run,
+];
+
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+export const moduleRegistry: Map<string, Module<any>> = new Map(factories.map((f) => [f.module.name, f.module]));

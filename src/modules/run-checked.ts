@@ -1,0 +1,43 @@
+/**
+ * Running a command whose failure must fail the task: the error names what was attempted,
+ * the exit code and the tail of stderr (the part people need at 3 a.m.).
+ */
+import type { RunOptions, RunResult } from '../transport/types.js';
+import type { HostContext } from './types.js';
+
+const TAIL_LINES = 15;
+
+export function tail(text: string, lines = TAIL_LINES): string {
+  const all = text.trimEnd().split('\n');
+  return all.slice(-lines).join('\n');
+}
+
+export function commandFailed(what: string, r: RunResult): Error {
+  const out = tail(r.stderr) || tail(r.stdout);
+  return new Error(`${what} failed (exit ${r.code})${out ? `:\n${out}` : ''}`);
+}
+
+/** host.run that throws on a non-zero exit. */
+export async function runChecked(host: HostContext, cmd: string, what: string, opts?: RunOptions): Promise<RunResult> {
+  const r = await host.run(cmd, opts);
+  if (r.code !== 0) throw commandFailed(what, r);
+  return r;
+}
+
+/** Splits a script's output into sections printed as `<marker><name>` lines. */
+export function splitSections(stdout: string, marker: string): Map<string, string> {
+  const out = new Map<string, string>();
+  let current: string | undefined;
+  let buf: string[] = [];
+  for (const line of stdout.split('\n')) {
+    if (line.startsWith(marker)) {
+      if (current !== undefined) out.set(current, buf.join('\n'));
+      current = line.slice(marker.length).trim();
+      buf = [];
+    } else if (current !== undefined) {
+      buf.push(line);
+    }
+  }
+  if (current !== undefined) out.set(current, buf.join('\n'));
+  return out;
+}

@@ -1,0 +1,231 @@
+/**
+ * Handlebars, strict and unescaped: the only file that knows about handlebars besides its
+ * helpers. A missing variable is a UserError naming the template, line and variable; template
+ * paths cannot leave the role; Secrets are revealed into the content (the host needs the real
+ * password) and masked again by the redactor wherever output goes.
+ */
+import { existsSync, readFileSync, readdirSync } from 'node:fs';
+import { basename, join } from 'node:path';
+import Handlebars from 'handlebars';
+import { UserError } from '../errors.js';
+import { isSecret } from '../secrets/secret.js';
+import { helpers, HelperError } from './helpers.js';
+import { resolveInside } from './paths.js';
+
+export { resolveInside } from './paths.js';
+
+export interface Renderer {
+  /** Renders roles/<role>/templates/<src> (or a path under the shared templates dir). */
+  renderFile(roleDir: string, src: string, data: Record<string, unknown>): Promise<string>;
+  /** Renders a template string (YAML task params "{{ vars.db_name }}"); origin for errors. */
+  renderString(template: string, data: Record<string, unknown>, origin: string): string;
+  /**
+   * Parses a role template without rendering it (`infra check`): syntax, unknown partials and
+   * unknown helpers are UserErrors. Returns the resolved file path.
+   */
+  compile(roleDir: string, src: string): string;
+}
+
+const COMPILE_OPTIONS = { strict: true, noEscape: true } as const;
+const BUILTIN_HELPERS = ['if', 'unless', 'each', 'with', 'lookup', 'log'];
+const STRING_CACHE_LIMIT = 2000;
+
+type Compiled = (data: unknown) => string;
+
+export function createRenderer(opts: { sharedDir: string }): Renderer {
+  const hb = Handlebars.create();
+  hb.registerHelper(helpers);
+  const fileCache = new Map<string, { source: string; fn: Compiled }>();
+  const stringCache = new Map<string, Compiled>();
+  let partialNames: string[] | undefined;
+
+  /** Shared partials: every <sharedDir>/*.hbs, by file name ("managed.hbs" → {{> managed}}). */
+  function ensurePartials(): string[] {
+    if (partialNames) return partialNames;
+    partialNames = [];
+    if (!existsSync(opts.sharedDir)) return partialNames;
+    for (const f of readdirSync(opts.sharedDir).filter((n) => n.endsWith('.hbs')).sort()) {
+      const file = join(opts.sharedDir, f);
+      const fn = hb.compile(readFileSync(file, 'utf8'), COMPILE_OPTIONS);
+      hb.registerPartial(basename(f, '.hbs'), tagErrors(fn, file));
+      partialNames.push(basename(f, '.hbs'));
+    }
+    return partialNames;
+  }
+
+  function locate(roleDir: string, src: string): string {
+    const inRole = resolveInside(join(roleDir, 'templates'), src);
+    if (existsSync(inRole)) return inRole;
+    const shared = existsSync(opts.sharedDir) ? resolveInside(opts.sharedDir, src) : undefined;
+    if (shared && existsSync(shared)) return shared;
+    throw new UserError(`template not found: ${inRole}`, {
+      hint: `role templates live in ${join(roleDir, 'templates')}; shared ones in ${opts.sharedDir}`,
+    });
+  }
+
+  function loadFile(file: string): { source: string; fn: Compiled } {
+    let entry = fileCache.get(file);
+    if (!entry) {
+      const source = readFileSync(file, 'utf8');
+      entry = { source, fn: hb.compile(source, COMPILE_OPTIONS) };
+      fileCache.set(file, entry);
+    }
+    return entry;
+  }
+
+  return {
+    async renderFile(roleDir, src, data) {
+      const names = ensurePartials();
+      const file = locate(roleDir, src);
+      const { source, fn } = loadFile(file);
+      try {
+        return fn(revealSecrets(data));
+      } catch (e) {
+        throw templateError(e, file, source, names);
+      }
+    },
+
+    renderString(template, data, origin) {
+      const names = ensurePartials();
+      let fn = stringCache.get(template);
+      if (!fn) {
+        fn = hb.compile(template, COMPILE_OPTIONS);
+        if (stringCache.size >= STRING_CACHE_LIMIT) stringCache.clear();
+        stringCache.set(template, fn);
+      }
+      try {
+        return fn(revealSecrets(data));
+      } catch (e) {
+        throw templateError(e, origin, template, names, true);
+      }
+    },
+
+    compile(roleDir, src) {
+      const names = ensurePartials();
+      const file = locate(roleDir, src);
+      const { source } = loadFile(file);
+      let ast: hbs.AST.Program;
+      try {
+        ast = hb.parse(source);
+      } catch (e) {
+        throw templateError(e, file, source, names);
+      }
+      checkReferences(ast, file, names, Object.keys(helpers).concat(BUILTIN_HELPERS));
+      return file;
+    },
+  };
+}
+
+/** Deep copy with every Secret replaced by its value; other objects pass through untouched. */
+export function revealSecrets<T>(data: T, seen = new WeakMap<object, unknown>()): T {
+  if (isSecret(data)) return data.reveal() as T;
+  if (Array.isArray(data)) {
+    if (seen.has(data)) return seen.get(data) as T;
+    const out: unknown[] = [];
+    seen.set(data, out);
+    for (const v of data) out.push(revealSecrets(v, seen));
+    return out as T;
+  }
+  if (data && typeof data === 'object' && isPlainObject(data)) {
+    if (seen.has(data)) return seen.get(data) as T;
+    const out: Record<string, unknown> = {};
+    seen.set(data, out);
+    for (const [k, v] of Object.entries(data)) out[k] = revealSecrets(v, seen);
+    return out as T;
+  }
+  return data;
+}
+
+function isPlainObject(v: object): boolean {
+  const proto = Object.getPrototypeOf(v);
+  return proto === Object.prototype || proto === null;
+}
+
+const TEMPLATE_FILE = Symbol('infra.templateFile');
+
+/** Marks errors raised inside a shared partial with the partial's file (positions are relative to it). */
+function tagErrors(fn: Compiled, file: string): Compiled {
+  return (...args: Parameters<Compiled>) => {
+    try {
+      return fn(...args);
+    } catch (e) {
+      if (e && typeof e === 'object' && !(TEMPLATE_FILE in e)) {
+        Object.assign(e, { [TEMPLATE_FILE]: { file, source: readFileSync(file, 'utf8') } });
+      }
+      throw e;
+    }
+  };
+}
+
+/** Turns a handlebars/helper error into a UserError with file:line:col, the variable, and a hint. */
+function templateError(e: unknown, file: string, source: string, partials: string[], inline = false): UserError {
+  if (e instanceof UserError) return e;
+  const tagged = (e as { [TEMPLATE_FILE]?: { file: string; source: string } } | null)?.[TEMPLATE_FILE];
+  if (tagged) ({ file, source } = tagged);
+  const err = e as { message?: string; lineNumber?: number; column?: number; endLineNumber?: number; endColumn?: number };
+  const message = String(err.message ?? e).replace(/ - \d+:\d+$/, '');
+  const what = inline ? `template "${source}"` : 'template';
+  const posOf = (line?: number, column?: number) =>
+    inline ? { file } : { file, line, col: line !== undefined && column !== undefined ? column + 1 : undefined };
+
+  if (/not defined in/.test(message) && err.lineNumber !== undefined) {
+    const variable = textAt(source, err.lineNumber, err.column, err.endLineNumber, err.endColumn) ?? message.split('"')[1];
+    return new UserError(`${what}: missing variable "${variable}"`, {
+      pos: posOf(err.lineNumber, err.column),
+      hint: `define it (role defaults, group_vars, host_vars, play vars or -e), or write {{default ${variable} "..."}} / {{#if ${variable}}}`,
+      cause: e,
+    });
+  }
+  if (e instanceof HelperError) {
+    return new UserError(`${what}: ${message}`, { pos: posOf(e.line, e.column), cause: e });
+  }
+  const parse = /^Parse error on line (\d+):/.exec(message);
+  if (parse) {
+    return new UserError(`${what}: syntax error\n${message}`, { pos: posOf(Number(parse[1])), cause: e });
+  }
+  const partial = /^The partial (.+) could not be found/.exec(message);
+  if (partial) {
+    return new UserError(`${what}: unknown partial "${partial[1]}"`, {
+      pos: posOf(),
+      hint: partials.length ? `shared partials: ${partials.join(', ')}` : 'no shared partials (templates/*.hbs) were found',
+      cause: e,
+    });
+  }
+  return new UserError(`${what}: ${message}`, { pos: posOf(err.lineNumber, err.column), cause: e });
+}
+
+/** The source text between two handlebars positions (1-based lines, 0-based columns), same line only. */
+function textAt(source: string, line?: number, col?: number, endLine?: number, endCol?: number): string | undefined {
+  if (line === undefined || col === undefined || endLine !== line || endCol === undefined) return undefined;
+  const text = source.split('\n')[line - 1]?.slice(col, endCol).trim();
+  return text || undefined;
+}
+
+/** `infra check`: partials and helpers a template names must exist (handlebars only finds out when rendering). */
+function checkReferences(ast: hbs.AST.Program, file: string, partials: string[], knownHelpers: string[]): void {
+  const visit = (node: unknown): void => {
+    if (!node || typeof node !== 'object') return;
+    if (Array.isArray(node)) return node.forEach(visit);
+    const n = node as { type?: string; name?: hbs.AST.PathExpression; path?: hbs.AST.PathExpression; params?: unknown[]; loc?: hbs.AST.SourceLocation };
+    const pos = (loc?: hbs.AST.SourceLocation) => ({ file, line: loc?.start.line, col: loc ? loc.start.column + 1 : undefined });
+    if ((n.type === 'PartialStatement' || n.type === 'PartialBlockStatement') && n.name?.type === 'PathExpression') {
+      const name = n.name.original;
+      if (!partials.includes(name)) {
+        throw new UserError(`template: unknown partial "${name}"`, {
+          pos: pos(n.loc),
+          hint: partials.length ? `shared partials: ${partials.join(', ')}` : 'no shared partials (templates/*.hbs) were found',
+        });
+      }
+    }
+    // A call has arguments; {{#vars.list}}…{{/vars.list}} without any is a section, not a helper.
+    const isCall = ['BlockStatement', 'SubExpression', 'MustacheStatement'].includes(n.type ?? '') && (n.params?.length ?? 0) > 0;
+    if (isCall && n.path?.type === 'PathExpression' && !knownHelpers.includes(n.path.original)) {
+      throw new UserError(`template: unknown helper "${n.path.original}"`, {
+        pos: pos(n.loc),
+        hint: `helpers: ${knownHelpers.join(', ')}`,
+      });
+    }
+    for (const [k, v] of Object.entries(n)) if (k !== 'loc') visit(v);
+  };
+  visit(ast);
+}

@@ -1,0 +1,12 @@
+#!/usr/bin/env bash
+# The main job on a fresh machine (as root): a Docker engine, the dependencies, the lab
+# (inventories/lab as containers), and playbooks/site.yaml applied to it.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+bash test/image/ensure-docker.sh
+# npm ci only when node_modules is missing or older than the lockfile.
+if [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
+  npm ci --no-audit --no-fund
+fi
+./bin/infra lab up
+./bin/infra apply -i lab playbooks/site.yaml

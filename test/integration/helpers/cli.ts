@@ -1,0 +1,68 @@
+/**
+ * Runs the real CLI (bin/infra) as a child process, the way an engineer does, and parses its
+ * --json event stream.
+ */
+import { execFile } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { dirname, join } from 'node:path';
+import type { RunEvent, HostRecap } from '../../../src/report/events.js';
+
+export const REPO = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
+export const INFRA_BIN = join(REPO, 'bin', 'infra');
+
+export interface CliResult {
+  code: number;
+  stdout: string;
+  stderr: string;
+  events: RunEvent[];
+  recap: HostRecap[];
+  /** Sum of `changed` over every host. */
+  changed: number;
+  durationMs: number;
+}
+
+export function infra(args: string[], opts: { cwd?: string; env?: Record<string, string>; timeoutMs?: number } = {}): Promise<CliResult> {
+  const started = Date.now();
+  return new Promise((resolve) => {
+    execFile(
+      process.execPath,
+      [INFRA_BIN, ...args],
+      {
+        cwd: opts.cwd ?? REPO,
+        env: { ...process.env, CI: '1', ...opts.env },
+        timeout: opts.timeoutMs ?? 300_000,
+        maxBuffer: 64 * 1024 * 1024,
+      },
+      (err, stdout, stderr) => {
+        const code = err ? (typeof err.code === 'number' ? err.code : 1) : 0;
+        const events: RunEvent[] = [];
+        for (const line of stdout.split('\n')) {
+          if (!line.startsWith('{')) continue;
+          try {
+            events.push(JSON.parse(line) as RunEvent);
+          } catch {
+            /* not an event line */
+          }
+        }
+        const end = events.find((e) => e.type === 'run.end') as Extract<RunEvent, { type: 'run.end' }> | undefined;
+        const recap = end?.recap ?? [];
+        resolve({
+          code,
+          stdout,
+          stderr,
+          events,
+          recap,
+          changed: recap.reduce((n, r) => n + r.changed, 0),
+          durationMs: Date.now() - started,
+        });
+      },
+    );
+  });
+}
+
+/** Task results of one host, in order. */
+export function taskResults(r: CliResult, host?: string) {
+  return r.events.filter(
+    (e): e is Extract<RunEvent, { type: 'task.result' }> => e.type === 'task.result' && (!host || e.host === host),
+  );
+}
