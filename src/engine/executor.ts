@@ -211,7 +211,7 @@ export async function execute(deps: ExecutorDeps, opts: ExecuteOptions): Promise
     try {
       const c = await mod.check(ctx, parsed.data);
       if (opts.recordPlan && !handler) recordPlanned(h.name, play.index, label, mod.name, c);
-      if (c.changes.length === 0) return finish({ status: 'ok', check: c });
+      if (c.changes.length === 0) return finish({ status: c.skipped ? 'skipped' : 'ok', check: c });
       if (opts.checkMode) return finish({ status: 'changed', check: c });
       await mod.apply(ctx, parsed.data, c);
       if (opts.verify) {

@@ -6,8 +6,9 @@ import * as systemd from './systemd.js';
 import * as users from './users.js';
 import * as sysctl from './sysctl.js';
 import * as command from './command.js';
+import * as meta from './meta.js';
 
-export { apt, files, systemd, users, sysctl, command };
+export { apt, files, systemd, users, sysctl, command, meta };
 
 const factories = [
   apt.packages, apt.repository, apt.update,
@@ -16,6 +17,7 @@ const factories = [
   users.user, users.group, users.authorizedKey,
   sysctl.param,
   command.run,
+  meta.skip,
 ];
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any

@@ -32,6 +32,8 @@ export interface Check {
   data?: unknown;
   /** This task acts on every run by design (a restart handler, an unguarded command). */
   always?: boolean;
+  /** Nothing was done on purpose (it cannot run here); reported as "skipped" with the reason. */
+  skipped?: boolean;
 }
 
 /** A view of another host, for cross-host data (replica → primary, haproxy → api servers). */

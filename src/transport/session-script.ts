@@ -2,7 +2,9 @@
  * The shell side of the session protocol: one POSIX `sh` per host running a read loop.
  *
  * Request frame (controller → shell):
- *   "<id> <cmdLen> <stdinLen> <timeoutSec> <kind>\n" <cmd bytes> <stdin bytes>
+ *   "<id> <cmdLen> <stdinLen> <timeoutSec> <kind> <cmdLines>\n" <cmd bytes> <stdin bytes>
+ *   cmdLines > 0: the command is that many "\n"-terminated lines, read with the `read`
+ *   builtin (no fork: most commands are short); 0: exactly cmdLen bytes read by `head -c`.
  *   kind "c": run in a child `sh -c` under coreutils `timeout` (exit 124 on timeout), the lock
  *   fd closed (9>&-), so `exit 3` or a crash only ends that child.
  *   kind "e": `eval` in the session shell itself (only for the run lock: its fd must live as
@@ -25,9 +27,15 @@ trap 'rm -rf "$d"' EXIT
 trap 'exit 129' HUP INT TERM PIPE
 (umask 077 && : >"$d/i" && : >"$d/o" && : >"$d/e") || exit 97
 printf '\\n${READY_MARKER} %s\\n' "$(id -u)"
-while IFS=' ' read -r id clen ilen tmo kind; do
-  case "$id$clen$ilen" in ''|*[!0-9]*) echo "infra session: bad frame header" >&2; exit 98;; esac
-  cmd=$(head -c "$clen")
+while IFS=' ' read -r id clen ilen tmo kind nl; do
+  case "$id$clen$ilen$nl" in ''|*[!0-9]*) echo "infra session: bad frame header" >&2; exit 98;; esac
+  if [ "$nl" -gt 0 ]; then
+    cmd=
+    while [ "$nl" -gt 0 ] && IFS= read -r line; do cmd="$cmd$line
+"; nl=$((nl - 1)); done
+  else
+    cmd=$(head -c "$clen")
+  fi
   if [ "$ilen" -gt 0 ]; then head -c "$ilen" >"$d/i"; in=$d/i; else in=/dev/null; fi
   if [ "$kind" = e ]; then
     { eval "$cmd"; } <"$in" >"$d/o" 2>"$d/e"; rc=$?
@@ -35,8 +43,11 @@ while IFS=' ' read -r id clen ilen tmo kind; do
     timeout -k 5 "$tmo" sh -c "$cmd" <"$in" >"$d/o" 2>"$d/e" 9>&-; rc=$?
   fi
   printf '%s %s\\n' "$id" "$rc"
-  stat -c %s "$d/o" "$d/e"
-  cat "$d/o" "$d/e"
+  if [ -s "$d/o" ] || [ -s "$d/e" ]; then
+    stat -c %s "$d/o" "$d/e" && cat "$d/o" "$d/e"
+  else
+    printf '0\n0\n'
+  fi
 done
 `;
 

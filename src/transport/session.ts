@@ -33,6 +33,8 @@ export type FrameKind = 'c' | 'e';
 export const DEFAULT_COMMAND_TIMEOUT_MS = 10 * 60_000;
 /** timeout -k 5 in the script, plus slack for a slow link before we declare the shell lost. */
 const CONTROLLER_GRACE_MS = 20_000;
+/** Commands up to this size are sent as lines for the `read` builtin (no fork in the shell). */
+const MAX_LINE_MODE_BYTES = 4096;
 
 interface Pending {
   id: number;
@@ -193,10 +195,12 @@ export class Session {
   #send(cmd: string, opts: RunOptions, kind: FrameKind): Promise<RunResult> {
     if (this.#dead !== undefined) return Promise.reject(this.#dead);
     const id = this.#nextId++;
-    const cmdBytes = Buffer.from(cmd, 'utf8');
+    let cmdBytes = Buffer.from(cmd, 'utf8');
     const stdin = opts.stdin === undefined ? Buffer.alloc(0) : Buffer.from(opts.stdin);
     const timeoutMs = opts.timeoutMs ?? DEFAULT_COMMAND_TIMEOUT_MS;
-    const header = `${id} ${cmdBytes.length} ${stdin.length} ${(timeoutMs / 1000).toFixed(3)} ${kind}\n`;
+    const lines = cmd.length <= MAX_LINE_MODE_BYTES ? cmd.split('\n').length : 0;
+    if (lines) cmdBytes = Buffer.from(cmd + '\n', 'utf8');
+    const header = `${id} ${cmdBytes.length} ${stdin.length} ${(timeoutMs / 1000).toFixed(3)} ${kind} ${lines}\n`;
     this.#counters.commands++;
     return new Promise<RunResult>((resolve, reject) => {
       const timer = setTimeout(() => {

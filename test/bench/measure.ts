@@ -9,6 +9,7 @@
  *   read from /proc before they are ended and added to the total.
  */
 import { spawn } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { readFile, readdir, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -22,8 +23,8 @@ export interface Measured {
   cpuS: number;
   /** Largest single process (kB), from getrusage. */
   maxRssKb: number;
-  /** Peak of the summed RSS of the tree and its detached helpers (kB), sampled. */
-  treeRssKb: number;
+  /** Peak of the summed PSS of the tree and its detached helpers (kB), sampled every 250 ms. */
+  treePssKb: number;
   /** CPU seconds of detached helpers (already included in cpuS). */
   detachedCpuS: number;
 }
@@ -53,19 +54,21 @@ export async function measure(cmd: string, args: string[], opts: MeasureOptions 
     const err: Buffer[] = [];
     child.stdout.on('data', (b: Buffer) => out.push(b));
     child.stderr.on('data', (b: Buffer) => err.push(b));
-    let treeRssKb = 0;
-    let detachedPeak = new Map<number, number>(); // pid → cpu ticks, last seen
-    const sample = async (): Promise<void> => {
+    let treePssKb = 0;
+    const detachedTicks = new Map<number, number>(); // pid → cpu ticks, last seen
+    cmdlineCache.clear();
+    const sample = async (final = false): Promise<void> => {
       if (child.pid === undefined) return;
       const procs = await processTable();
-      const tree = descendants(procs, [child.pid]);
-      const detached = opts.detachedMarker ? detachedOf(procs, opts.detachedMarker) : [];
-      let rss = 0;
-      for (const pid of new Set([...tree, ...detached])) rss += procs.get(pid)?.rssKb ?? 0;
-      treeRssKb = Math.max(treeRssKb, rss);
-      for (const pid of detached) detachedPeak.set(pid, procs.get(pid)!.cpuTicks);
+      const tree = final ? [] : descendants(procs, [child.pid]);
+      const detached = opts.detachedMarker ? detachedOf(procs, opts.detachedMarker, new Set(tree)) : [];
+      for (const pid of detached) detachedTicks.set(pid, procs.get(pid)!.cpuTicks);
+      if (final) return;
+      const pss = await Promise.all([...tree, ...detached].map(pssKb));
+      treePssKb = Math.max(treePssKb, pss.reduce((a, b) => a + b, 0));
     };
     const timer = setInterval(() => void sample().catch(() => undefined), 250);
+    void sample().catch(() => undefined);
     const timeout = opts.timeoutMs ? setTimeout(() => child.kill('SIGTERM'), opts.timeoutMs) : undefined;
     const code = await new Promise<number>((resolve) => child.on('close', (c) => resolve(c ?? 1)));
     const wallMs = Number(process.hrtime.bigint() - started) / 1e6;
@@ -74,11 +77,10 @@ export async function measure(cmd: string, args: string[], opts: MeasureOptions 
 
     let detachedCpuS = 0;
     if (opts.detachedMarker) {
-      const procs = await processTable();
-      const alive = detachedOf(procs, opts.detachedMarker);
-      for (const pid of alive) detachedPeak.set(pid, procs.get(pid)!.cpuTicks);
-      detachedCpuS = [...detachedPeak.values()].reduce((a, b) => a + b, 0) / TICKS_PER_S;
-      // Cold start for every measured run: these are ours (matched by our private marker).
+      await sample(true);
+      detachedCpuS = [...detachedTicks.values()].reduce((a, b) => a + b, 0) / TICKS_PER_S;
+      // Cold start for every measured run. These processes are ours: matched by our private marker.
+      const alive = detachedOf(await processTable(), opts.detachedMarker, new Set());
       for (const pid of alive) {
         try {
           process.kill(pid, 'SIGTERM');
@@ -95,7 +97,7 @@ export async function measure(cmd: string, args: string[], opts: MeasureOptions 
       wallMs,
       cpuS: (user ?? 0) + (sys ?? 0) + detachedCpuS,
       maxRssKb: maxRss ?? 0,
-      treeRssKb: Math.max(treeRssKb, maxRss ?? 0),
+      treePssKb,
       detachedCpuS,
     };
   } finally {
@@ -153,26 +155,34 @@ function descendants(procs: Map<number, Proc>, roots: number[]): number[] {
 
 const cmdlineCache = new Map<number, string>();
 
-/** Processes whose command line contains marker, with their descendants. */
-function detachedOf(procs: Map<number, Proc>, marker: string): number[] {
+/** Processes outside the tree whose command line contains marker, with their descendants. */
+function detachedOf(procs: Map<number, Proc>, marker: string, tree: Set<number>): number[] {
   const roots: number[] = [];
   for (const pid of procs.keys()) {
+    if (tree.has(pid)) continue;
     let cmd = cmdlineCache.get(pid);
     if (cmd === undefined) {
-      try {
-        // Synchronous read is fine: only called a few times per second.
-        cmd = readCmdline(pid);
-      } catch {
-        cmd = '';
-      }
-      cmdlineCache.set(pid, cmd);
+      cmd = readCmdline(pid);
+      if (cmd !== '') cmdlineCache.set(pid, cmd);
     }
     if (cmd.includes(marker)) roots.push(pid);
   }
-  return descendants(procs, roots);
+  return descendants(procs, roots).filter((pid) => !tree.has(pid));
 }
 
-import { readFileSync } from 'node:fs';
+async function pssKb(pid: number): Promise<number> {
+  try {
+    const m = /^Pss:\s+(\d+) kB/m.exec(await readFile(`/proc/${pid}/smaps_rollup`, 'utf8'));
+    return m ? Number(m[1]) : 0;
+  } catch {
+    return 0;
+  }
+}
+
 function readCmdline(pid: number): string {
-  return readFileSync(`/proc/${pid}/cmdline`, 'utf8').replace(/\0/g, ' ');
+  try {
+    return readFileSync(`/proc/${pid}/cmdline`, 'utf8').replace(/\0/g, ' ');
+  } catch {
+    return '';
+  }
 }

@@ -1,0 +1,59 @@
+/**
+ * bastion: the jump host. TCP forwarding for jumps only (local forwarding to the SSH port of
+ * the inventory's hosts), stricter fail2ban, and session logging of interactive logins.
+ * Apply it before `hardening` on the bastion: both drop-ins agree, and this one is read first.
+ */
+import { defineRole, z, apt, files, systemd } from 'infra';
+import { reachableAddress } from '../hardening/firewall.js';
+
+export const vars = z.object({
+  /** Jump destinations: "inventory" = port 22 (ssh_port) of every other host; or explicit host:port list. */
+  bastion_permit_open: z.union([z.literal('inventory'), z.array(z.string().regex(/^[^\s:]+:\d+$/)).min(1)]).default('inventory'),
+  bastion_max_sessions: z.number().int().min(1).default(10),
+  bastion_fail2ban_maxretry: z.number().int().min(1).default(3),
+  bastion_fail2ban_findtime: z.string().default('30m'),
+  bastion_fail2ban_bantime: z.string().default('6h'),
+  bastion_session_log_dir: z.string().regex(/^\/[^\s"'`$]+$/).default('/var/log/infra-sessions'),
+  ssh_port: z.number().int().default(22),
+});
+
+export default defineRole({
+  name: 'bastion',
+  vars,
+  tasks: ({ vars: v, host, hosts }) => {
+    const permitOpen =
+      v.bastion_permit_open === 'inventory'
+        ? [...new Set(hosts('all').filter((h) => h.name !== host.name).map((h) => `${reachableAddress(h)}:${v.ssh_port}`))].sort()
+        : v.bastion_permit_open;
+    return [
+      apt.packages({ names: ['openssh-server', 'fail2ban', 'python3-systemd', 'bsdutils'] }),
+      files.template({
+        src: 'sshd-bastion.conf.hbs',
+        dest: '/etc/ssh/sshd_config.d/05-bastion.conf',
+        mode: '0644',
+        owner: 'root',
+        group: 'root',
+        validate: 'sshd -t -f %s',
+        vars: { permitOpen: permitOpen.length ? permitOpen : ['none'] },
+        notify: 'reload ssh',
+      }),
+      files.directory({ path: '/etc/fail2ban/jail.d', mode: '0755', owner: 'root', group: 'root' }),
+      files.template({
+        src: 'fail2ban-bastion.local.hbs',
+        dest: '/etc/fail2ban/jail.d/20-bastion.local',
+        mode: '0644',
+        owner: 'root',
+        group: 'root',
+        notify: 'restart fail2ban',
+      }),
+      // Users can add to the log directory but neither list nor remove others' logs.
+      files.directory({ path: v.bastion_session_log_dir, mode: '1733', owner: 'root', group: 'root' }),
+      files.template({ src: 'session-log.sh.hbs', dest: '/etc/profile.d/infra-session-log.sh', mode: '0644', owner: 'root', group: 'root' }),
+      systemd.service({ name: 'ssh', enabled: true, state: 'started' }),
+    ];
+  },
+  handlers: {
+    'reload ssh': systemd.reload('ssh'),
+    'restart fail2ban': systemd.restart('fail2ban'),
+  },
+});

@@ -1,0 +1,21 @@
+import type { FactSource } from './fact.js';
+
+/** CPUs available to us (nproc honours cgroup/affinity limits). */
+export const cpus: FactSource = {
+  name: 'cpus',
+  command: 'nproc 2>/dev/null || getconf _NPROCESSORS_ONLN',
+  parse(stdout) {
+    const n = Number.parseInt(stdout.trim(), 10);
+    return Number.isFinite(n) && n > 0 ? { cpus: n } : {};
+  },
+};
+
+/** Total memory in MiB, from MemTotal in /proc/meminfo (kB). */
+export const memory: FactSource = {
+  name: 'memory',
+  command: 'grep -m1 "^MemTotal:" /proc/meminfo',
+  parse(stdout) {
+    const m = /MemTotal:\s+(\d+)\s*kB/.exec(stdout);
+    return m ? { memoryMb: Math.floor(Number(m[1]) / 1024) } : {};
+  },
+};

@@ -1,0 +1,12 @@
+import type { FactSource } from './fact.js';
+
+/** Short hostname and FQDN (falls back to the hostname when there is no domain). */
+export const host: FactSource = {
+  name: 'host',
+  command: 'uname -n; hostname -f 2>/dev/null || uname -n',
+  parse(stdout) {
+    const [hostname = '', fqdn = ''] = stdout.split('\n').map((l) => l.trim());
+    const short = hostname.split('.')[0];
+    return { hostname: short, fqdn: fqdn || hostname };
+  },
+};

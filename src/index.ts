@@ -1,0 +1,14 @@
+/**
+ * The library surface for role authors: `import { defineRole, z, apt, files } from 'infra'`.
+ * Roles are TypeScript loaded at run time (tsx): no build step in a user's repository.
+ */
+export { z } from 'zod';
+export { defineRole } from './playbook/role.js';
+export type { RoleContext } from './playbook/role.js';
+export { apt, files, systemd, users, sysctl, command, meta } from './modules/index.js';
+export { defineModule, unchanged, makeTask } from './modules/types.js';
+export type { Module, Check, Change, Diff, HostContext, HostView, Task, TaskOptions } from './modules/types.js';
+export type { Facts } from './facts/types.js';
+export { Secret } from './secrets/secret.js';
+export { quote, sh } from './shell/quote.js';
+export { UserError } from './errors.js';

@@ -1,0 +1,37 @@
+/**
+ * The per-host run lock: the session shell itself opens the lock file on fd 9 and flocks it,
+ * so the lock lives exactly as long as the session (child commands get 9>&-).
+ * Root: /run/infra/lock (+ lock.json); otherwise ${XDG_RUNTIME_DIR:-/tmp}/infra-<uid>.lock.
+ */
+import type { LockMeta } from './types.js';
+
+/** Exit code of the lock script when someone else holds the lock (stdout: their metadata). */
+export const LOCK_HELD = 75;
+
+/** Evaluated in the session shell (kind "e"), stdin = metadata JSON. */
+export function lockScript(waitMs: number): string {
+  const wait = waitMs > 0 ? `-w ${Math.ceil(waitMs / 1000)}` : '-n';
+  // No `exit` here: this runs in the session shell. `command exec` keeps a failed
+  // redirection from ending the shell.
+  return `if [ "$(id -u)" = 0 ]; then mkdir -p /run/infra; infra_lock=/run/infra/lock; else infra_lock="\${XDG_RUNTIME_DIR:-/tmp}/infra-$(id -u).lock"; fi
+if command exec 9>>"$infra_lock"; then
+  if flock ${wait} 9; then
+    (umask 022 && cat > "$infra_lock.json")
+  else
+    command exec 9>&-
+    cat "$infra_lock.json" 2>/dev/null
+    (exit ${LOCK_HELD})
+  fi
+else
+  (exit 1)
+fi`;
+}
+
+export function parseHolder(stdout: string): Partial<LockMeta> {
+  try {
+    const v = JSON.parse(stdout) as unknown;
+    return v && typeof v === 'object' ? (v as Partial<LockMeta>) : {};
+  } catch {
+    return {};
+  }
+}

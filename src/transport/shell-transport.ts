@@ -1,0 +1,79 @@
+/**
+ * The Transport methods every connection kind shares once it has a session shell:
+ * run, put, get, lock, counters, and "connect once, even when asked concurrently".
+ */
+import { getFile, putFile } from './files.js';
+import { LOCK_HELD, lockScript, parseHolder } from './lock.js';
+import type { Session } from './session.js';
+import type { Counters, LockMeta, PutOptions, RunOptions, RunResult, Transport } from './types.js';
+import { emptyCounters, HostLocked, HostUnreachable } from './types.js';
+
+export abstract class ShellTransport implements Transport {
+  readonly counters: Counters = emptyCounters();
+  #session?: Session;
+  #connecting?: Promise<Session>;
+  #closed = false;
+
+  constructor(readonly host: string) {}
+
+  /** Opens whatever the kind needs and returns a started session shell. */
+  protected abstract openSession(): Promise<Session>;
+  /** Releases what openSession() opened besides the session (ssh client); never throws. */
+  protected abstract release(): Promise<void>;
+
+  async connect(): Promise<void> {
+    await this.#live();
+  }
+
+  async run(cmd: string, opts?: RunOptions): Promise<RunResult> {
+    return (await this.#live()).run(cmd, opts);
+  }
+
+  put(path: string, bytes: string | Buffer, opts?: PutOptions): Promise<void> {
+    return putFile((c, o) => this.run(c, o), path, bytes, opts);
+  }
+
+  get(path: string): Promise<Buffer | null> {
+    return getFile((c, o) => this.run(c, o), path);
+  }
+
+  async lock(meta: LockMeta, waitMs = 0): Promise<void> {
+    const s = await this.#live();
+    const r = await s.evalInShell(lockScript(waitMs), {
+      stdin: JSON.stringify(meta) + '\n',
+      timeoutMs: waitMs + 30_000,
+    });
+    if (r.code === 0) return;
+    if (r.code === LOCK_HELD) throw new HostLocked(this.host, parseHolder(r.stdout));
+    throw new Error(`${this.host}: taking the run lock failed (exit ${r.code}): ${r.stderr.trim()}`);
+  }
+
+  async close(): Promise<void> {
+    this.#closed = true;
+    const s = this.#session ?? (await this.#connecting?.catch(() => undefined));
+    this.#session = undefined;
+    try {
+      await s?.close();
+    } catch {
+      /* closing is best effort */
+    }
+    await this.release();
+  }
+
+  async #live(): Promise<Session> {
+    if (this.#closed) throw new HostUnreachable(this.host, 'transport closed');
+    if (this.#session) {
+      if (!this.#session.closed) return this.#session;
+      // A lost session is not reopened behind the caller's back: state is unknown.
+      throw new HostUnreachable(this.host, 'connection lost: state unknown');
+    }
+    this.#connecting ??= this.openSession().then(
+      (s) => (this.#session = s),
+      (e) => {
+        this.#connecting = undefined;
+        throw e;
+      },
+    );
+    return this.#connecting;
+  }
+}

@@ -1,0 +1,138 @@
+/**
+ * The session protocol against a real local `sh` (the same code drives the ssh exec channel).
+ */
+import { randomBytes } from 'node:crypto';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { spawnChannel } from '../../../src/transport/local-channel.js';
+import { sessionArgv } from '../../../src/transport/session-script.js';
+import { Session } from '../../../src/transport/session.js';
+import { emptyCounters, HostRefused, HostUnreachable } from '../../../src/transport/types.js';
+
+const counters = emptyCounters();
+let session: Session;
+
+beforeAll(async () => {
+  session = await Session.start(spawnChannel(sessionArgv(false, false)), { host: 'local', counters });
+});
+afterAll(async () => {
+  await session?.close();
+});
+
+const binary = Buffer.from([0, 1, 2, 255, 10, 13, 0, 0, 0x80, 0x0a]);
+const mega = randomBytes(1024 * 1024);
+
+describe('session protocol (local sh)', () => {
+  const cases: {
+    name: string;
+    cmd: string;
+    stdin?: string | Buffer;
+    timeoutMs?: number;
+    code: number;
+    stdout?: string | Buffer;
+    stderr?: string;
+  }[] = [
+    { name: 'plain output', cmd: 'echo hello', code: 0, stdout: 'hello\n', stderr: '' },
+    { name: 'exit code and stderr', cmd: 'echo oops >&2; exit 7', code: 7, stdout: '', stderr: 'oops\n' },
+    { name: 'exit 3 ends only the child', cmd: 'exit 3', code: 3, stdout: '' },
+    { name: 'stdin round trip', cmd: 'cat', stdin: 'abc\ndef', code: 0, stdout: 'abc\ndef' },
+    { name: 'binary stdin/stdout with NULs', cmd: 'cat', stdin: binary, code: 0, stdout: binary },
+    { name: 'binary output from printf', cmd: "printf 'a\\000b\\377'", code: 0, stdout: Buffer.from([0x61, 0, 0x62, 0xff]) },
+    { name: '1 MB stdin → stdout', cmd: 'cat', stdin: mega, code: 0, stdout: mega },
+    { name: 'stdin not read by the command', cmd: 'echo ignored', stdin: mega, code: 0, stdout: 'ignored\n' },
+    { name: 'no stdin: reads EOF, not the protocol', cmd: 'cat; echo done', code: 0, stdout: 'done\n' },
+    { name: 'command ending in newlines', cmd: 'echo a\n\n\n', code: 0, stdout: 'a\n' },
+    { name: 'unicode', cmd: "printf '%s' 'héllo ✓'", code: 0, stdout: 'héllo ✓' },
+    { name: 'timeout kills with 124', cmd: 'sleep 5', timeoutMs: 300, code: 124 },
+    { name: 'lock fd not inherited', cmd: '[ -e /proc/self/fd/9 ] && echo open || echo closed', code: 0, stdout: 'closed\n' },
+    { name: 'trailing output without newline', cmd: 'printf x', code: 0, stdout: 'x' },
+  ];
+
+  for (const c of cases) {
+    it(c.name, async () => {
+      const t0 = Date.now();
+      const r = await session.run(c.cmd, { stdin: c.stdin, timeoutMs: c.timeoutMs });
+      expect(r.code).toBe(c.code);
+      if (Buffer.isBuffer(c.stdout)) expect(r.stdoutBytes.equals(c.stdout)).toBe(true);
+      else if (c.stdout !== undefined) expect(r.stdout).toBe(c.stdout);
+      if (c.stderr !== undefined) expect(r.stderr).toBe(c.stderr);
+      if (c.timeoutMs) expect(Date.now() - t0).toBeLessThan(3000);
+    });
+  }
+
+  it('pipelines concurrent commands and answers each in order', async () => {
+    const rs = await Promise.all(Array.from({ length: 50 }, (_, i) => session.run(`echo ${i}`, { stdin: String(i) })));
+    expect(rs.map((r) => r.stdout)).toEqual(Array.from({ length: 50 }, (_, i) => `${i}\n`));
+  });
+
+  it('evalInShell keeps state in the session shell; run() does not', async () => {
+    await session.evalInShell('infra_test_var=42');
+    expect((await session.evalInShell('echo $infra_test_var')).stdout).toBe('42\n');
+    expect((await session.run('echo "[$infra_test_var]"')).stdout).toBe('[]\n');
+  });
+
+  it('1,000 commands in a row (prints ms/command)', async () => {
+    const n = 1000;
+    const t0 = performance.now();
+    for (let i = 0; i < n; i++) {
+      const r = await session.run('true');
+      if (r.code !== 0) throw new Error(`command ${i} failed`);
+    }
+    const ms = (performance.now() - t0) / n;
+    console.log(`local session: ${ms.toFixed(2)} ms/command over ${n} sequential commands`);
+    expect(ms).toBeLessThan(50);
+  }, 120_000);
+
+  it('counts commands and bytes', () => {
+    expect(counters.commands).toBeGreaterThan(1000);
+    expect(counters.bytesSent).toBeGreaterThan(2 * 1024 * 1024);
+    expect(counters.bytesReceived).toBeGreaterThan(1024 * 1024);
+  });
+});
+
+describe('session failures', () => {
+  it('a killed shell rejects pending commands as connection lost', async () => {
+    const s = await Session.start(spawnChannel(sessionArgv(false, false)), { host: 'h', counters: emptyCounters() });
+    const pending = s.run('sleep 10');
+    const second = s.run('echo queued');
+    await new Promise((r) => setTimeout(r, 100));
+    s.destroy();
+    await expect(pending).rejects.toThrow(HostUnreachable);
+    await expect(second).rejects.toThrow('connection lost: state unknown');
+    await expect(s.run('echo after')).rejects.toThrow(HostUnreachable);
+  });
+
+  it('a shell that never gets ready fails within the ready timeout', async () => {
+    const t0 = Date.now();
+    const ch = spawnChannel(['sh', '-c', 'sleep 30']);
+    await expect(
+      Session.start(ch, { host: 'h', counters: emptyCounters(), readyTimeoutMs: 500 }),
+    ).rejects.toThrow(/not ready after 500 ms/);
+    expect(Date.now() - t0).toBeLessThan(2000);
+  });
+
+  it('a shell that exits before ready is refused with its stderr', async () => {
+    const ch = spawnChannel(['sh', '-c', 'echo "sudo: a password is required" >&2; exit 1']);
+    const err = await Session.start(ch, { host: 'h', counters: emptyCounters() }).catch((e) => e);
+    expect(err).toBeInstanceOf(HostRefused);
+    expect(err.message).toContain('a password is required');
+  });
+
+  it('answers a sudo-style prompt once and refuses on a second prompt', async () => {
+    // A fake "sudo": prompts on stderr, reads a line, accepts only "right", then runs the script.
+    const fake = (script: string): string[] => [
+      'sh',
+      '-c',
+      `for i in 1 2 3; do printf __INFRA_SUDO_PASSWORD__ >&2; read -r pw; [ "$pw" = right ] && exec sh -c "$1"; sleep 0.2; done; exit 1`,
+      'fake-sudo',
+      script,
+    ];
+    const script = sessionArgv(false, false)[2];
+    const ok = await Session.start(spawnChannel(fake(script)), { host: 'h', counters: emptyCounters(), becomePassword: 'right' });
+    expect((await ok.run('echo in')).stdout).toBe('in\n');
+    await ok.close();
+    const t0 = Date.now();
+    const bad = Session.start(spawnChannel(fake(script)), { host: 'h', counters: emptyCounters(), becomePassword: 'wrong' });
+    await expect(bad).rejects.toThrow(/sudo rejected the become password/);
+    expect(Date.now() - t0).toBeLessThan(3000);
+  });
+});
