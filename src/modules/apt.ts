@@ -54,7 +54,7 @@ const updateParams = z
   .strict();
 export type UpdateParams = z.infer<typeof updateParams>;
 
-export const update = defineModule<UpdateParams>({
+export const update = defineModule<UpdateParams, z.input<typeof updateParams>>({
   name: 'apt.update',
   params: updateParams,
   describe: (p) => `cache valid ${p.cacheValidTime}s`,
@@ -139,7 +139,7 @@ export function decidePackages(
   return { changes, diff, data };
 }
 
-export const packages = defineModule<PackagesParams>({
+export const packages = defineModule<PackagesParams, z.input<typeof packagesParams>>({
   name: 'apt.packages',
   params: packagesParams,
   describe: (p) => p.names.join(', '),
@@ -215,7 +215,7 @@ interface RepoData {
   remove: string[];
 }
 
-export const repository = defineModule<RepositoryParams>({
+export const repository = defineModule<RepositoryParams, z.input<typeof repositoryParams>>({
   name: 'apt.repository',
   params: repositoryParams,
   describe: (p) => p.name,

@@ -51,7 +51,7 @@ export function decideCommand(p: CommandParams, skips: string[]): Check {
   return { changes: [{ what: 'run', to: p.cmd }] };
 }
 
-export const run = defineModule<CommandParams>({
+export const run = defineModule<CommandParams, z.input<typeof commandParams>>({
   name: 'command.run',
   params: commandParams,
   describe: (p) => p.cmd,

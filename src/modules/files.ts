@@ -7,28 +7,12 @@
 import { z } from 'zod';
 import { Secret } from '../secrets/secret.js';
 import { sh } from '../shell/quote.js';
-import { probeCommand, parseProbe, sha256, type FileState, type Fetch } from './file-state.js';
-import {
-  attrChanges,
-  attrsShape,
-  applyFile,
-  diffText,
-  joinLines,
-  planFile,
-  setAttrs,
-  splitLines,
-  validateSchema,
-  type DesiredFile,
-  type FilePlan,
-} from './file-plan.js';
+import type { FileState } from './file-state.js';
+import { attrChanges, attrsShape, diffText, joinLines, setAttrs, splitLines, validateSchema, type DesiredFile, type FilePlan } from './file-plan.js';
+import { applyWholeFile, checkWholeFile, fileCheck, pathSchema, readState, renderTemplate, type WriteData } from './whole-file.js';
 import { editBlock, editLine, isValidRegexp } from './line-edit.js';
 import { runChecked } from './run-checked.js';
 import { defineModule, unchanged, type Check, type HostContext } from './types.js';
-
-export const pathSchema = z
-  .string()
-  .regex(/^\/./, 'must be an absolute path (and not "/")')
-  .refine((p) => !p.includes('\0'), 'must not contain NUL');
 
 const regexpSchema = z.string().refine(isValidRegexp, 'invalid regular expression (JavaScript syntax)');
 
@@ -38,35 +22,6 @@ const writerShape = {
   /** Mask the diff (passwords, keys). Implied when content is a Secret. */
   sensitive: z.boolean().default(false),
 };
-
-export async function readState(host: HostContext, path: string, fetch: Fetch): Promise<FileState> {
-  const r = await runChecked(host, probeCommand(path, fetch), `read ${path}`);
-  return parseProbe(r.stdout);
-}
-
-interface WriteData {
-  want: DesiredFile;
-  state: FileState;
-  plan: FilePlan;
-}
-
-/** check() of every whole-file writer once the wanted content is known. */
-export async function checkWholeFile(host: HostContext, want: DesiredFile): Promise<Check> {
-  const state = await readState(host, want.path, { unlessSha: sha256(want.content) });
-  return fileCheck(want, state);
-}
-
-export function fileCheck(want: DesiredFile, state: FileState): Check {
-  const plan = planFile(want, state);
-  const data: WriteData = { want, state, plan };
-  if (plan.changes.length === 0) return unchanged(`${want.path} is up to date`, { data });
-  return { changes: plan.changes, diff: plan.diff ? [plan.diff] : undefined, data };
-}
-
-export async function applyWholeFile(host: HostContext, c: Check): Promise<void> {
-  const { want, state, plan } = c.data as WriteData;
-  await applyFile(host, want, state, plan);
-}
 
 // ---------------------------------------------------------------- files.file
 
@@ -91,15 +46,6 @@ const fileParams = z
   });
 export type FileParams = z.infer<typeof fileParams>;
 
-async function renderTemplate(host: HostContext, src: string, vars?: Record<string, unknown>): Promise<string> {
-  if (!vars) return host.render(src);
-  return host.render(src, {
-    vars: { ...host.vars, ...vars },
-    host: { name: host.name, address: host.address, groups: host.groups },
-    facts: host.facts,
-  });
-}
-
 async function wantedContent(host: HostContext, p: FileParams): Promise<{ content: Buffer; secret: boolean }> {
   if (p.content !== undefined) {
     const secret = p.content instanceof Secret;
@@ -109,7 +55,7 @@ async function wantedContent(host: HostContext, p: FileParams): Promise<{ conten
   return { content: Buffer.from(await renderTemplate(host, p.template as string, p.vars), 'utf8'), secret: false };
 }
 
-export const file = defineModule<FileParams>({
+export const file = defineModule<FileParams, z.input<typeof fileParams>>({
   name: 'files.file',
   params: fileParams,
   describe: (p) => p.path,
@@ -125,7 +71,7 @@ export const file = defineModule<FileParams>({
 const copyParams = z.object({ src: z.string().min(1), dest: pathSchema, ...writerShape }).strict();
 export type CopyParams = z.infer<typeof copyParams>;
 
-export const copy = defineModule<CopyParams>({
+export const copy = defineModule<CopyParams, z.input<typeof copyParams>>({
   name: 'files.copy',
   params: copyParams,
   describe: (p) => p.dest,
@@ -140,7 +86,7 @@ const templateParams = z
   .strict();
 export type TemplateParams = z.infer<typeof templateParams>;
 
-export const template = defineModule<TemplateParams>({
+export const template = defineModule<TemplateParams, z.input<typeof templateParams>>({
   name: 'files.template',
   params: templateParams,
   describe: (p) => p.dest,
@@ -205,7 +151,7 @@ async function checkEdit(
   return fileCheck(want, state);
 }
 
-export const line = defineModule<LineParams>({
+export const line = defineModule<LineParams, z.input<typeof lineParams>>({
   name: 'files.line',
   params: lineParams,
   describe: (p) => `${p.path}: ${p.line ?? p.regexp}`,
@@ -228,7 +174,7 @@ const blockParams = z
   .refine((p) => !(p.insertAfter && p.insertBefore), { message: 'give insertAfter or insertBefore, not both' });
 export type BlockParams = z.infer<typeof blockParams>;
 
-export const block = defineModule<BlockParams>({
+export const block = defineModule<BlockParams, z.input<typeof blockParams>>({
   name: 'files.block',
   params: blockParams,
   describe: (p) => `${p.path} (${p.marker.replace('{mark}', p.markerBegin)})`,
@@ -241,7 +187,7 @@ export const block = defineModule<BlockParams>({
 const directoryParams = z.object({ path: pathSchema, ...attrsShape }).strict();
 export type DirectoryParams = z.infer<typeof directoryParams>;
 
-export const directory = defineModule<DirectoryParams>({
+export const directory = defineModule<DirectoryParams, z.input<typeof directoryParams>>({
   name: 'files.directory',
   params: directoryParams,
   describe: (p) => p.path,
@@ -264,7 +210,7 @@ export const directory = defineModule<DirectoryParams>({
 const absentParams = z.object({ path: pathSchema }).strict();
 export type AbsentParams = z.infer<typeof absentParams>;
 
-export const absent = defineModule<AbsentParams>({
+export const absent = defineModule<AbsentParams, z.input<typeof absentParams>>({
   name: 'files.absent',
   params: absentParams,
   describe: (p) => p.path,

@@ -6,7 +6,7 @@ import { z } from 'zod';
 import { sh } from '../shell/quote.js';
 import { parseProbe, probeCommand, type FileState } from './file-state.js';
 import { applyFile, joinLines, planFile, splitLines, type DesiredFile, type FilePlan } from './file-plan.js';
-import { pathSchema } from './files.js';
+import { pathSchema } from './whole-file.js';
 import { runChecked, splitSections } from './run-checked.js';
 import { defineModule, unchanged, type Change, type Diff } from './types.js';
 
@@ -49,7 +49,7 @@ interface SysctlData {
   setLive: boolean;
 }
 
-export const param = defineModule<SysctlParams>({
+export const param = defineModule<SysctlParams, z.input<typeof sysctlParams>>({
   name: 'sysctl.param',
   params: sysctlParams,
   describe: (p) => `${p.name} = ${p.value}`,

@@ -7,6 +7,7 @@ import { sh } from '../shell/quote.js';
 import { parseProbe, probeCommand, sha256, type FileState } from './file-state.js';
 import { applyFile, planFile, type DesiredFile, type FilePlan } from './file-plan.js';
 import { runChecked, splitSections, commandFailed } from './run-checked.js';
+import { renderTemplate } from './whole-file.js';
 import { defineModule, makeTask, unchanged, type Change, type Check, type Diff, type HostContext, type Task } from './types.js';
 
 const unitName = z
@@ -98,7 +99,7 @@ export function decideService(p: ServiceParams, s: ServiceStatus, checkMode: boo
   return { changes, diff, data, always: always || undefined };
 }
 
-export const service = defineModule<ServiceParams>({
+export const service = defineModule<ServiceParams, z.input<typeof serviceParams>>({
   name: 'systemd.service',
   params: serviceParams,
   describe: (p) => `${p.name}${p.state ? ` ${p.state}` : ''}${p.enabled === undefined ? '' : p.enabled ? ' enabled' : ' disabled'}`,
@@ -164,7 +165,7 @@ interface UnitData {
   daemonReload: boolean;
 }
 
-export const unit = defineModule<UnitParams>({
+export const unit = defineModule<UnitParams, z.input<typeof unitParams>>({
   name: 'systemd.unit',
   params: unitParams,
   describe: (p) => unitPath(p),
@@ -172,11 +173,7 @@ export const unit = defineModule<UnitParams>({
     const path = unitPath(p);
     let content: Buffer | undefined;
     if (p.state === 'present') {
-      const text =
-        p.content ??
-        (p.vars
-          ? await host.render(p.src as string, { vars: { ...host.vars, ...p.vars }, host: { name: host.name, address: host.address, groups: host.groups }, facts: host.facts })
-          : await host.render(p.src as string));
+      const text = p.content ?? (await renderTemplate(host, p.src as string, p.vars));
       content = Buffer.from(text, 'utf8');
     }
     const script = [

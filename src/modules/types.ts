@@ -97,16 +97,23 @@ export interface Task<P = unknown> {
   origin?: { file: string; line?: number; col?: number };
 }
 
-export type TaskFactory<P> = ((params: P & TaskOptions) => Task<P>) & { module: Module<P> };
+/** I: what a caller may write (zod input: defaulted keys optional); P: the parsed params. */
+export type TaskFactory<P, I = P> = ((params: I & TaskOptions) => Task<P>) & { module: Module<P> };
 
 const TASK_KEYS = ['name', 'notify', 'tags', 'ignoreErrors'] as const;
 
-/** Splits task options from module params. */
-export function splitTaskOptions(input: Record<string, unknown>): { params: Record<string, unknown>; opts: TaskOptions } {
+/**
+ * Splits task options from module params. A key the module's params declare stays a param
+ * (`systemd.service({ name: 'nginx' })`: `name` is the unit, not the task's display name).
+ */
+export function splitTaskOptions(
+  input: Record<string, unknown>,
+  paramKeys: ReadonlySet<string> = new Set(),
+): { params: Record<string, unknown>; opts: TaskOptions } {
   const params: Record<string, unknown> = {};
   const opts: Record<string, unknown> = {};
   for (const [k, v] of Object.entries(input ?? {})) {
-    if ((TASK_KEYS as readonly string[]).includes(k)) opts[k] = v;
+    if ((TASK_KEYS as readonly string[]).includes(k) && !paramKeys.has(k)) opts[k] = v;
     else params[k] = v;
   }
   return { params, opts: opts as TaskOptions };
@@ -118,13 +125,24 @@ export function makeTask<P>(module: Module<P>, params: unknown, opts: TaskOption
 }
 
 /** Defines a module and returns its task factory: `files.template({...})` → Task. */
-export function defineModule<P>(module: Module<P>): TaskFactory<P> {
-  const factory = ((input: P & TaskOptions) => {
-    const { params, opts } = splitTaskOptions(input as Record<string, unknown>);
+export function defineModule<P, I = P>(module: Module<P>): TaskFactory<P, I> {
+  const keys = paramKeysOf(module.params);
+  const factory = ((input: I & TaskOptions) => {
+    const { params, opts } = splitTaskOptions(input as Record<string, unknown>, keys);
     return makeTask(module, params, opts);
-  }) as TaskFactory<P>;
+  }) as TaskFactory<P, I>;
   factory.module = module;
   return factory;
+}
+
+/** Top-level keys of a params schema (through refine/transform/default wrappers). */
+export function paramKeysOf(schema: unknown): ReadonlySet<string> {
+  let s = schema as { _def?: { schema?: unknown; innerType?: unknown }; shape?: Record<string, unknown> } | undefined;
+  for (let i = 0; i < 10 && s; i++) {
+    if (s.shape && typeof s.shape === 'object') return new Set(Object.keys(s.shape));
+    s = (s._def?.schema ?? s._def?.innerType) as typeof s;
+  }
+  return new Set();
 }
 
 /** Helper for a no-change result. */

@@ -139,7 +139,7 @@ export function decideUser(p: UserParams, s: UserStatus): Check {
   return { changes, data: { action: 'modify', args } };
 }
 
-export const user = defineModule<UserParams>({
+export const user = defineModule<UserParams, z.input<typeof userParams>>({
   name: 'users.user',
   params: userParams,
   describe: (p) => p.name,
@@ -190,7 +190,7 @@ export function decideGroup(p: GroupParams, g: GroupEntry | null): Check {
   return unchanged(`group ${p.name} exists (gid ${g.gid})`);
 }
 
-export const group = defineModule<GroupParams>({
+export const group = defineModule<GroupParams, z.input<typeof groupParams>>({
   name: 'users.group',
   params: groupParams,
   describe: (p) => p.name,
@@ -256,7 +256,7 @@ interface KeyData {
   gid: number;
 }
 
-export const authorizedKey = defineModule<AuthorizedKeyParams>({
+export const authorizedKey = defineModule<AuthorizedKeyParams, z.input<typeof authorizedKeyParams>>({
   name: 'users.authorizedKey',
   params: authorizedKeyParams,
   describe: (p) => `${p.user}: ${p.key.map((k) => (keyIdentity(k) ?? '').slice(0, 30) + '…').join(', ')}`,

@@ -71,7 +71,10 @@ function renderFileDiff(path: string, before: string | null, after: string | nul
   }
   const lines = [...header];
   for (const h of patch.hunks) {
-    lines.push(c.cyan(`@@ -${h.oldStart},${h.oldLines} +${h.newStart},${h.newLines} @@`));
+    // Unified diff convention: an empty range starts at the line before it (0 for a new file).
+    const oldStart = h.oldLines === 0 ? h.oldStart - 1 : h.oldStart;
+    const newStart = h.newLines === 0 ? h.newStart - 1 : h.newStart;
+    lines.push(c.cyan(`@@ -${oldStart},${h.oldLines} +${newStart},${h.newLines} @@`));
     for (const l of h.lines) {
       if (l.startsWith('+')) lines.push(c.green(l));
       else if (l.startsWith('-')) lines.push(c.red(l));

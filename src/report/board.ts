@@ -86,7 +86,7 @@ export class HostBoard {
         return c.dim('done');
       case 'failed':
       case 'unreachable':
-        return c.red(`${r.phase}: ${(r.error ?? '').split('\n')[0]}`);
+        return c.red(r.phase); // listr2 prints the error message under the row
     }
   }
 

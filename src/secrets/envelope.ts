@@ -92,7 +92,7 @@ export function parseEnvelope(text: string, keyPath: string, pos?: SourcePos): E
 }
 
 function parseParams(kdf: string, bad: (why: string) => UserError): ScryptParams {
-  const m = /^scrypt:N=(\d{1,8}):r=(\d{1,3}):p=(\d{1,3})$/.exec(kdf);
+  const m = /^scrypt:N=(\d{1,10}):r=(\d{1,4}):p=(\d{1,4})$/.exec(kdf);
   if (!m) throw bad(`unknown key derivation '${kdf}' (expected scrypt:N=..:r=..:p=..)`);
   const p = { N: Number(m[1]), r: Number(m[2]), p: Number(m[3]) };
   checkParams(p, bad);

@@ -71,6 +71,10 @@ export class Keyring {
     return this.#passwords.has(id) || this.#fallback !== undefined;
   }
 
+  hasFallback(): boolean {
+    return this.#fallback !== undefined;
+  }
+
   isEmpty(): boolean {
     return this.#passwords.size === 0 && this.#fallback === undefined;
   }

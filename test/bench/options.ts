@@ -1,7 +1,7 @@
 /**
  * Benchmark options, from argv first, then env (BENCH_HOSTS, BENCH_RUNS, BENCH_WORKLOADS):
  *   --hosts 1,10,30   --runs 3   --workloads w1,w2,w3   --quick (1 and 3 hosts, 1 run)
- *   --out FILE (default bench-results.json)   --keep-going (do not stop at the first failed check)
+ *   --out FILE (default bench-results.json)   --tools infra,ansible (one tool only: for debugging)
  */
 export type WorkloadId = 'w1' | 'w2' | 'w3';
 export const ALL_WORKLOADS: WorkloadId[] = ['w1', 'w2', 'w3'];
@@ -12,6 +12,7 @@ export interface BenchOptions {
   workloads: WorkloadId[];
   out: string;
   quick: boolean;
+  tools: ('infra' | 'ansible')[];
 }
 
 export function parseOptions(argv: string[], env: NodeJS.ProcessEnv = process.env): BenchOptions {
@@ -29,7 +30,7 @@ export function parseOptions(argv: string[], env: NodeJS.ProcessEnv = process.en
     } else throw new UsageError(`unexpected argument ${a}\n${USAGE}`);
   }
   for (const k of flags.keys()) {
-    if (!['hosts', 'runs', 'workloads', 'out'].includes(k)) throw new UsageError(`unknown option --${k}\n${USAGE}`);
+    if (!['hosts', 'runs', 'workloads', 'out', 'tools'].includes(k)) throw new UsageError(`unknown option --${k}\n${USAGE}`);
   }
   const hostsText = flags.get('hosts') ?? env.BENCH_HOSTS ?? (quick ? '1,3' : '1,10,30');
   const runsText = flags.get('runs') ?? env.BENCH_RUNS ?? (quick ? '1' : '3');
@@ -41,7 +42,12 @@ export function parseOptions(argv: string[], env: NodeJS.ProcessEnv = process.en
     if (!(ALL_WORKLOADS as string[]).includes(w)) throw new UsageError(`unknown workload ${s} (have: ${ALL_WORKLOADS.join(', ')})`);
     return w as WorkloadId;
   });
-  return { hosts, runs, workloads, out: flags.get('out') ?? env.BENCH_OUT ?? 'bench-results.json', quick };
+  const tools = (flags.get('tools') ?? env.BENCH_TOOLS ?? 'infra,ansible').split(',').map((s) => {
+    const t = s.trim();
+    if (t !== 'infra' && t !== 'ansible') throw new UsageError(`unknown tool ${s} (have: infra, ansible)`);
+    return t;
+  });
+  return { tools, hosts, runs, workloads, out: flags.get('out') ?? env.BENCH_OUT ?? 'bench-results.json', quick };
 }
 
 function positiveInt(s: string, what: string): number {
@@ -52,5 +58,5 @@ function positiveInt(s: string, what: string): number {
 
 export class UsageError extends Error {}
 
-export const USAGE = `usage: npm run bench -- [--quick] [--hosts 1,10,30] [--runs 3] [--workloads w1,w2,w3] [--out bench-results.json]
-  env: BENCH_HOSTS, BENCH_RUNS, BENCH_WORKLOADS, BENCH_OUT`;
+export const USAGE = `usage: npm run bench -- [--quick] [--hosts 1,10,30] [--runs 3] [--workloads w1,w2,w3] [--out bench-results.json] [--tools infra,ansible]
+  env: BENCH_HOSTS, BENCH_RUNS, BENCH_WORKLOADS, BENCH_OUT, BENCH_TOOLS`;

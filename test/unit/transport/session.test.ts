@@ -45,6 +45,9 @@ describe('session protocol (local sh)', () => {
     { name: 'timeout kills with 124', cmd: 'sleep 5', timeoutMs: 300, code: 124 },
     { name: 'lock fd not inherited', cmd: '[ -e /proc/self/fd/9 ] && echo open || echo closed', code: 0, stdout: 'closed\n' },
     { name: 'trailing output without newline', cmd: 'printf x', code: 0, stdout: 'x' },
+    { name: 'backslashes, tabs and leading spaces survive line mode', cmd: "  printf '%s' '\\t\tx  '", code: 0, stdout: '\\t\tx  ' },
+    { name: 'multi-line script', cmd: 'a=1\nb=2\necho $((a + b))', code: 0, stdout: '3\n' },
+    { name: 'large command (> 4 KB, sent by byte count)', cmd: `echo ${'y'.repeat(10_000)} | wc -c`, code: 0, stdout: '10001\n' },
   ];
 
   for (const c of cases) {
@@ -78,9 +81,16 @@ describe('session protocol (local sh)', () => {
       if (r.code !== 0) throw new Error(`command ${i} failed`);
     }
     const ms = (performance.now() - t0) / n;
-    console.log(`local session: ${ms.toFixed(2)} ms/command over ${n} sequential commands`);
+    console.log(`local session: ${ms.toFixed(2)} ms/command over ${n} sequential \`true\``);
     expect(ms).toBeLessThan(50);
   }, 120_000);
+
+  it('200 commands with output (prints ms/command)', async () => {
+    const n = 200;
+    const t0 = performance.now();
+    for (let i = 0; i < n; i++) expect((await session.run(`echo ${i}`)).stdout).toBe(`${i}\n`);
+    console.log(`local session: ${((performance.now() - t0) / n).toFixed(2)} ms/command with output`);
+  }, 60_000);
 
   it('counts commands and bytes', () => {
     expect(counters.commands).toBeGreaterThan(1000);

@@ -1,0 +1,135 @@
+/**
+ * One audit record per run: who ran what, from which commit, against which hosts, and what
+ * changed. Everything in it passes through the redactor before it is written anywhere.
+ */
+import { execFileSync } from 'node:child_process';
+import { userInfo, hostname } from 'node:os';
+import { redactDeep } from '../secrets/secret.js';
+import type { HostRecap } from '../report/events.js';
+
+export type AuditMode = 'apply' | 'check' | 'run' | 'patch' | 'exec';
+export type AuditResult = 'ok' | 'changed' | 'failed' | 'aborted';
+
+export interface GitState {
+  commit: string;
+  dirty: boolean;
+}
+
+export interface AuditHost {
+  ok: number;
+  changed: number;
+  failed: number;
+  skipped: number;
+  unreachable: boolean;
+  error?: string;
+  changedTasks: string[];
+}
+
+/** A record before it joins a chain (no prev, no hash yet). */
+export interface AuditDraft {
+  v: 1;
+  runId: string;
+  user: string;
+  controller: string;
+  /** The repository holding the inventory; null outside a git repository. */
+  git: GitState | null;
+  /** The command line, redacted. */
+  command: string;
+  inventory: string;
+  limit: string | null;
+  mode: AuditMode;
+  hosts: Record<string, AuditHost>;
+  start: string;
+  end: string;
+  result: AuditResult;
+  exitCode: number;
+}
+
+/** A record in a chain: `prev` is the previous line's hash (null for the first line). */
+export interface AuditRecord extends AuditDraft {
+  prev: string | null;
+  /** sha256 of the canonical JSON of the record without `hash`. */
+  hash: string;
+}
+
+export interface RunSummary {
+  runId: string;
+  commandLine: string;
+  /** Inventory name as given (env or path). */
+  inventory: string;
+  /** Directory of the inventory, for its git state. */
+  inventoryDir?: string;
+  limit?: string;
+  mode: AuditMode;
+  recap: HostRecap[];
+  /** Tasks that changed (or would, in check mode) per host. */
+  changedTasks: Record<string, string[]>;
+  started: number | Date;
+  ended: number | Date;
+  exitCode: number;
+  aborted?: boolean;
+  /** Overrides for tests; default: the OS user, the host name, git of inventoryDir. */
+  user?: string;
+  controller?: string;
+  git?: GitState | null;
+}
+
+export function buildRecord(s: RunSummary): AuditDraft {
+  const hosts: Record<string, AuditHost> = {};
+  for (const r of s.recap) {
+    hosts[r.host] = {
+      ok: r.ok,
+      changed: r.changed,
+      failed: r.failed,
+      skipped: r.skipped,
+      unreachable: r.unreachable,
+      ...(r.error ? { error: r.error } : {}),
+      changedTasks: s.changedTasks[r.host] ?? [],
+    };
+  }
+  const draft: AuditDraft = {
+    v: 1,
+    runId: s.runId,
+    user: s.user ?? currentUser(),
+    controller: s.controller ?? hostname(),
+    git: s.git !== undefined ? s.git : s.inventoryDir ? gitState(s.inventoryDir) : null,
+    command: s.commandLine,
+    inventory: s.inventory,
+    limit: s.limit ?? null,
+    mode: s.mode,
+    hosts,
+    start: new Date(s.started).toISOString(),
+    end: new Date(s.ended).toISOString(),
+    result: resultOf(s),
+    exitCode: s.exitCode,
+  };
+  return redactDeep(draft);
+}
+
+function resultOf(s: RunSummary): AuditResult {
+  if (s.aborted) return 'aborted';
+  if (s.recap.some((r) => r.failed > 0 || r.unreachable)) return 'failed';
+  if (s.recap.some((r) => r.changed > 0)) return 'changed';
+  return s.exitCode === 0 || s.exitCode === 3 ? 'ok' : 'failed';
+}
+
+function currentUser(): string {
+  try {
+    return userInfo().username;
+  } catch {
+    return process.env.USER ?? 'unknown';
+  }
+}
+
+/** HEAD and dirty flag of the repository containing dir; null outside one (or without git). */
+export function gitState(dir: string): GitState | null {
+  const git = (...args: string[]) =>
+    execFileSync('git', ['-C', dir, ...args], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'], timeout: 10_000 });
+  try {
+    const commit = git('rev-parse', 'HEAD').trim();
+    if (!/^[0-9a-f]{40,64}$/.test(commit)) return null;
+    return { commit, dirty: git('status', '--porcelain').trim().length > 0 };
+  } catch {
+    return null;
+  }
+}

@@ -1,0 +1,252 @@
+/**
+ * `!vault` values inside a YAML vars file, for the `infra vault` commands. Files are edited
+ * by splicing the source text at the scalars' own offsets, never re-serialised: comments,
+ * ordering, quoting and indentation of everything else stay byte-for-byte as they were.
+ *
+ * Tags:
+ *   !vault <envelope>   an encrypted value (envelope.ts)
+ *   !encrypt <value>    plaintext to encrypt: what `edit` shows for vault values, and what a
+ *                       person may write by hand before `infra vault encrypt FILE`
+ *
+ * A value's key path is the dotted path of map keys (and sequence indexes) from the
+ * document's root: `db.password`, `users.0.password`. The inventory loader must compute it
+ * the same way (keyPathOf) since it is bound into the ciphertext.
+ */
+import { parseDocument, isMap, isSeq, isScalar, isPair, LineCounter, type Scalar, type Node, type ScalarTag } from 'yaml';
+import { UserError, didYouMean, type SourcePos } from '../errors.js';
+import { MIN_SECRET_LENGTH } from './secret.js';
+import { parseEnvelope } from './envelope.js';
+import { encryptValue, decryptValue } from './vault.js';
+import type { Keyring } from './keyring.js';
+
+export const VAULT_TAG = '!vault';
+export const ENCRYPT_TAG = '!encrypt';
+
+/** Tag definitions for yaml's parser: both keep the scalar's text as a string. */
+export const vaultYamlTags: ScalarTag[] = [
+  { tag: VAULT_TAG, resolve: (s: string) => s },
+  { tag: ENCRYPT_TAG, resolve: (s: string) => s },
+];
+
+export function keyPathOf(segments: ReadonlyArray<string | number>): string {
+  return segments.join('.');
+}
+
+export interface Leaf {
+  keyPath: string;
+  node: Scalar;
+  pos: SourcePos;
+  /** Offset where the node (its tag included) starts, and where its value ends. */
+  start: number;
+  end: number;
+  /** Block-map value alone on its line: may be rewritten as a literal block at this indent. */
+  literalIndent?: number;
+}
+
+export interface VarsFile {
+  text: string;
+  file: string;
+  leaves: Leaf[];
+}
+
+export function parseVarsFile(text: string, file: string): VarsFile {
+  const lc = new LineCounter();
+  const doc = parseDocument(text, { customTags: vaultYamlTags, lineCounter: lc, keepSourceTokens: true });
+  const posAt = (offset: number): SourcePos => ({ file, ...lc.linePos(offset) });
+  if (doc.errors.length) {
+    const e = doc.errors[0];
+    throw new UserError(`invalid YAML: ${e.message.split('\n')[0]}`, { pos: posAt(e.pos[0]) });
+  }
+  const leaves: Leaf[] = [];
+  const walk = (node: unknown, path: Array<string | number>, literalIndent?: number): void => {
+    if (isMap(node)) {
+      for (const pair of node.items) {
+        if (!isPair(pair)) continue;
+        const key = isScalar(pair.key) ? String(pair.key.value) : String(pair.key);
+        const keyStart = (pair.key as Node | null)?.range?.[0];
+        const indent = !node.flow && keyStart !== undefined ? lc.linePos(keyStart).col - 1 + 2 : undefined;
+        walk(pair.value, [...path, key], indent);
+      }
+    } else if (isSeq(node)) {
+      node.items.forEach((item, i) => walk(item, [...path, i]));
+    } else if (isScalar(node) && node.range) {
+      const [valueStart, valueEnd] = node.range;
+      const start = node.tag ? tagStart(text, node.tag, valueStart, posAt(valueStart)) : valueStart;
+      const aloneOnLine = /^[ \t]*(\r?\n|$)/.test(text.slice(valueEnd));
+      leaves.push({
+        keyPath: keyPathOf(path),
+        node,
+        pos: posAt(start),
+        start,
+        end: valueEnd,
+        literalIndent: aloneOnLine ? literalIndent : undefined,
+      });
+    }
+  };
+  walk(doc.contents, []);
+  return { text, file, leaves };
+}
+
+/** Where the tag written before a value begins (only whitespace may separate them). */
+function tagStart(text: string, tag: string, valueStart: number, pos: SourcePos): number {
+  const written = tag.startsWith('!') ? tag : `!${tag}`;
+  const at = text.lastIndexOf(written, valueStart);
+  if (at < 0 || !/^\s*$/.test(text.slice(at + written.length, valueStart))) {
+    throw new UserError(`cannot rewrite this value: write its ${written} tag right before the value`, { pos });
+  }
+  return at;
+}
+
+interface Splice {
+  start: number;
+  end: number;
+  text: string;
+}
+
+function applySplices(text: string, splices: Splice[]): string {
+  let out = text;
+  for (const s of [...splices].sort((a, b) => b.start - a.start)) out = out.slice(0, s.start) + s.text + out.slice(s.end);
+  return out;
+}
+
+const isVault = (l: Leaf) => l.node.tag === VAULT_TAG;
+const isMarked = (l: Leaf) => l.node.tag === ENCRYPT_TAG;
+
+/** A block scalar's range ends after its last line break; keep one so the next key stays on its line. */
+function replacement(l: Leaf, text: string, source: string): Splice {
+  const block = l.node.type === 'BLOCK_LITERAL' || l.node.type === 'BLOCK_FOLDED';
+  return { start: l.start, end: l.end, text: block && source[l.end - 1] === '\n' ? `${text}\n` : text };
+}
+
+/** A plaintext value as YAML: a literal block where the layout allows it, else double-quoted. */
+export function yamlScalar(value: string, tag: string | undefined, literalIndent: number | undefined): string {
+  const prefix = tag ? `${tag} ` : '';
+  const multiLine = value.includes('\n') && !/[\r\u0000-\u0008\u000b-\u001f\u007f]/.test(value);
+  if (multiLine && literalIndent !== undefined && !/^\n*[ \t]/.test(value)) {
+    const body = value.replace(/\n+$/, '');
+    const trailing = value.length - body.length;
+    const chomp = trailing === 0 ? '-' : trailing === 1 ? '' : '+';
+    const pad = ' '.repeat(literalIndent);
+    const lines = (body + '\n'.repeat(Math.max(0, trailing - 1))).split('\n').map((l) => (l ? pad + l : ''));
+    return `${prefix}|${chomp}\n${lines.join('\n')}`;
+  }
+  return prefix + JSON.stringify(value); // a JSON string is a valid YAML double-quoted scalar
+}
+
+export interface DecryptResult {
+  text: string;
+  keyPaths: string[];
+}
+
+/**
+ * Replaces every `!vault` value by its plaintext: untagged (decrypt, view) or tagged
+ * `!encrypt` (the edit buffer, so saving encrypts them again).
+ */
+export function decryptText(f: VarsFile, keyring: Keyring, opts: { mark: boolean }): DecryptResult {
+  const splices: Splice[] = [];
+  const keyPaths: string[] = [];
+  for (const l of f.leaves.filter(isVault)) {
+    const plain = decryptValue(String(l.node.value), l.keyPath, keyring, l.pos).reveal();
+    splices.push(replacement(l, yamlScalar(plain, opts.mark ? ENCRYPT_TAG : undefined, l.literalIndent), f.text));
+    keyPaths.push(l.keyPath);
+  }
+  return { text: applySplices(f.text, splices), keyPaths };
+}
+
+export interface EncryptOptions {
+  /** Vault id for values that had none before. */
+  vaultId: string;
+  /** Only these key paths (must exist). */
+  keys?: string[];
+  /** 'auto': the `!encrypt` values if any, else every string value. 'marked': only `!encrypt`. */
+  select?: 'auto' | 'marked';
+  /** Envelopes a value had before (edit): kept when the plaintext did not change. */
+  previous?: Map<string, string>;
+}
+
+export interface EncryptResult {
+  text: string;
+  encrypted: string[];
+  kept: string[];
+  skipped: Array<{ keyPath: string; why: string }>;
+}
+
+export function encryptText(f: VarsFile, keyring: Keyring, opts: EncryptOptions): EncryptResult {
+  adoptFileSalts(f, keyring, opts.previous);
+  const result: EncryptResult = { text: f.text, encrypted: [], kept: [], skipped: [] };
+  const chosen = chooseLeaves(f, opts, result.skipped);
+  const splices: Splice[] = [];
+  for (const l of chosen) {
+    const previous = opts.previous?.get(l.keyPath);
+    const vaultId = previousVaultId(previous, l.keyPath) ?? opts.vaultId;
+    const envelope = encryptValue(String(l.node.value), l.keyPath, keyring, vaultId, previous);
+    (envelope === previous?.trim() ? result.kept : result.encrypted).push(l.keyPath);
+    splices.push(replacement(l, `${VAULT_TAG} ${envelope}`, f.text));
+  }
+  result.text = applySplices(f.text, splices);
+  return result;
+}
+
+function chooseLeaves(f: VarsFile, opts: EncryptOptions, skipped: EncryptResult['skipped']): Leaf[] {
+  if (opts.keys?.length) {
+    const byPath = new Map(f.leaves.map((l) => [l.keyPath, l]));
+    return opts.keys.map((k) => {
+      const l = byPath.get(k);
+      if (!l) {
+        const near = didYouMean(k, byPath.keys());
+        throw new UserError(`no scalar value at key path '${k}' in ${f.file}`, { hint: near ? `did you mean '${near}'?` : 'key paths are dotted: db.password, users.0.password' });
+      }
+      if (isVault(l)) skipped.push({ keyPath: k, why: 'already encrypted' });
+      return l;
+    }).filter((l) => !isVault(l));
+  }
+  const marked = f.leaves.filter(isMarked);
+  if (marked.length || opts.select === 'marked') return marked;
+  return f.leaves.filter((l) => {
+    if (isVault(l)) return false;
+    if (typeof l.node.value !== 'string') return skipped.push({ keyPath: l.keyPath, why: 'not a string' }), false;
+    if (l.node.value.length < MIN_SECRET_LENGTH) return skipped.push({ keyPath: l.keyPath, why: `shorter than ${MIN_SECRET_LENGTH} characters` }), false;
+    return true;
+  });
+}
+
+/** New values of an id share the salt its existing values use: one key derivation per file. */
+function adoptFileSalts(f: VarsFile, keyring: Keyring, previous?: Map<string, string>): void {
+  const envelopes = [...(previous?.entries() ?? []), ...f.leaves.filter(isVault).map((l) => [l.keyPath, String(l.node.value)] as const)];
+  for (const [keyPath, text] of envelopes) {
+    try {
+      const e = parseEnvelope(text, keyPath);
+      keyring.adoptSalt(e.vaultId, e.salt);
+    } catch {
+      // a malformed value is reported when it is decrypted, not here
+    }
+  }
+}
+
+function previousVaultId(previous: string | undefined, keyPath: string): string | undefined {
+  if (previous === undefined) return undefined;
+  try {
+    return parseEnvelope(previous, keyPath).vaultId;
+  } catch {
+    return undefined;
+  }
+}
+
+/** keyPath → envelope of every `!vault` value (the "before" of an edit). */
+export function envelopesOf(f: VarsFile): Map<string, string> {
+  return new Map(f.leaves.filter(isVault).map((l) => [l.keyPath, String(l.node.value)]));
+}
+
+/** Re-encrypts every `!vault` value under the new keyring (same ids, new salts). */
+export function rekeyText(f: VarsFile, oldRing: Keyring, newRing: Keyring): DecryptResult {
+  const splices: Splice[] = [];
+  const keyPaths: string[] = [];
+  for (const l of f.leaves.filter(isVault)) {
+    const envelope = String(l.node.value);
+    const { vaultId } = parseEnvelope(envelope, l.keyPath, l.pos);
+    const plain = decryptValue(envelope, l.keyPath, oldRing, l.pos);
+    splices.push(replacement(l, `${VAULT_TAG} ${encryptValue(plain, l.keyPath, newRing, vaultId)}`, f.text));
+    keyPaths.push(l.keyPath);
+  }
+  return { text: applySplices(f.text, splices), keyPaths };
+}

@@ -1,0 +1,21 @@
+/** Appends N records to FILE (argv) from this process: for the cross-process lock test. */
+import { appendLocal, buildRecord } from '../../../../src/audit/index.js';
+
+const [file, count, tag] = process.argv.slice(2);
+for (let i = 0; i < Number(count); i++) {
+  await appendLocal(
+    buildRecord({
+      runId: `${tag}-${i}`,
+      commandLine: 'infra apply',
+      inventory: 'lab',
+      mode: 'apply',
+      recap: [],
+      changedTasks: {},
+      started: Date.now(),
+      ended: Date.now(),
+      exitCode: 0,
+      git: null,
+    }),
+    file,
+  );
+}

@@ -1,0 +1,159 @@
+import { describe, expect, it } from 'vitest';
+import { files } from '../../../src/modules/index.js';
+import { parseProbe, probeCommand } from '../../../src/modules/file-state.js';
+import { planFile } from '../../../src/modules/file-plan.js';
+import { editBlock, editLine } from '../../../src/modules/line-edit.js';
+import { Secret } from '../../../src/secrets/secret.js';
+import { fakeHost, fileProbe } from './fake-host.js';
+
+const parse = <P>(f: { module: { params: { parse(v: unknown): P } } }, v: unknown): P => f.module.params.parse(v);
+
+describe('parseProbe', () => {
+  it.each([
+    ['absent', 'absent\n', { kind: 'absent' }],
+    ['directory', 'directory 755 root root 0 0 4096\n', { kind: 'directory', mode: '0755', owner: 'root', uid: 0, size: 4096 }],
+    ['file, not fetched', 'file 640 root adm 0 4 6\nabc123\n', { kind: 'file', mode: '0640', group: 'adm', gid: 4, sha256: 'abc123' }],
+    ['file, fetched', 'file 600 app app 1000 1000 3\nabc\ncontent:aGkK\n', { kind: 'file', mode: '0600', content: Buffer.from('hi\n') }],
+    ['empty file, fetched', 'file 644 root root 0 0 0\ne3b0\ncontent:\n', { kind: 'file', content: Buffer.alloc(0) }],
+    ['setuid mode', 'file 4755 root root 0 0 1\nx\n', { mode: '4755' }],
+  ])('%s', (_name, out, want) => {
+    expect(parseProbe(out)).toMatchObject(want);
+  });
+
+  it('leaves content undefined when not fetched', () => {
+    expect(parseProbe('file 640 root adm 0 4 6\nabc\n').content).toBeUndefined();
+  });
+
+  it('rejects garbage', () => {
+    expect(() => parseProbe('bash: stat: not found\n')).toThrow(/unexpected file probe output/);
+  });
+
+  it('quotes hostile paths', () => {
+    expect(probeCommand("/tmp/x'; rm -rf / #")).toContain(`p='/tmp/x'\\''; rm -rf / #'`);
+  });
+});
+
+describe('planFile', () => {
+  const want = { path: '/etc/x', content: Buffer.from('new\n'), mode: '0600' };
+  it.each([
+    ['absent → create', { kind: 'absent' as const }, ['create'], true],
+    ['same content, other mode → chmod only', parseProbe(fileProbe({ content: 'new\n', mode: '644' })), ['mode'], false],
+    ['other content → write', parseProbe(fileProbe({ content: 'old\n', mode: '600' })), ['content'], true],
+    ['same → nothing', parseProbe(fileProbe({ content: 'new\n', mode: '600' })), [], false],
+  ])('%s', (_n, state, whats, write) => {
+    const plan = planFile(want, state);
+    expect(plan.changes.map((c) => c.what)).toEqual(whats);
+    expect(plan.write).toBe(write);
+  });
+
+  it('refuses to overwrite a directory', () => {
+    expect(() => planFile(want, { kind: 'directory' })).toThrow(/is a directory/);
+  });
+
+  it('owner given by name or uid both match', () => {
+    const state = parseProbe(fileProbe({ content: 'new\n', mode: '600', owner: 'app', uid: 1000 }));
+    expect(planFile({ ...want, owner: 'app' }, state).changes).toEqual([]);
+    expect(planFile({ ...want, owner: '1000' }, state).changes).toEqual([]);
+    expect(planFile({ ...want, owner: 'root' }, state).changes).toEqual([{ what: 'owner', from: 'app', to: 'root' }]);
+  });
+});
+
+describe('editLine', () => {
+  const base = ['# sshd', 'Port 22', '#PermitRootLogin yes', 'UsePAM yes'];
+  it.each([
+    ['present, exact line exists', { line: 'Port 22', state: 'present' as const }, base],
+    ['present, appended', { line: 'X 1', state: 'present' as const }, [...base, 'X 1']],
+    ['regexp replaces last match', { line: 'PermitRootLogin no', regexp: '^#?PermitRootLogin', state: 'present' as const }, ['# sshd', 'Port 22', 'PermitRootLogin no', 'UsePAM yes']],
+    ['regexp without match, line present elsewhere: unchanged', { line: 'Port 22', regexp: '^Nope', state: 'present' as const }, base],
+    ['insertAfter last match', { line: 'A', insertAfter: '^Port', state: 'present' as const }, ['# sshd', 'Port 22', 'A', '#PermitRootLogin yes', 'UsePAM yes']],
+    ['insertBefore BOF', { line: 'A', insertBefore: 'BOF', state: 'present' as const }, ['A', ...base]],
+    ['insertBefore without match appends', { line: 'A', insertBefore: '^Nope', state: 'present' as const }, [...base, 'A']],
+    ['absent by line', { line: 'UsePAM yes', state: 'absent' as const }, base.slice(0, 3)],
+    ['absent by regexp removes all', { regexp: '^(Port|UsePAM)', state: 'absent' as const }, ['# sshd', '#PermitRootLogin yes']],
+  ])('%s', (_n, edit, want) => {
+    expect(editLine(base, edit)).toEqual(want);
+  });
+});
+
+describe('editBlock', () => {
+  const m = { marker: '# {mark} X', markerBegin: 'BEGIN', markerEnd: 'END' };
+  it.each([
+    ['appends when missing', ['a'], { ...m, block: 'x\ny\n', state: 'present' as const }, ['a', '# BEGIN X', 'x', 'y', '# END X']],
+    ['replaces between markers', ['a', '# BEGIN X', 'old', '# END X', 'b'], { ...m, block: 'new', state: 'present' as const }, ['a', '# BEGIN X', 'new', '# END X', 'b']],
+    ['removes', ['a', '# BEGIN X', 'old', '# END X', 'b'], { ...m, block: '', state: 'absent' as const }, ['a', 'b']],
+    ['insertBefore', ['a', 'b'], { ...m, block: 'x', insertBefore: '^b', state: 'present' as const }, ['a', '# BEGIN X', 'x', '# END X', 'b']],
+    ['a lone begin marker is not a block', ['# BEGIN X', 'a'], { ...m, block: 'x', state: 'present' as const }, ['# BEGIN X', 'a', '# BEGIN X', 'x', '# END X']],
+  ])('%s', (_n, lines, edit, want) => {
+    expect(editBlock(lines, edit)).toEqual(want);
+  });
+});
+
+describe('files.* check() on a fake host', () => {
+  it('files.file: one round trip, diff with the old content, nothing written in check mode', async () => {
+    const host = fakeHost([{ stdout: fileProbe({ content: 'old\n', mode: '644' }) }], { checkMode: true });
+    const c = await files.file.module.check(host, parse(files.file, { path: '/etc/app.conf', content: 'new\n', mode: '0644' }));
+    expect(host.commands).toHaveLength(1);
+    expect(c.changes.map((x) => x.what)).toEqual(['content']);
+    expect(c.diff).toEqual([{ kind: 'file', path: '/etc/app.conf', before: 'old\n', after: 'new\n', sensitive: undefined }]);
+    expect(host.puts).toEqual([]);
+  });
+
+  it('files.file: a Secret content is written but its diff is sensitive', async () => {
+    const host = fakeHost([{ stdout: 'absent\n' }]);
+    const p = parse(files.file, { path: '/etc/app.key', content: new Secret('s3cr3t-value'), mode: '0600' });
+    const c = await files.file.module.check(host, p);
+    expect(c.diff?.[0]).toMatchObject({ sensitive: true });
+    await files.file.module.apply(host, p, c);
+    expect(host.puts).toEqual([{ path: '/etc/app.key', bytes: 's3cr3t-value', opts: { mode: '0600', owner: undefined, group: undefined, validate: undefined } }]);
+    expect(host.commands.join('\n')).not.toContain('s3cr3t-value');
+  });
+
+  it('files.file: up to date → reason, no changes', async () => {
+    const host = fakeHost([{ stdout: fileProbe({ content: 'same\n', mode: '640', fetched: false }) }]);
+    const c = await files.file.module.check(host, parse(files.file, { path: '/etc/a', content: 'same\n', mode: '640' }));
+    expect(c).toMatchObject({ changes: [], reason: '/etc/a is up to date' });
+  });
+
+  it('files.file: rewriting keeps the old owner and mode unless asked', async () => {
+    const host = fakeHost([{ stdout: fileProbe({ content: 'old\n', mode: '640', owner: 'app', uid: 1000, gid: 1000 }) }]);
+    const p = parse(files.file, { path: '/etc/a', content: 'new\n' });
+    await files.file.module.apply(host, p, await files.file.module.check(host, p));
+    expect(host.puts[0].opts).toMatchObject({ mode: '0640', owner: '1000', group: '1000' });
+  });
+
+  it('files.template passes vars over the host vars', async () => {
+    const host = fakeHost([{ stdout: 'absent\n' }], { templates: { 'a.hbs': 'say {{vars.greeting}}\n' } });
+    const c = await files.template.module.check(host, parse(files.template, { src: 'a.hbs', dest: '/etc/a', vars: { greeting: 'hello' } }));
+    expect(c.diff?.[0]).toMatchObject({ after: 'say hello\n' });
+  });
+
+  it('files.line: a missing file is an error, but only a planned change in check mode', async () => {
+    const p = parse(files.line, { path: '/etc/a', line: 'x' });
+    await expect(files.line.module.check(fakeHost([{ stdout: 'absent\n' }]), p)).rejects.toThrow(/does not exist/);
+    const c = await files.line.module.check(fakeHost([{ stdout: 'absent\n' }], { checkMode: true }), p);
+    expect(c.changes).toHaveLength(1);
+  });
+
+  it('files.directory: wrong kind is an error', async () => {
+    const host = fakeHost([{ stdout: fileProbe({ content: 'x' }) }]);
+    await expect(files.directory.module.check(host, parse(files.directory, { path: '/srv/x' }))).rejects.toThrow(/not a directory/);
+  });
+
+  it.each([
+    [files.file, { path: 'relative', content: 'x' }],
+    [files.file, { path: '/', content: 'x' }],
+    [files.file, { path: '/a', content: 'x', src: 'b' }],
+    [files.file, { path: '/a', content: 'x', mode: '0999' }],
+    [files.file, { path: '/a', content: 'x', validate: 'sshd -t' }],
+    [files.line, { path: '/a', line: 'x', regexp: '(' }],
+    [files.line, { path: '/a', line: 'a\nb' }],
+    [files.block, { path: '/a', marker: '# no mark' }],
+  ])('rejects bad params %#', (f, params) => {
+    expect(f.module.params.safeParse(params).success).toBe(false);
+  });
+
+  it('reads YAML numbers as octal digits for mode', () => {
+    expect(parse(files.file, { path: '/a', content: '', mode: 644 })).toMatchObject({ mode: '0644' });
+    expect(parse(files.file, { path: '/a', content: '', mode: '755' })).toMatchObject({ mode: '0755' });
+  });
+});
