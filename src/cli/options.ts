@@ -17,14 +17,15 @@ export function duration(v: string): number {
   return Math.round(n * { ms: 1, s: 1000, m: 60_000, h: 3_600_000 }[(m[2] ?? 's') as 'ms' | 's' | 'm' | 'h']);
 }
 
-export function inventoryOption(cmd: Command): Command {
-  return cmd
-    .requiredOption('-i, --inventory <env|path>', 'inventory: an environment under inventories/ or a path')
+export function inventoryOption(cmd: Command, required = true): Command {
+  const flags = '-i, --inventory <env|path>';
+  const what = 'inventory: an environment under inventories/ or a path';
+  return (required ? cmd.requiredOption(flags, what) : cmd.option(flags, `${what} (not needed with a plan file)`))
     .option('--vault-password-file <file>', 'vault password file (or INFRA_VAULT_PASSWORD_FILE); id@file for several ids');
 }
 
-export function runOptions(cmd: Command): Command {
-  return inventoryOption(cmd)
+export function runOptions(cmd: Command, inventoryRequired = true): Command {
+  return inventoryOption(cmd, inventoryRequired)
     .option('-l, --limit <pattern>', 'hosts: names, groups, globs, a:b, a:&b, a:!b')
     .option('-t, --tags <tags>', 'only tasks with these tags (comma-separated)', (v) => v.split(','))
     .option('--skip-tags <tags>', 'skip tasks with these tags (comma-separated)', (v) => v.split(','))

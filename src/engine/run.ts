@@ -85,7 +85,7 @@ export async function runPlaybook(req: RunRequest): Promise<number> {
       expectedPlan,
       shouldStop: session.shouldStop,
     });
-    if (req.planOut) await writePlan(req.planOut, runId, req, result.plan);
+    if (req.planOut) await writePlan(req.planOut, runId, { ...req, inventory: input.inventory.dir }, result.plan);
     const exitCode = session.interrupted()
       ? EXIT.interrupted
       : result.anyFailed
