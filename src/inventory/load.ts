@@ -6,10 +6,11 @@
 import { readdir, stat } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { basename, dirname, extname, join, resolve } from 'node:path';
+import type { z } from 'zod';
 import { UserError, UserErrors, didYouMean, type SourcePos } from '../errors.js';
 import type { VaultDecryptor } from '../secrets/types.js';
 import type { ConnectionSettings, GroupSpec, HostSpec, Inventory, VarSource } from './types.js';
-import { CONNECTION_KEYS, NAME_RE, hostsFileSchema, varsSchema, type ConnectionKeys, type RawGroup, type RawHost } from './schema.js';
+import { CONNECTION_KEYS, NAME_RE, hostsFileShapeSchema, hostSchema, groupSchema, varsSchema, type ConnectionKeys, type RawGroup, type RawHost } from './schema.js';
 import { mergeVars, isPlainObject, type Vars } from './vars.js';
 import { loadYamlFile, type YamlDoc, type YamlPath } from './yaml.js';
 import { zodErrors } from './zod-errors.js';
@@ -38,13 +39,14 @@ export async function loadInventory(envOrPath: string, opts: LoadInventoryOption
   errors.push(...doc.errors);
   let rawHosts: Record<string, RawHost> = {};
   let rawGroups: Record<string, RawGroup> = {};
+  const invalidHosts = new Set<string>();
   if (!doc.errors.length) {
-    const parsed = hostsFileSchema.safeParse(doc.value ?? {});
-    if (parsed.success) {
-      rawHosts = mapValues(parsed.data.hosts, (h) => h ?? {});
-      rawGroups = mapValues(parsed.data.groups ?? {}, (g) => g ?? {});
-    } else {
-      errors.push(...zodErrors(parsed.error, doc, hostsFileSchema));
+    // Each host and group on its own: one bad entry must not hide the other entries' errors.
+    const top = hostsFileShapeSchema.safeParse(doc.value ?? {});
+    if (!top.success) errors.push(...zodErrors(top.error, doc, hostsFileShapeSchema));
+    else {
+      rawHosts = parseEntries(top.data.hosts, 'hosts', hostSchema, doc, errors, invalidHosts);
+      rawGroups = parseEntries(top.data.groups ?? {}, 'groups', groupSchema, doc, errors);
     }
   }
 
@@ -131,7 +133,8 @@ export async function loadInventory(envOrPath: string, opts: LoadInventoryOption
     if (spec.vars) layers.push(inlineLayer('host', undefined, spec.vars, doc, ['hosts', h, 'vars']));
     const file = hostFiles.get(h);
     if (file) layers.push(fileLayer('host', undefined, file));
-    const conn = resolveConnection(h, spec, memberOf.map((g) => rawGroups[g] ?? {}), dir, doc, errors);
+    // An invalid host already has its errors: resolving it would only add noise.
+    const conn = resolveConnection(h, spec, memberOf.map((g) => rawGroups[g] ?? {}), dir, doc, invalidHosts.has(h) ? [] : errors);
     hosts.set(h, {
       name: h,
       conn,
@@ -144,7 +147,7 @@ export async function loadInventory(envOrPath: string, opts: LoadInventoryOption
   if (!errors.length) checkBastions(hosts, rawHosts, rawGroups, doc, errors);
 
   if (errors.length === 1) throw errors[0];
-  if (errors.length > 1) throw new UserErrors(errors);
+  if (errors.length > 1) throw new UserErrors(errors.sort(byPosition));
   return { env, dir, hosts, groups, knownHostsPath: join(dir, 'known_hosts') };
 }
 
@@ -165,7 +168,7 @@ async function locate(envOrPath: string, cwd: string): Promise<{ dir: string; en
 }
 
 /** Vault key paths in hosts.yaml: relative to each `vars:` mapping, or the connection key's name. */
-function hostsFileKeyPath(path: YamlPath): string | undefined {
+export function hostsFileKeyPath(path: YamlPath): string | undefined {
   if ((path[0] === 'hosts' || path[0] === 'groups') && path.length >= 3) {
     if (path[2] === 'vars' && path.length > 3) return path.slice(3).join('.');
     if (path.length === 3 && (path[2] === 'keyPassphrase' || path[2] === 'becomePassword')) return path[2];
@@ -367,6 +370,30 @@ async function firstExisting(paths: string[]): Promise<string | undefined> {
   return undefined;
 }
 
-function mapValues<T, U>(o: Record<string, T>, f: (v: T) => U): Record<string, U> {
-  return Object.fromEntries(Object.entries(o).map(([k, v]) => [k, f(v)]));
+/** Validates each entry; an invalid one stays (empty) so references to it are not reported too. */
+function parseEntries<S extends typeof hostSchema | typeof groupSchema>(
+  entries: Record<string, unknown>,
+  kind: 'hosts' | 'groups',
+  schema: S,
+  doc: YamlDoc,
+  errors: UserError[],
+  invalid: Set<string> = new Set(),
+): Record<string, z.output<S>> {
+  const out: Record<string, z.output<S>> = {};
+  for (const [name, raw] of Object.entries(entries)) {
+    const parsed = schema.safeParse(raw ?? {});
+    if (parsed.success) out[name] = parsed.data as z.output<S>;
+    else {
+      errors.push(...zodErrors(parsed.error, doc, schema, [kind, name]));
+      out[name] = {} as z.output<S>;
+      invalid.add(name);
+    }
+  }
+  return out;
+}
+
+function byPosition(a: UserError, b: UserError): number {
+  const pa = a.pos ?? { file: '' };
+  const pb = b.pos ?? { file: '' };
+  return pa.file.localeCompare(pb.file) || (pa.line ?? 0) - (pb.line ?? 0) || (pa.col ?? 0) - (pb.col ?? 0);
 }

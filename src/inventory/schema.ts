@@ -54,6 +54,14 @@ export const hostsFileSchema = z
   })
   .strict();
 
+/** The file's outline only; load.ts validates each host and group with its own schema. */
+export const hostsFileShapeSchema = z
+  .object({
+    hosts: z.record(name, z.unknown()),
+    groups: z.record(name, z.unknown()).optional(),
+  })
+  .strict();
+
 export type RawHost = z.infer<typeof hostSchema>;
 export type RawGroup = z.infer<typeof groupSchema>;
 export type HostsFile = z.infer<typeof hostsFileSchema>;

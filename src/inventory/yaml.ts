@@ -121,7 +121,11 @@ export function parseYaml(text: string, file: string, opts: YamlOptions = {}): Y
     if (depth > 100) throw new UserError('YAML nested too deeply', { pos: keyPos ?? { file } });
     if (isAlias(node)) return build(node.resolve(doc as Document), path, keyPos, depth + 1);
     const range = (node as Node | null)?.range;
-    const value = range ? at(range[0]) : (keyPos ?? { file });
+    const tag = (node as Node | null)?.tag;
+    // A tagged value starts at its tag (`!vault ...`), not after it.
+    const tagAt = range && tag?.startsWith('!') ? text.lastIndexOf(tag, range[0]) : -1;
+    const start = tagAt >= 0 ? tagAt : range?.[0];
+    const value = start !== undefined ? at(start) : (keyPos ?? { file });
     positions.set(pathKey(path), { key: keyPos, value });
     if (node === null || node === undefined) return null;
     if (isMap(node)) {

@@ -43,8 +43,12 @@ function issueErrors(issue: z.ZodIssue, doc: YamlDoc, schema: z.ZodTypeAny, base
     ];
   }
   const got = describeValue(valueAt(raw, rel));
+  // zod's own invalid_type message is "Expected x, received y"; a schema's custom one is kept.
+  const custom = issue.code === 'invalid_type' && !issue.message.startsWith('Expected ');
   const message =
-    issue.code === 'invalid_type' ? `expected ${issue.expected}, got ${got}` : `${issue.message}${/got /.test(issue.message) ? '' : `, got ${got}`}`;
+    issue.code === 'invalid_type' && !custom
+      ? `expected ${issue.expected}, got ${got}`
+      : `${issue.message}${/\b(got|received)\b/.test(issue.message) ? '' : `, got ${got}`}`;
   return [new UserError(`${where}: ${message}`, { pos: doc.pos(path) })];
 }
 

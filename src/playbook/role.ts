@@ -6,7 +6,7 @@
 import { access, readdir } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import type { z } from 'zod';
+import { z } from 'zod';
 import { UserError, UserErrors, didYouMean, type SourcePos } from '../errors.js';
 import { mergeVars } from '../inventory/vars.js';
 import type { Facts } from '../facts/types.js';
@@ -45,13 +45,14 @@ export interface RoleDef<V = any> extends RoleSpec<V> {
   file: string;
 }
 
-export function defineRole<S extends z.ZodTypeAny>(spec: {
+/** A role without `vars` takes none (an empty object schema). */
+export function defineRole<S extends z.ZodTypeAny = z.ZodObject<Record<string, never>>>(spec: {
   name: string;
-  vars: S;
+  vars?: S;
   tasks: (ctx: RoleContext<z.output<S>>) => Task[];
   handlers?: Record<string, Task>;
 }): Role<z.output<S>> {
-  return Object.freeze({ ...spec, [ROLE]: true as const }) as Role<z.output<S>>;
+  return Object.freeze({ ...spec, vars: spec.vars ?? z.object({}), [ROLE]: true as const }) as Role<z.output<S>>;
 }
 
 export function isRole(v: unknown): v is Role<unknown> {
@@ -117,7 +118,7 @@ export function validateRoleVars<V>(role: RoleDef<V>, hostVars: Record<string, u
     const top = String(issue.path[0] ?? '');
     const sources = provenance.get(top);
     const last = sources?.[sources.length - 1];
-    const fromInventory = last && top in hostVars && sameValue(inventoryValue(sources, top), hostVars[top]);
+    const fromInventory = last && top in hostVars && sameValue(inventoryValue(sources!, top), hostVars[top]);
     const value = valueAt(hostVars, issue.path);
     const where = issue.path.length ? formatPath(issue.path) : '(vars)';
     const what =
@@ -129,7 +130,9 @@ export function validateRoleVars<V>(role: RoleDef<V>, hostVars: Record<string, u
       pos: fromInventory ? last.pos : { file: role.file },
       hint: fromInventory
         ? `set at the ${last.level}${last.scope ? ` ${last.scope}` : ''} level; the role expects what ${role.name}/role.ts declares`
-        : `set ${top || 'it'} in group_vars/ or host_vars/, or give the role's schema a default`,
+        : top in hostVars
+          ? `fix the value given in the playbook (play or role vars) or with -e`
+          : `set ${top || 'it'} in group_vars/ or host_vars/, or give the role's schema a default`,
     });
   });
   if (errors.length === 1) throw errors[0];

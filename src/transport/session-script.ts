@@ -15,6 +15,8 @@
  * `read` takes a line byte by byte and GNU `head -c N` reads exactly N bytes from a pipe, so
  * the shell never swallows the next frame. Stdin and output go through private temp files
  * (0600 in a 0700 dir), which makes every payload binary-safe and gives exact byte counts.
+ * A response is written with ONE write where it fits (printf, or cat of one file): several
+ * small writes meet Nagle + delayed ACK on the target sshd's socket and cost ~40 ms each.
  */
 import { quote } from '../shell/quote.js';
 
@@ -25,7 +27,7 @@ export const SUDO_PROMPT = '__INFRA_SUDO_PASSWORD__';
 export const SESSION_SCRIPT = `d=$(mktemp -d "\${TMPDIR:-/tmp}/infra-session.XXXXXX") || exit 97
 trap 'rm -rf "$d"' EXIT
 trap 'exit 129' HUP INT TERM PIPE
-(umask 077 && : >"$d/i" && : >"$d/o" && : >"$d/e") || exit 97
+(umask 077 && : >"$d/i" && : >"$d/o" && : >"$d/e" && : >"$d/r") || exit 97
 printf '\\n${READY_MARKER} %s\\n' "$(id -u)"
 while IFS=' ' read -r id clen ilen tmo kind nl; do
   case "$id$clen$ilen$nl" in ''|*[!0-9]*) echo "infra session: bad frame header" >&2; exit 98;; esac
@@ -42,11 +44,11 @@ while IFS=' ' read -r id clen ilen tmo kind nl; do
   else
     timeout -k 5 "$tmo" sh -c "$cmd" <"$in" >"$d/o" 2>"$d/e" 9>&-; rc=$?
   fi
-  printf '%s %s\\n' "$id" "$rc"
   if [ -s "$d/o" ] || [ -s "$d/e" ]; then
-    stat -c %s "$d/o" "$d/e" && cat "$d/o" "$d/e"
+    { printf '%s %s\\n' "$id" "$rc"; stat -c %s "$d/o" "$d/e"; cat "$d/o" "$d/e"; } >"$d/r"
+    cat "$d/r"
   else
-    printf '0\n0\n'
+    printf '%s %s\\n0\\n0\\n' "$id" "$rc"
   fi
 done
 `;

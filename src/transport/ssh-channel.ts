@@ -20,6 +20,7 @@ export function sshSessionChannel(client: Client, ch: ClientChannel): SessionCha
     if (closed) return;
     closed = { cause };
     client.off('close', onClientClose);
+    client.off('end', onClientClose);
     for (const cb of closeCbs.splice(0)) cb(cause);
   };
   const onClientClose = (): void => done(lastError ?? new Error('ssh connection closed'));
@@ -30,6 +31,9 @@ export function sshSessionChannel(client: Client, ch: ClientChannel): SessionCha
     done(e);
   });
   client.on('close', onClientClose);
+  // Over a bastion the forwarded stream may only end (the target's TCP closed) and never
+  // close: that is a lost connection too.
+  client.on('end', onClientClose);
   ch.on('error', (e: unknown) => (lastError = e));
   ch.stderr.on('error', () => {});
   ch.on('close', () => done(lastError));

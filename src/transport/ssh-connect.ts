@@ -156,7 +156,6 @@ export async function connectSsh(ep: SshEndpoint, opts: SshConnectOptions): Prom
     sock.on('error', (e) => fail(e));
     client.on('close', () => fail(new Error('connection closed during handshake')));
     client.once('ready', () => {
-      if (process.env.INFRA_SSH_DEBUG) console.error('DBG', ep.label, (client as any).config?.keepaliveInterval, (sock as any).writable, (sock as any)._readableState?.ended, (sock as any)._readableState?.flowing);
       if (settled) return;
       settled = true;
       resolve(client);

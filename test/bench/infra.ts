@@ -32,6 +32,8 @@ export interface InfraRun {
   taskMs: Map<string, number>;
   /** host.connected events: ms per host. */
   connectedMs: Map<string, number>;
+  /** Task (module) → its ms on every host, for the slowest-tasks view. */
+  perTask: Map<string, number[]>;
 }
 
 export async function runInfraApply(fleet: Fleet, playbook: string): Promise<InfraRun> {
@@ -53,9 +55,10 @@ export function parseEvents(stdout: string): Omit<InfraRun, 'm'> {
   const execCodes = new Map<string, number>();
   const taskMs = new Map<string, number>();
   const connectedMs = new Map<string, number>();
+  const perTask = new Map<string, number[]>();
   for (const line of stdout.split('\n')) {
     if (!line.startsWith('{')) continue;
-    let e: { type?: string; host?: string; code?: number; ms?: number; recap?: InfraHostRecap[] };
+    let e: { type?: string; host?: string; code?: number; ms?: number; module?: string; recap?: InfraHostRecap[] };
     try {
       e = JSON.parse(line);
     } catch {
@@ -63,8 +66,12 @@ export function parseEvents(stdout: string): Omit<InfraRun, 'm'> {
     }
     if (e.type === 'run.end' && e.recap) recap = e.recap;
     else if (e.type === 'exec.output' && e.host) execCodes.set(e.host, e.code ?? -1);
-    else if (e.type === 'task.result' && e.host) taskMs.set(e.host, (taskMs.get(e.host) ?? 0) + (e.ms ?? 0));
+    else if (e.type === 'task.result' && e.host) {
+      taskMs.set(e.host, (taskMs.get(e.host) ?? 0) + (e.ms ?? 0));
+      const k = e.module ?? '?';
+      perTask.set(k, [...(perTask.get(k) ?? []), e.ms ?? 0]);
+    }
     else if (e.type === 'host.connected' && e.host) connectedMs.set(e.host, e.ms ?? 0);
   }
-  return { recap, execCodes, taskMs, connectedMs };
+  return { recap, execCodes, taskMs, connectedMs, perTask };
 }

@@ -19,6 +19,8 @@ export interface InfraDetail {
   connectMs: number;
   hostMs: number;
   taskMs: number;
+  /** Module → ms per host (summed over its tasks on a host, mean over hosts; first run of the cell). */
+  modules?: Record<string, number>;
 }
 
 export interface Sample {
@@ -85,6 +87,7 @@ export function cells(samples: Sample[]): Cell[] {
             connectMs: median(withInfra.map((d) => d.connectMs)),
             hostMs: median(withInfra.map((d) => d.hostMs)),
             taskMs: median(withInfra.map((d) => d.taskMs)),
+            modules: withInfra[0]!.modules,
           }
         : undefined,
     };
@@ -222,9 +225,15 @@ export function renderTimeSplit(rs: Row[]): string {
         sec(d.connectMs),
         sec(d.taskMs),
         sec(d.hostMs),
+        d.commands[1] > 0 ? `${(d.taskMs / ((d.commands[0] + d.commands[1]) / 2)).toFixed(1)}` : '-',
+        Object.entries(d.modules ?? {})
+          .sort((a, b) => b[1] - a[1])
+          .slice(0, 3)
+          .map(([m, ms]) => `${m} ${ms.toFixed(0)}ms`)
+          .join(', '),
       ];
     });
-  return table(['workload', 'hosts', 'wall', 'outside hosts*', 'connect/host', 'tasks/host', 'host total'], body);
+  return table(['workload', 'hosts', 'wall', 'outside hosts*', 'connect/host', 'tasks/host', 'host total', 'task ms/cmd', 'slowest modules per host'], body);
 }
 
 export function renderTargets(ts: Target[]): string {

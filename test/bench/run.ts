@@ -208,6 +208,8 @@ function infraDetail(fleet: Fleet, r: InfraRun): Sample['infra'] {
     connectMs: median(recap.map((h) => h.counters!.connectMs)),
     hostMs: median(recap.map((h) => h.durationMs)),
     taskMs: median(recap.map((h) => r.taskMs.get(h.host) ?? 0)),
+    // Summed per module over one host's tasks: total ms of that module divided by hosts.
+    modules: Object.fromEntries([...r.perTask].map(([m, xs]) => [m, xs.reduce((a, b) => a + b, 0) / recap.length])),
   };
 }
 

@@ -9,6 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { loadInventory } from '../../src/inventory/load.js';
 import type { ConnectionSettings, HostSpec, Inventory } from '../../src/inventory/types.js';
 import { Secret } from '../../src/secrets/secret.js';
 import { HostLocked, HostRefused, HostUnreachable, TransportPool, type TransportOptions } from '../../src/transport/index.js';
@@ -20,6 +21,7 @@ const TARGETS = ['target1', 'target2', 'target3'];
 
 beforeAll(async () => {
   fleet = await startFleet({ targets: 3, sshdConfig: 'MaxSessions 2' });
+  loaded = await loadInventory(fleet.inventoryDir);
 }, 180_000);
 
 afterAll(async () => {
@@ -28,18 +30,16 @@ afterAll(async () => {
 }, 60_000);
 
 type HostOverride = Partial<ConnectionSettings> & { name?: string };
+let loaded: Inventory;
 
-/** The fleet's inventory as the loader would build it (hosts.yaml: user admin, key, bastion, sudo). */
-function inventory(knownHostsPath = join(fleet.inventoryDir, 'known_hosts'), extra: Record<string, HostOverride> = {}): Inventory {
-  const hosts = new Map<string, HostSpec>();
-  const base = { connection: 'ssh' as const, user: 'admin', key: fleet.keyPath, become: 'sudo' as const };
-  const add = (name: string, conn: ConnectionSettings): void => {
-    hosts.set(name, { name, conn, groups: ['all'], vars: {}, provenance: new Map() });
-  };
-  add('bastion', { ...base, address: '127.0.0.1', port: fleet.bastion.port });
-  for (const t of fleet.targets) add(t.name, { ...base, address: t.ip, port: 22, bastion: 'bastion' });
-  for (const [name, o] of Object.entries(extra)) add(name, { ...hosts.get(o.name ?? 'target1')!.conn, ...o });
-  return { env: 'fleet', dir: fleet.inventoryDir, hosts, groups: new Map(), knownHostsPath };
+/** The fleet's inventory (loaded from its hosts.yaml), with another known_hosts and extra hosts. */
+function inventory(knownHostsPath = loaded.knownHostsPath, extra: Record<string, HostOverride> = {}): Inventory {
+  const hosts = new Map<string, HostSpec>(loaded.hosts);
+  for (const [name, o] of Object.entries(extra)) {
+    const like = hosts.get(o.name ?? 'target1')!;
+    hosts.set(name, { ...like, name, conn: { ...like.conn, ...o } });
+  }
+  return { ...loaded, hosts, knownHostsPath };
 }
 
 function pool(inv = inventory(), opts: Partial<TransportOptions> = {}): TransportPool {
@@ -65,15 +65,21 @@ describe('ssh transport', () => {
     const results = await Promise.all(
       TARGETS.map(async (name) => {
         const t = p.get(name);
-        const [host, uid, conn] = await Promise.all([t.run('hostname'), t.run('id -u'), t.run('echo $SSH_CONNECTION')]);
-        return { name, host: host.stdout.trim(), uid: uid.stdout.trim(), from: conn.stdout.split(' ')[0] };
+        const [host, uid, conn] = await Promise.all([
+          t.run('hostname'),
+          t.run('id -u'),
+          t.run("ss -Htn state established '( sport = :22 )'"),
+        ]);
+        // Peer address of the one ssh connection the target has.
+        const peers = conn.stdout.trim().split('\n').map((l) => l.trim().split(/\s+/).at(-1)!.replace(/:\d+$/, ''));
+        return { name, host: host.stdout.trim(), uid: uid.stdout.trim(), peers };
       }),
     );
     for (const r of results) {
       expect(r.host).toBe(r.name);
       expect(r.uid).toBe('0');
-      // The ssh client address seen by the target is the bastion's private address.
-      expect(r.from).toBe(fleet.bastion.ip);
+      // The only ssh client the target sees is the bastion's private address.
+      expect(r.peers).toEqual([fleet.bastion.ip]);
     }
     // The bastion's own session shares nothing with the hub but works alongside it.
     expect((await p.get('bastion').run('hostname')).stdout.trim()).toBe('bastion');
@@ -83,6 +89,23 @@ describe('ssh transport', () => {
     expect(c.bastion.connections).toBe(2);
     expect(c.bastion.channels).toBe(1 + 3);
     await p.closeAll();
+  });
+
+  it('a bastion given as "user@address:port" works; a bastion that is down fails its hosts fast', async () => {
+    const spec = `admin@127.0.0.1:${fleet.bastion.port}`;
+    const p = pool(inventory(undefined, { viaSpec: { name: 'target2', bastion: spec } }));
+    expect((await p.get('viaSpec').run('hostname')).stdout.trim()).toBe('target2');
+    expect(p.counters()[spec]).toMatchObject({ connections: 1, channels: 1 });
+    await p.closeAll();
+
+    const down = pool(inventory(undefined, { bastion: { name: 'bastion', port: 1 } }));
+    const t0 = Date.now();
+    const errs = await Promise.all(['target1', 'target2'].map((h) => down.get(h).connect().catch((e) => e)));
+    for (const e of errs) {
+      expect(e).toBeInstanceOf(HostUnreachable);
+      expect(e.message).toMatch(/^bastion bastion: cannot reach 127\.0\.0\.1:1: .*ECONNREFUSED/);
+    }
+    expect(Date.now() - t0).toBeLessThan(5000);
   });
 
   it('runs 1,000 commands over one session (prints ms/command and connect time)', async () => {
@@ -130,7 +153,7 @@ describe('ssh transport', () => {
     const err = await pool(inventory(kh)).get('target2').connect().catch((e) => e);
     expect(err).toBeInstanceOf(HostRefused);
     expect(err.message).toMatch(/unknown host key for 10\.[\d.]+: ssh-ed25519 key SHA256:[A-Za-z0-9+/]{43}/);
-    expect(err.message).toContain('infra apply -i fleet --accept-new');
+    expect(err.message).toContain(`infra apply -i ${fleet.inventoryDir} --accept-new`);
 
     await pool(inventory(kh), { acceptNew: true }).get('target2').run('true');
     const recorded = (await readFile(kh, 'utf8')).split('\n').find((l) => l.startsWith(`${ip} `));
@@ -235,7 +258,7 @@ describe('ssh transport', () => {
     const dying = p.get('target3');
     const living = p.get('target1');
     await Promise.all([dying.connect(), living.connect()]);
-    const pending = dying.run('sleep 120');
+    const pending = dying.run('sleep 120').catch((e) => e);
     let ok = 0;
     let stop = false;
     const loop = (async () => {
@@ -248,7 +271,7 @@ describe('ssh transport', () => {
     await new Promise((r) => setTimeout(r, 300));
     const t0 = Date.now();
     await fleet.stop('target3');
-    const err = await pending.catch((e) => e);
+    const err = await pending;
     const ms = Date.now() - t0;
     const okAtLoss = ok;
     await new Promise((r) => setTimeout(r, 1000));
@@ -264,29 +287,25 @@ describe('ssh transport', () => {
   }, 60_000);
 });
 
-/** Spawns `tsx` running a TransportPool that takes the lock on `host`, then waits forever. */
+/** Spawns a node process (with tsx) whose TransportPool takes the lock on `host`, then waits. */
 async function startLockHolder(inv: Inventory, host: string): Promise<ReturnType<typeof spawn>> {
   const dir = await mkdtemp(join(tmpdir(), 'infra-lock-holder-'));
-  const poolModule = fileURLToPath(new URL('../../src/transport/index.ts', import.meta.url));
-  const script = join(dir, 'hold.ts');
+  const src = (f: string): string => JSON.stringify(fileURLToPath(new URL(`../../src/${f}`, import.meta.url)));
+  const script = join(dir, 'hold.mts');
   await writeFile(
     script,
-    `import { TransportPool } from ${JSON.stringify(poolModule)};
-const data = JSON.parse(process.env.INV!);
-const inv = { ...data, hosts: new Map(data.hosts), groups: new Map() };
-const p = new TransportPool(inv, { knownHostsPath: inv.knownHostsPath });
+    `import { TransportPool } from ${src('transport/index.ts')};
+import { loadInventory } from ${src('inventory/load.ts')};
+const inv = await loadInventory(${JSON.stringify(inv.dir)});
+const p = new TransportPool(inv, { knownHostsPath: ${JSON.stringify(inv.knownHostsPath)} });
 await p.get(${JSON.stringify(host)}).lock({ user: 'alice', controller: 'laptop', runId: '7f3c', command: 'infra apply', since: new Date().toISOString() });
 console.log('LOCKED');
 setInterval(() => {}, 1000);
 `,
   );
-  const inventoryJson = JSON.stringify({ ...inv, hosts: [...inv.hosts.entries()], groups: [] });
   const root = fileURLToPath(new URL('../..', import.meta.url));
-  const child = spawn(join(root, 'node_modules/.bin/tsx'), [script], {
-    cwd: root,
-    env: { ...process.env, INV: inventoryJson },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
+  // node itself (not the tsx wrapper, which forks): SIGKILL must hit the process holding the lock.
+  const child = spawn(process.execPath, ['--import', 'tsx', script], { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] });
   let err = '';
   child.stderr!.on('data', (d) => (err += d));
   await new Promise<void>((resolve, reject) => {
