@@ -17,8 +17,12 @@ const allowRule = z
   })
   .strict();
 
-/** Baseline kernel settings (CIS / dev-sec). net.* are per network namespace. */
+/**
+ * Baseline kernel settings (CIS / dev-sec). net.* are per network namespace. ip_forward comes
+ * first: writing it resets every net.ipv4.conf.* value to its default (RFC 1122/1812).
+ */
 export const SYSCTL_PROFILE: Record<string, string | number> = {
+  'net.ipv4.ip_forward': 0,
   'net.ipv4.conf.all.rp_filter': 1,
   'net.ipv4.conf.default.rp_filter': 1,
   'net.ipv4.tcp_syncookies': 1,
@@ -34,7 +38,6 @@ export const SYSCTL_PROFILE: Record<string, string | number> = {
   'net.ipv4.conf.default.log_martians': 1,
   'net.ipv4.icmp_echo_ignore_broadcasts': 1,
   'net.ipv4.icmp_ignore_bogus_error_responses': 1,
-  'net.ipv4.ip_forward': 0,
   'net.ipv6.conf.all.accept_redirects': 0,
   'net.ipv6.conf.default.accept_redirects': 0,
   'net.ipv6.conf.all.accept_source_route': 0,
@@ -123,6 +126,7 @@ export default defineRole({
       permitRootLogin: v.admin_users.length > 0 && connectUser !== 'root' ? 'no' : 'prohibit-password',
       allowTcpForwarding: isJumpHost ? 'local' : 'no',
     };
+    // An override keeps its key's place in the profile (ip_forward first); new keys go last.
     const sysctls = { ...SYSCTL_PROFILE, ...v.sysctl_overrides };
 
     return [
@@ -227,6 +231,7 @@ export default defineRole({
 
       // Persistent journal
       files.directory({ path: '/var/log/journal', mode: '2755', owner: 'root', group: 'systemd-journal' }),
+      files.directory({ path: '/etc/systemd/journald.conf.d', mode: '0755', owner: 'root', group: 'root' }),
       files.template({ src: 'journald.conf.hbs', dest: '/etc/systemd/journald.conf.d/10-infra.conf', mode: '0644', owner: 'root', group: 'root', notify: 'restart journald' }),
     ];
   },
