@@ -37,9 +37,11 @@ describe('engine through the bastion', () => {
       expect((await fleet.exec(t.name, 'cat /opt/infra-test/handler.log')).stdout).toBe('ran\n');
       expect((await fleet.exec(t.name, 'stat -c %a /opt/infra-test/app.conf')).stdout.trim()).toBe('640');
     }
-    // One session per host: one connection, one channel, whatever the task count.
+    // One session per host whatever the task count: one SSH connection, and two channels —
+    // the forwarded one on the bastion's connection and the session shell itself.
     for (const r of first.recap) {
-      expect(r.counters).toMatchObject({ connections: 1, channels: 1 });
+      expect(r.counters).toMatchObject({ connections: 1, channels: 2 });
+      expect(r.counters!.commands).toBeGreaterThan(6);
     }
 
     const second = await infra(['apply', PLAYBOOK, '-i', fleet.inventoryDir, '--json']);
