@@ -25,6 +25,7 @@ beforeAll(async () => {
       { name: 'db1', groups: ['postgres'] },
     ],
     groupVars: {
+      all: { admin_users: [{ name: 'ops', keys: [] }] },
       postgres: { firewall: { allow: [{ port: 5432, from: ['api'], comment: 'postgresql' }] } },
     },
   });
@@ -66,6 +67,13 @@ describe('hardening + bastion through the bastion', () => {
     const bastion = await sshdT('bastion');
     expect(bastion).toMatch(/^allowtcpforwarding local$/m);
     expect(bastion).toMatch(new RegExp(`^permitopen .*${fleet.targets[0].ip.replace(/\./g, '\\.')}:22`, 'm'));
+  });
+
+  it('creates admin users with a sudoers drop-in that visudo accepts', async () => {
+    expect((await fleet.exec('api1', 'id -un ops')).stdout.trim()).toBe('ops');
+    const sudoers = await fleet.exec('api1', 'visudo -cf /etc/sudoers.d/90-infra-admins && cat /etc/sudoers.d/90-infra-admins');
+    expect(sudoers.code).toBe(0);
+    expect(sudoers.stdout).toMatch(/^ops ALL=\(ALL:ALL\) NOPASSWD: ALL$/m);
   });
 
   it('a password login is refused: the server offers publickey only', async () => {
