@@ -82,7 +82,13 @@ describe.skipIf(!existsSync(SSH))('fleet fixture', () => {
   it('writes an inventory with the bastion, the targets and group vars', async () => {
     const inv = parse(await readFile(join(fleet.inventoryDir, 'hosts.yaml'), 'utf8'));
     expect(inv.groups.all).toEqual({ user: 'admin', key: './id_ed25519', bastion: 'bastion', become: 'sudo' });
-    expect(inv.hosts.bastion).toEqual({ address: '127.0.0.1', port: fleet.bastion.port, groups: ['bastion'], bastion: null });
+    expect(inv.hosts.bastion).toEqual({
+      address: '127.0.0.1',
+      port: fleet.bastion.port,
+      groups: ['bastion'],
+      bastion: null,
+      vars: { private_address: fleet.bastion.ip },
+    });
     expect(inv.hosts.target3).toEqual({ address: fleet.targets[2].ip, groups: ['targets'] });
     const gv = parse(await readFile(join(fleet.inventoryDir, 'group_vars', 'targets.yaml'), 'utf8'));
     expect(gv).toEqual({ greeting: 'hello' });
