@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
 import { runPlaybook } from '../engine/run.js';
 import { UserError } from '../errors.js';
-import { runOptions, duration, commandLine } from './options.js';
+import { runOptions, duration, runRequest } from './options.js';
 
 export function register(program: Command): void {
   runOptions(
@@ -17,26 +17,8 @@ export function register(program: Command): void {
     .action(async (target: string | undefined, o) => {
       const isPlan = !!target && target.endsWith('.json');
       if (!isPlan && !o.inventory) throw new UserError('apply needs an inventory', { hint: 'infra apply -i lab [playbook]  (or: infra apply plan.json)' });
-      process.exitCode = await runPlaybook({
-        cwd: process.cwd(),
-        inventory: o.inventory,
-        playbook: isPlan ? undefined : target,
-        planIn: isPlan ? target : undefined,
-        limit: o.limit,
-        tags: o.tags,
-        skipTags: o.skipTags,
-        extraVars: o.extraVars,
-        vaultPasswordFile: o.vaultPasswordFile,
-        check: !!o.check,
-        diff: !!o.diff,
-        forks: o.forks,
-        json: !!o.json,
-        acceptNew: !!o.acceptNew,
-        verify: !!o.verify,
-        lockWaitMs: o.lockWait,
-        detailedExitcode: !!o.detailedExitcode,
-        commandLine: commandLine(),
-        mode: 'apply',
-      });
+      process.exitCode = await runPlaybook(
+        runRequest(o, { playbook: isPlan ? undefined : target, planIn: isPlan ? target : undefined, mode: 'apply' }),
+      );
     });
 }

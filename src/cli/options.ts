@@ -1,5 +1,6 @@
 /** Options several commands share (CLI wiring only: parsing, no behaviour). */
 import { Command, Option, InvalidArgumentError } from 'commander';
+import type { RunRequest } from '../engine/run.js';
 
 export const collect = (v: string, prev: string[] = []): string[] => [...prev, v];
 
@@ -39,4 +40,27 @@ export function runOptions(cmd: Command, inventoryRequired = true): Command {
 
 export function commandLine(): string {
   return ['infra', ...process.argv.slice(2)].join(' ');
+}
+
+/** Parsed options of apply / plan / run → the engine's RunRequest (fixed fields win). */
+export function runRequest(o: Record<string, any>, fixed: Partial<RunRequest> & Pick<RunRequest, 'mode'>): RunRequest {
+  return {
+    cwd: process.cwd(),
+    inventory: o.inventory,
+    limit: o.limit,
+    tags: o.tags,
+    skipTags: o.skipTags,
+    extraVars: o.extraVars ?? [],
+    vaultPasswordFile: o.vaultPasswordFile,
+    check: !!o.check,
+    diff: !!o.diff,
+    forks: o.forks,
+    json: !!o.json,
+    acceptNew: !!o.acceptNew,
+    verify: !!o.verify,
+    lockWaitMs: o.lockWait ?? 0,
+    detailedExitcode: !!o.detailedExitcode,
+    commandLine: commandLine(),
+    ...fixed,
+  };
 }

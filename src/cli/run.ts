@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import { runPlaybook } from '../engine/run.js';
-import { runOptions, duration, commandLine } from './options.js';
+import { runOptions, duration, runRequest } from './options.js';
 
 export function register(program: Command): void {
   runOptions(
@@ -13,25 +13,6 @@ export function register(program: Command): void {
     .option('--detailed-exitcode', 'with --check: exit 3 when changes are pending')
     .option('--lock-wait <duration>', 'wait this long for a locked host', duration, 0)
     .action(async (role: string, o) => {
-      process.exitCode = await runPlaybook({
-        cwd: process.cwd(),
-        inventory: o.inventory,
-        role,
-        limit: o.limit,
-        tags: o.tags,
-        skipTags: o.skipTags,
-        extraVars: o.extraVars,
-        vaultPasswordFile: o.vaultPasswordFile,
-        check: !!o.check,
-        diff: !!o.diff,
-        forks: o.forks,
-        json: !!o.json,
-        acceptNew: !!o.acceptNew,
-        verify: !!o.verify,
-        lockWaitMs: o.lockWait,
-        detailedExitcode: !!o.detailedExitcode,
-        commandLine: commandLine(),
-        mode: 'run',
-      });
+      process.exitCode = await runPlaybook(runRequest(o, { role, mode: 'run' }));
     });
 }

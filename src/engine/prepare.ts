@@ -13,6 +13,7 @@ import { selectHosts } from '../inventory/limit.js';
 import { mergeVars } from '../inventory/vars.js';
 import { validateRoleVars, type RoleDef } from '../playbook/role.js';
 import type { Play } from '../playbook/schema.js';
+import type { RunInput } from './input.js';
 
 export interface PrepareInput {
   inventory: Inventory;
@@ -22,6 +23,18 @@ export interface PrepareInput {
   /** Directory of the playbook: templates/ and files/ of playbook tasks live there. */
   playbookDir: string;
   renderString(template: string, data: Record<string, unknown>, origin: string): string;
+}
+
+/** The plays of a loaded run input, for `limit`. */
+export function preparePlaysOf(input: RunInput, limit?: string): PreparedPlay[] {
+  return preparePlays({
+    inventory: input.inventory,
+    plays: input.plays,
+    limit,
+    extraVars: input.extraVars,
+    playbookDir: input.playbookDir,
+    renderString: input.renderer.renderString,
+  });
 }
 
 export function preparePlays(input: PrepareInput): PreparedPlay[] {

@@ -11,7 +11,7 @@ import { UserError, EXIT } from '../errors.js';
 import { redactDeep } from '../secrets/secret.js';
 import type { PlanFile } from './types.js';
 import { execute } from './executor.js';
-import { preparePlays } from './prepare.js';
+import { preparePlaysOf } from './prepare.js';
 import { loadRunInput, type InputRequest } from './input.js';
 import { openSession } from './session.js';
 
@@ -40,14 +40,7 @@ export async function runPlaybook(req: RunRequest): Promise<number> {
     Object.assign(req, planArgs(expectedPlan, req.cwd));
   }
   const input = await loadRunInput(req);
-  const plays = preparePlays({
-    inventory: input.inventory,
-    plays: input.plays,
-    limit: req.limit,
-    extraVars: input.extraVars,
-    playbookDir: input.playbookDir,
-    renderString: input.renderer.renderString,
-  });
+  const plays = preparePlaysOf(input, req.limit);
   const runId = randomBytes(4).toString('hex');
   const allHosts = [...new Set(plays.flatMap((p) => p.hosts))];
   const session = openSession({ ...req, inventory: input.inventory, renderer: input.renderer, runId, hosts: allHosts });

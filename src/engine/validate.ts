@@ -2,18 +2,11 @@
 import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { loadRunInput, type InputRequest } from './input.js';
-import { preparePlays } from './prepare.js';
+import { preparePlaysOf } from './prepare.js';
 
 export async function checkInput(req: InputRequest): Promise<string> {
   const input = await loadRunInput(req);
-  const plays = preparePlays({
-    inventory: input.inventory,
-    plays: input.plays,
-    limit: req.limit,
-    extraVars: input.extraVars,
-    playbookDir: input.playbookDir,
-    renderString: input.renderer.renderString,
-  });
+  const plays = preparePlaysOf(input, req.limit);
   const roles = new Map(input.plays.flatMap((p) => p.roles.map((r) => [r.role.name, r.role.dir] as const)));
   let templates = 0;
   for (const dir of roles.values()) {

@@ -2,6 +2,7 @@
  * Gathers every fact in ONE round trip: one script runs each source's command after a marker
  * line, and each section goes to its parser.
  */
+import { splitSections } from '../shell/sections.js';
 import { randomBytes } from 'node:crypto';
 import type { RunResult } from '../transport/types.js';
 import type { FactSource } from './fact.js';
@@ -36,17 +37,7 @@ export function factScript(marker: string, sources: FactSource[] = factSources):
 }
 
 export function parseFactOutput(stdout: string, marker: string, sources: FactSource[] = factSources): Facts {
-  const sections = new Map<string, string>();
-  let name: string | undefined;
-  let buf: string[] = [];
-  for (const line of stdout.split('\n')) {
-    if (line.startsWith(marker)) {
-      if (name !== undefined) sections.set(name, buf.join('\n'));
-      name = line.slice(marker.length).trim();
-      buf = [];
-    } else buf.push(line);
-  }
-  if (name !== undefined) sections.set(name, buf.join('\n'));
+  const sections = splitSections(stdout, marker);
   const facts = defaultFacts();
   for (const s of sources) {
     const text = sections.get(s.name);

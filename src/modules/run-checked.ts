@@ -24,20 +24,4 @@ export async function runChecked(host: HostContext, cmd: string, what: string, o
   return r;
 }
 
-/** Splits a script's output into sections printed as `<marker><name>` lines. */
-export function splitSections(stdout: string, marker: string): Map<string, string> {
-  const out = new Map<string, string>();
-  let current: string | undefined;
-  let buf: string[] = [];
-  for (const line of stdout.split('\n')) {
-    if (line.startsWith(marker)) {
-      if (current !== undefined) out.set(current, buf.join('\n'));
-      current = line.slice(marker.length).trim();
-      buf = [];
-    } else if (current !== undefined) {
-      buf.push(line);
-    }
-  }
-  if (current !== undefined) out.set(current, buf.join('\n'));
-  return out;
-}
+export { splitSections } from '../shell/sections.js';
