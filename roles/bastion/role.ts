@@ -23,7 +23,7 @@ export default defineRole({
   tasks: ({ vars: v, host, hosts }) => {
     const permitOpen =
       v.bastion_permit_open === 'inventory'
-        ? [...new Set(hosts('all').filter((h) => h.name !== host.name).map((h) => `${reachableAddress(h)}:${v.ssh_port}`))].sort()
+        ? [...new Set(hosts('all').filter((h) => h.name !== host.name).map((h) => `${permitOpenHost(reachableAddress(h))}:${v.ssh_port}`))].sort()
         : v.bastion_permit_open;
     return [
       apt.packages({ names: ['openssh-server', 'fail2ban', 'python3-systemd', 'bsdutils'] }),
@@ -57,3 +57,6 @@ export default defineRole({
     'restart fail2ban': systemd.restart('fail2ban'),
   },
 });
+
+/** sshd's PermitOpen takes IPv6 addresses in brackets: [fd00::1]:22. */
+const permitOpenHost = (address: string): string => (address.includes(':') ? `[${address}]` : address);

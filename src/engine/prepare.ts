@@ -48,7 +48,9 @@ export function preparePlays(input: PrepareInput): PreparedPlay[] {
     try {
       hosts = selectHosts(inventory, play.hosts).filter((h) => !limited || limited.has(h));
     } catch (e) {
-      errors.push(asUserError(e));
+      // A bad `hosts:` pattern points at the playbook line that wrote it.
+      const err = asUserError(e);
+      errors.push(err.pos || !play.hostsPos ? err : new UserError(err.message, { pos: play.hostsPos, hint: err.hint, cause: e }));
       return;
     }
     const byHost = new Map<string, HostPlay>();

@@ -8,9 +8,12 @@
  *   !encrypt <value>    plaintext to encrypt: what `edit` shows for vault values, and what a
  *                       person may write by hand before `infra vault encrypt FILE`
  *
- * A value's key path is the dotted path of map keys (and sequence indexes) from the
- * document's root: `db.password`, `users.0.password`. The inventory loader must compute it
- * the same way (keyPathOf) since it is bound into the ciphertext.
+ * A value's key path is bound into its ciphertext, so it is computed exactly as the loaders do
+ * (vaultKeyPathsFor): in a vars file (group_vars/, host_vars/) the dotted path of map keys and
+ * sequence indexes from the root (`db.password`, `users.0.password`); in hosts.yaml relative
+ * to the `vars:` mapping (`hosts.db1.vars.db.password` → `db.password`) or the connection
+ * key's name (`becomePassword`); in a playbook relative to a play's or role reference's `vars:`.
+ * Elsewhere in those files a `!vault` value is not allowed.
  */
 import { parseDocument, isMap, isSeq, isScalar, isPair, LineCounter, type Scalar, type Node, type ScalarTag } from 'yaml';
 import { UserError, didYouMean, type SourcePos } from '../errors.js';
@@ -18,6 +21,9 @@ import { MIN_SECRET_LENGTH } from './secret.js';
 import { parseEnvelope } from './envelope.js';
 import { encryptValue, decryptValue } from './vault.js';
 import type { Keyring } from './keyring.js';
+import { hostsFileKeyPath } from '../inventory/load.js';
+import { playbookKeyPath } from '../playbook/load.js';
+import type { YamlPath } from '../inventory/yaml.js';
 
 export const VAULT_TAG = '!vault';
 export const ENCRYPT_TAG = '!encrypt';
@@ -32,8 +38,25 @@ export function keyPathOf(segments: ReadonlyArray<string | number>): string {
   return segments.join('.');
 }
 
+/** The vault key path of the value at a path, or undefined where no `!vault` value may be. */
+export type VaultKeyPathFn = (path: YamlPath) => string | undefined;
+
+/**
+ * Which file this is, by name and shape, and so how its loader computes key paths:
+ * hosts.yaml / hosts.yml → hostsFileKeyPath; a top-level sequence (a list of plays) →
+ * playbookKeyPath; anything else is a vars file (the whole path).
+ */
+export function vaultKeyPathsFor(file: string, root: unknown): VaultKeyPathFn {
+  if (/(^|[\\/])hosts\.ya?ml$/.test(file)) return hostsFileKeyPath;
+  if (isSeq(root)) return playbookKeyPath;
+  return keyPathOf;
+}
+
 export interface Leaf {
-  keyPath: string;
+  /** Dotted path from the document's root: where the value is (messages, --key). */
+  path: string;
+  /** Bound into the ciphertext; undefined where the file's loader allows no `!vault` value. */
+  keyPath: string | undefined;
   node: Scalar;
   pos: SourcePos;
   /** Offset where the node (its tag included) starts, and where its value ends. */
@@ -49,7 +72,7 @@ export interface VarsFile {
   leaves: Leaf[];
 }
 
-export function parseVarsFile(text: string, file: string): VarsFile {
+export function parseVarsFile(text: string, file: string, keyPaths?: VaultKeyPathFn): VarsFile {
   const lc = new LineCounter();
   const doc = parseDocument(text, { customTags: vaultYamlTags, lineCounter: lc, keepSourceTokens: true });
   const posAt = (offset: number): SourcePos => ({ file, ...lc.linePos(offset) });
@@ -57,6 +80,7 @@ export function parseVarsFile(text: string, file: string): VarsFile {
     const e = doc.errors[0];
     throw new UserError(`invalid YAML: ${e.message.split('\n')[0]}`, { pos: posAt(e.pos[0]) });
   }
+  const keyPathAt = keyPaths ?? vaultKeyPathsFor(file, doc.contents);
   const leaves: Leaf[] = [];
   const walk = (node: unknown, path: Array<string | number>, literalIndent?: number): void => {
     if (isMap(node)) {
@@ -74,7 +98,8 @@ export function parseVarsFile(text: string, file: string): VarsFile {
       const start = node.tag ? tagStart(text, node.tag, valueStart, posAt(valueStart)) : valueStart;
       const aloneOnLine = /^[ \t]*(\r?\n|$)/.test(text.slice(valueEnd));
       leaves.push({
-        keyPath: keyPathOf(path),
+        path: keyPathOf(path),
+        keyPath: keyPathAt(path),
         node,
         pos: posAt(start),
         start,
@@ -135,7 +160,17 @@ export function yamlScalar(value: string, tag: string | undefined, literalIndent
 
 export interface DecryptResult {
   text: string;
+  /** Where the values were (paths from the root). */
   keyPaths: string[];
+}
+
+/** The key path a value is (to be) encrypted under; a UserError where the loader forbids vault values. */
+function vaultKeyPath(l: Leaf): string {
+  if (l.keyPath !== undefined) return l.keyPath;
+  throw new UserError(`${l.path}: a vault value is not allowed here`, {
+    pos: l.pos,
+    hint: 'in hosts.yaml only under vars: (or keyPassphrase / becomePassword); in a playbook only under a play\'s or role\'s vars:',
+  });
 }
 
 /**
@@ -146,9 +181,9 @@ export function decryptText(f: VarsFile, keyring: Keyring, opts: { mark: boolean
   const splices: Splice[] = [];
   const keyPaths: string[] = [];
   for (const l of f.leaves.filter(isVault)) {
-    const plain = decryptValue(String(l.node.value), l.keyPath, keyring, l.pos).reveal();
+    const plain = decryptValue(String(l.node.value), vaultKeyPath(l), keyring, l.pos).reveal();
     splices.push(replacement(l, yamlScalar(plain, opts.mark ? ENCRYPT_TAG : undefined, l.literalIndent), f.text));
-    keyPaths.push(l.keyPath);
+    keyPaths.push(l.path);
   }
   return { text: applySplices(f.text, splices), keyPaths };
 }
@@ -160,12 +195,13 @@ export interface EncryptOptions {
   keys?: string[];
   /** 'auto': the `!encrypt` values if any, else every string value. 'marked': only `!encrypt`. */
   select?: 'auto' | 'marked';
-  /** Envelopes a value had before (edit): kept when the plaintext did not change. */
+  /** Envelopes a value had before (edit), by path from the root: kept when the plaintext did not change. */
   previous?: Map<string, string>;
 }
 
 export interface EncryptResult {
   text: string;
+  /** These lists name values by their path from the root. */
   encrypted: string[];
   kept: string[];
   skipped: Array<{ keyPath: string; why: string }>;
@@ -177,10 +213,11 @@ export function encryptText(f: VarsFile, keyring: Keyring, opts: EncryptOptions)
   const chosen = chooseLeaves(f, opts, result.skipped);
   const splices: Splice[] = [];
   for (const l of chosen) {
-    const previous = opts.previous?.get(l.keyPath);
-    const vaultId = previousVaultId(previous, l.keyPath) ?? opts.vaultId;
-    const envelope = encryptValue(String(l.node.value), l.keyPath, keyring, vaultId, previous);
-    (envelope === previous?.trim() ? result.kept : result.encrypted).push(l.keyPath);
+    const keyPath = vaultKeyPath(l);
+    const previous = opts.previous?.get(l.path);
+    const vaultId = previousVaultId(previous, keyPath) ?? opts.vaultId;
+    const envelope = encryptValue(String(l.node.value), keyPath, keyring, vaultId, previous);
+    (envelope === previous?.trim() ? result.kept : result.encrypted).push(l.path);
     splices.push(replacement(l, `${VAULT_TAG} ${envelope}`, f.text));
   }
   result.text = applySplices(f.text, splices);
@@ -189,33 +226,36 @@ export function encryptText(f: VarsFile, keyring: Keyring, opts: EncryptOptions)
 
 function chooseLeaves(f: VarsFile, opts: EncryptOptions, skipped: EncryptResult['skipped']): Leaf[] {
   if (opts.keys?.length) {
-    const byPath = new Map(f.leaves.map((l) => [l.keyPath, l]));
-    return opts.keys.map((k) => {
-      const l = byPath.get(k);
-      if (!l) {
-        const near = didYouMean(k, byPath.keys());
+    // A --key names a path from the root, or a vault key path (every value under it: in
+    // hosts.yaml `db.password` may be the vars of several hosts).
+    return opts.keys.flatMap((k) => {
+      const exact = f.leaves.filter((l) => l.path === k);
+      const found = exact.length ? exact : f.leaves.filter((l) => l.keyPath === k);
+      if (!found.length) {
+        const near = didYouMean(k, f.leaves.flatMap((l) => (l.keyPath !== undefined ? [l.path, l.keyPath] : [l.path])));
         throw new UserError(`no scalar value at key path '${k}' in ${f.file}`, { hint: near ? `did you mean '${near}'?` : 'key paths are dotted: db.password, users.0.password' });
       }
-      if (isVault(l)) skipped.push({ keyPath: k, why: 'already encrypted' });
-      return l;
-    }).filter((l) => !isVault(l));
+      for (const l of found) if (isVault(l)) skipped.push({ keyPath: l.path, why: 'already encrypted' });
+      return found.filter((l) => !isVault(l));
+    });
   }
   const marked = f.leaves.filter(isMarked);
   if (marked.length || opts.select === 'marked') return marked;
   return f.leaves.filter((l) => {
-    if (isVault(l)) return false;
-    if (typeof l.node.value !== 'string') return skipped.push({ keyPath: l.keyPath, why: 'not a string' }), false;
-    if (l.node.value.length < MIN_SECRET_LENGTH) return skipped.push({ keyPath: l.keyPath, why: `shorter than ${MIN_SECRET_LENGTH} characters` }), false;
+    if (isVault(l) || l.keyPath === undefined) return false; // hosts.yaml addresses, playbook tasks: not secrets
+
+    if (typeof l.node.value !== 'string') return skipped.push({ keyPath: l.path, why: 'not a string' }), false;
+    if (l.node.value.length < MIN_SECRET_LENGTH) return skipped.push({ keyPath: l.path, why: `shorter than ${MIN_SECRET_LENGTH} characters` }), false;
     return true;
   });
 }
 
 /** New values of an id share the salt its existing values use: one key derivation per file. */
 function adoptFileSalts(f: VarsFile, keyring: Keyring, previous?: Map<string, string>): void {
-  const envelopes = [...(previous?.entries() ?? []), ...f.leaves.filter(isVault).map((l) => [l.keyPath, String(l.node.value)] as const)];
-  for (const [keyPath, text] of envelopes) {
+  const envelopes = [...(previous?.values() ?? []), ...f.leaves.filter(isVault).map((l) => String(l.node.value))];
+  for (const text of envelopes) {
     try {
-      const e = parseEnvelope(text, keyPath);
+      const e = parseEnvelope(text, '');
       keyring.adoptSalt(e.vaultId, e.salt);
     } catch {
       // a malformed value is reported when it is decrypted, not here
@@ -232,9 +272,9 @@ function previousVaultId(previous: string | undefined, keyPath: string): string 
   }
 }
 
-/** keyPath → envelope of every `!vault` value (the "before" of an edit). */
+/** Path from the root → envelope of every `!vault` value (the "before" of an edit). */
 export function envelopesOf(f: VarsFile): Map<string, string> {
-  return new Map(f.leaves.filter(isVault).map((l) => [l.keyPath, String(l.node.value)]));
+  return new Map(f.leaves.filter(isVault).map((l) => [l.path, String(l.node.value)]));
 }
 
 /** Re-encrypts every `!vault` value under the new keyring (same ids, new salts). */
@@ -243,10 +283,11 @@ export function rekeyText(f: VarsFile, oldRing: Keyring, newRing: Keyring): Decr
   const keyPaths: string[] = [];
   for (const l of f.leaves.filter(isVault)) {
     const envelope = String(l.node.value);
-    const { vaultId } = parseEnvelope(envelope, l.keyPath, l.pos);
-    const plain = decryptValue(envelope, l.keyPath, oldRing, l.pos);
-    splices.push(replacement(l, `${VAULT_TAG} ${encryptValue(plain, l.keyPath, newRing, vaultId)}`, f.text));
-    keyPaths.push(l.keyPath);
+    const keyPath = vaultKeyPath(l);
+    const { vaultId } = parseEnvelope(envelope, keyPath, l.pos);
+    const plain = decryptValue(envelope, keyPath, oldRing, l.pos);
+    splices.push(replacement(l, `${VAULT_TAG} ${encryptValue(plain, keyPath, newRing, vaultId)}`, f.text));
+    keyPaths.push(l.path);
   }
   return { text: applySplices(f.text, splices), keyPaths };
 }

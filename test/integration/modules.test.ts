@@ -12,7 +12,7 @@ let h: DockerHost;
 const t = (task: Task<any>) => task as Task<unknown>; // eslint-disable-line @typescript-eslint/no-explicit-any
 
 beforeAll(async () => {
-  h = await startDockerHost({ writableSysctl: true });
+  h = await startDockerHost();
 }, 60_000);
 afterAll(async () => {
   await h?.down();
@@ -69,7 +69,7 @@ describe('files', () => {
 
   it('files.file keeps the old file when validate fails, and marks secrets sensitive', async () => {
     const bad = t(files.file({ path: '/etc/infra-test.conf', content: 'broken\n', validate: 'grep -q "^a = " %s' }));
-    await expect(converge(h.ctx, bad)).rejects.toThrow(/put \/etc\/infra-test.conf failed/);
+    await expect(converge(h.ctx, bad)).rejects.toThrow(/validate failed for \/etc\/infra-test.conf .*file left unchanged/);
     expect(await sh('cat /etc/infra-test.conf; ls -a /etc | grep -c infra-put || true')).toBe('a = 1\n0\n');
 
     const good = t(files.file({ path: '/etc/infra-test.conf', content: 'a = 3\n', validate: 'grep -q "^a = " %s', sensitive: true }));

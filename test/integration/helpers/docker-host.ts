@@ -1,24 +1,41 @@
 /**
- * A real HostContext over `docker exec` into one systemd container from the test image, for
- * module integration tests that must not wait for the SSH transport and the engine:
- *   run()  → docker exec -i <ctr> sh -c <cmd> (stdin piped, argv array, no host shell)
- *   put()  → temp file in the destination dir → validate → chown/chmod → mv, through run()
- *   get()  → base64 through run()
- *   render / roleFile → test/fixtures/roles/modtest/{templates,files}
- *   facts  → gatherFacts() over run()
+ * A real HostContext on one systemd container from the test image, for module integration
+ * tests: the product's own session protocol and file transfer (ShellTransport: run, put with
+ * temp file → validate → chown/chmod → rename, get), spoken over `docker exec -i` instead of
+ * an SSH channel, so that each module is proven on a real host in isolation from the engine.
+ * SSH itself is proven by the transport, engine and role tests.
+ *   render / roleFile → test/fixtures/roles/modtest/{templates,files}, with the real renderer
+ *   facts  → gatherFacts() over the session
  */
 import { execFile } from 'node:child_process';
 import { readFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
-import Handlebars from 'handlebars';
 import { SYSTEMD_COMMAND, SYSTEMD_RUN_FLAGS, TEST_IMAGE } from '../../../src/lab/systemd-host.js';
 import { gatherFacts } from '../../../src/facts/index.js';
-import { quote } from '../../../src/shell/quote.js';
+import { ShellTransport } from '../../../src/transport/shell-transport.js';
+import { spawnChannel } from '../../../src/transport/local-channel.js';
+import { sessionArgv } from '../../../src/transport/session-script.js';
+import { Session } from '../../../src/transport/session.js';
+import { createRenderer } from '../../../src/render/template.js';
 import type { Check, HostContext, Task } from '../../../src/modules/types.js';
 import type { PutOptions, RunOptions, RunResult } from '../../../src/transport/types.js';
 
 const ROLE_DIR = fileURLToPath(new URL('../../fixtures/roles/modtest/', import.meta.url));
 const LABELS = ['--label', 'infra-test=1', '--label', `infra-test.pid=${process.pid}`];
+
+/** The session shell over `docker exec -i` (the channel an SSH exec would otherwise be). */
+class DockerExecTransport extends ShellTransport {
+  constructor(private readonly container: string) {
+    super('modtest');
+  }
+  protected async openSession(): Promise<Session> {
+    const ch = spawnChannel(['docker', 'exec', '-i', this.container, ...sessionArgv(false, false)]);
+    this.counters.connections++;
+    this.counters.channels++;
+    return Session.start(ch, { host: this.host, counters: this.counters });
+  }
+  protected async release(): Promise<void> {}
+}
 
 export interface DockerHost {
   container: string;
@@ -49,67 +66,42 @@ async function dockerOk(args: string[]): Promise<string> {
   return r.stdout.trim();
 }
 
-/** The put() protocol of the transports, as one shell script reading the bytes on stdin. */
-export function putScript(path: string, o: PutOptions = {}): string {
-  const lines = [
-    'set -e',
-    `p=${quote(path)}`,
-    't=$(mktemp "$(dirname -- "$p")/.infra-put.XXXXXX")',
-    `trap 'rm -f "$t"' EXIT`,
-    'cat > "$t"',
-  ];
-  // validate is a command template from the role author: %s becomes the temp file, passed as $1.
-  if (o.validate) lines.push(`sh -c ${quote(o.validate.replaceAll('%s', '"$1"'))} validate "$t"`);
-  if (o.owner) lines.push(`chown ${quote(o.owner)} "$t"`);
-  if (o.group) lines.push(`chgrp ${quote(o.group)} "$t"`);
-  lines.push(`chmod ${quote(o.mode ?? '0644')} "$t"`);
-  lines.push('mv -f "$t" "$p"', 'trap - EXIT');
-  return lines.join('\n');
-}
-
-export async function startDockerHost(opts: { name?: string; writableSysctl?: boolean } = {}): Promise<DockerHost> {
+export async function startDockerHost(opts: { name?: string } = {}): Promise<DockerHost> {
   const name = opts.name ?? `infra-modtest-${process.pid}-${Date.now().toString(36)}`;
   const container = await dockerOk([
     'run', '-d', '--name', name, '--hostname', 'modtest', ...LABELS, ...SYSTEMD_RUN_FLAGS, TEST_IMAGE, ...SYSTEMD_COMMAND,
   ]);
   const exec = (cmd: string, stdin?: string | Buffer, timeoutMs = 600_000): Promise<RunResult> =>
     execFileBuffered(['exec', '-i', container, 'sh', '-c', cmd], stdin, timeoutMs);
+  let closeSession = async (): Promise<void> => {};
   const down = async (): Promise<void> => {
+    await closeSession();
     await execFileBuffered(['rm', '-f', '-v', container], undefined, 60_000);
   };
   try {
     // systemd is up when is-system-running says running (or degraded: some unit failed).
     const boot = await exec('for i in $(seq 100); do s=$(systemctl is-system-running 2>/dev/null); case "$s" in running|degraded) exit 0;; esac; sleep 0.1; done; echo "$s"; exit 1');
     if (boot.code !== 0) throw new Error(`systemd did not boot: ${boot.stdout.trim()}`);
-    // docker mounts /proc/sys read-only; the network sysctls are per-container (namespaced).
-    if (opts.writableSysctl) await exec('mount -o remount,rw /proc/sys');
-    const facts = await gatherFacts((cmd) => exec(cmd));
-    const render = async (src: string, data?: Record<string, unknown>): Promise<string> => {
-      const text = await readFile(`${ROLE_DIR}templates/${src}`, 'utf8');
-      const tpl = Handlebars.compile(text, { noEscape: true, strict: true });
-      return tpl(data ?? { vars: {}, host: { name: 'modtest', address: '127.0.0.1', groups: [] }, facts });
-    };
+    // /proc/sys/net is writable in the test image (its own network namespace); nothing global is.
+    const transport = new DockerExecTransport(container);
+    closeSession = () => transport.close();
+    const facts = await gatherFacts((cmd) => transport.run(cmd));
+    const renderer = createRenderer({ sharedDir: fileURLToPath(new URL('../../../templates/', import.meta.url)) });
+    const render = (src: string, data?: Record<string, unknown>): Promise<string> =>
+      renderer.renderFile(ROLE_DIR, src, data ?? { vars: {}, host: { name: 'modtest', address: '127.0.0.1', groups: [] }, facts });
     const base = {
       name: 'modtest',
       address: '127.0.0.1',
       groups: ['modtest'],
       vars: {},
       facts,
-      run: (cmd: string, o?: RunOptions) => exec(cmd, o?.stdin, o?.timeoutMs),
-      async get(path: string): Promise<Buffer | null> {
-        const r = await exec(`p=${quote(path)}; [ -f "$p" ] || exit 3; base64 -w0 < "$p"`);
-        if (r.code === 3) return null;
-        if (r.code !== 0) throw new Error(`get ${path}: ${r.stderr.trim()}`);
-        return Buffer.from(r.stdout.trim(), 'base64');
-      },
+      run: (cmd: string, o?: RunOptions) => transport.run(cmd, o),
+      get: (path: string) => transport.get(path),
       render,
       roleFile: (src: string) => readFile(`${ROLE_DIR}files/${src}`),
       hosts: () => [],
     };
-    const put = async (path: string, bytes: string | Buffer, o?: PutOptions): Promise<void> => {
-      const r = await exec(putScript(path, o), bytes);
-      if (r.code !== 0) throw new Error(`put ${path} failed (exit ${r.code}): ${r.stderr.trim()}`);
-    };
+    const put = (path: string, bytes: string | Buffer, o?: PutOptions): Promise<void> => transport.put(path, bytes, o);
     const ctx: HostContext = { ...base, checkMode: false, put };
     const checkCtx: HostContext = {
       ...base,

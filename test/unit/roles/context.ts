@@ -5,6 +5,7 @@
 import type { Facts } from '../../../src/facts/types.js';
 import type { GroupSpec, HostSpec, Inventory } from '../../../src/inventory/types.js';
 import { selectHosts } from '../../../src/inventory/limit.js';
+import { mergeVars } from '../../../src/inventory/vars.js';
 import type { HostView } from '../../../src/modules/types.js';
 import type { RoleContext } from '../../../src/playbook/role.js';
 
@@ -40,7 +41,8 @@ export function fakeInventory(spec: FakeInventory): Inventory {
   for (const [name, h] of Object.entries(spec.hosts)) {
     for (const g of h.groups ?? []) group(g).hosts.push(name);
     const all = ['all', ...new Set((h.groups ?? []).flatMap(ancestry))].filter((g, i, a) => a.indexOf(g) === i);
-    const merged = Object.assign({}, ...all.map((g) => groups.get(g)!.vars), h.vars ?? {});
+    // Deep merge, as the loader does: mappings merge, lists replace.
+    const merged = mergeVars([...all.map((g) => groups.get(g)!.vars), h.vars]);
     hosts.set(name, {
       name,
       groups: all,

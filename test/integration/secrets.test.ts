@@ -1,0 +1,200 @@
+/**
+ * Issue 6 "Done when", end to end through the real CLI and SSH transport: a canary secret,
+ * vaulted in group_vars and used in a template, a YAML task param and a command, never shows
+ * in any output (apply, plan, --diff, --json, --check, a failing task's error, a plan file,
+ * the audit logs, the targets' process list) yet lands intact in the files on the hosts.
+ * And a vault value that cannot be decrypted stops the run before anything connects.
+ */
+import { describe, it, expect, beforeAll, afterAll } from 'vitest';
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { randomBytes } from 'node:crypto';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { startFleet, type Fleet } from './fleet.js';
+import { infra, taskResults, REPO, type CliResult } from './helpers/cli.js';
+
+const PLAYBOOK = join(REPO, 'test/fixtures/playbooks/secrets/site.yaml');
+const CANARY = `canary-${randomBytes(12).toString('hex')}`;
+
+let fleet: Fleet;
+let work: string;
+let env: Record<string, string>;
+
+async function encryptString(name: string, value: string, passwordFile: string): Promise<string> {
+  const { execFile } = await import('node:child_process');
+  return new Promise((resolve, reject) => {
+    const child = execFile(process.execPath, [join(REPO, 'bin/infra'), 'vault', 'encrypt-string', '--name', name, '--stdin', '--vault-password-file', passwordFile], (err, stdout) =>
+      err ? reject(err) : resolve(stdout.trim()),
+    );
+    child.stdin!.end(value);
+  });
+}
+
+/** Every byte a run showed to a person or a machine. */
+const output = (r: CliResult): string => r.stdout + r.stderr;
+
+beforeAll(async () => {
+  work = await mkdtemp(join(tmpdir(), 'infra-secrets-'));
+  const passwordFile = join(work, 'vault-pass');
+  await writeFile(passwordFile, 'correct horse battery staple\n', { mode: 0o600 });
+  env = { INFRA_VAULT_PASSWORD_FILE: passwordFile, XDG_STATE_HOME: join(work, 'state') };
+  fleet = await startFleet({ targets: 2 });
+  const vaulted = await encryptString('canary', CANARY, passwordFile);
+  expect(vaulted).toMatch(/^!vault \$INFRA;1;/);
+  expect(vaulted).not.toContain(CANARY);
+  await mkdir(join(fleet.inventoryDir, 'group_vars'), { recursive: true });
+  await writeFile(join(fleet.inventoryDir, 'group_vars', 'targets.yaml'), `# the canary\ncanary: ${vaulted}\n`);
+}, 180_000);
+
+afterAll(async () => {
+  await fleet?.down();
+  if (work) await rm(work, { recursive: true, force: true });
+});
+
+describe('a vaulted canary through a whole run', () => {
+  it('plan (text, --diff, --json, --out) and apply --check --diff never show it', async () => {
+    const planFile = join(work, 'plan.json');
+    const runs = [
+      await infra(['plan', PLAYBOOK, '-i', fleet.inventoryDir, '--skip-tags', 'fail', '--diff'], { env }),
+      await infra(['plan', PLAYBOOK, '-i', fleet.inventoryDir, '--skip-tags', 'fail', '--diff', '--json', '--out', planFile], { env }),
+      await infra(['apply', PLAYBOOK, '-i', fleet.inventoryDir, '--skip-tags', 'fail', '--check', '--diff', '--json'], { env }),
+      await infra(['apply', PLAYBOOK, '-i', fleet.inventoryDir, '--skip-tags', 'fail', '--check', '--diff'], { env }),
+    ];
+    for (const r of runs) {
+      expect(r.code, output(r)).toBe(0);
+      expect(output(r)).not.toContain(CANARY);
+    }
+    // The diffs were there (masked), not simply absent.
+    const template = taskResults(runs[2], 'target1').find((e) => e.task.includes('secret.conf'))!;
+    expect(template.status).toBe('changed');
+    expect(JSON.stringify(template.diff)).toMatch(/password = \S*\*/);
+    expect(runs[0].stdout).toContain('secret.conf');
+    const saved = await readFile(planFile, 'utf8');
+    expect(Object.keys(JSON.parse(saved).hosts).sort()).toEqual(['target1', 'target2']);
+    expect(saved).not.toContain(CANARY);
+    // Check mode changed nothing.
+    expect((await fleet.exec('target1', 'test -e /opt/infra-secrets/secret.conf; echo $?')).stdout.trim()).toBe('1');
+  }, 240_000);
+
+  it('apply (text, --diff) keeps it out of output and out of the targets’ process list; the files hold it', async () => {
+    const seen: string[] = [];
+    let running = true;
+    const poll = (async () => {
+      while (running) {
+        for (const t of fleet.targets) seen.push((await fleet.exec(t.name, 'ps -eo args')).stdout);
+      }
+    })();
+    const r = await infra(['apply', PLAYBOOK, '-i', fleet.inventoryDir, '--skip-tags', 'fail', '--diff'], { env });
+    running = false;
+    await poll;
+    expect(r.code, output(r)).toBe(0);
+    expect(output(r)).not.toContain(CANARY);
+    // The poll did see the slow command running (so it looked at the right moment).
+    expect(seen.some((s) => /^sleep 2$/m.test(s))).toBe(true);
+    expect(seen.filter((s) => s.includes(CANARY))).toEqual([]);
+
+    for (const t of fleet.targets) {
+      expect((await fleet.exec(t.name, 'cat /opt/infra-secrets/secret.conf')).stdout).toBe(`# ${t.name}\npassword = ${CANARY}\n`);
+      expect((await fleet.exec(t.name, 'cat /opt/infra-secrets/line.conf')).stdout).toBe(`password=${CANARY}\n`);
+      expect((await fleet.exec(t.name, 'cat /opt/infra-secrets/cmd.out')).stdout).toBe(`${CANARY}\n`);
+      expect((await fleet.exec(t.name, 'stat -c %a /opt/infra-secrets/secret.conf')).stdout.trim()).toBe('600');
+    }
+  }, 240_000);
+
+  it('apply --json: converged (only the unguarded command runs), nothing leaks', async () => {
+    const r = await infra(['apply', PLAYBOOK, '-i', fleet.inventoryDir, '--skip-tags', 'fail', '--json', '--diff'], { env });
+    expect(r.code, output(r)).toBe(0);
+    expect(r.changed).toBe(2); // the `slow` command on each host: it has no guard
+    expect(output(r)).not.toContain(CANARY);
+  }, 120_000);
+
+  it('a failing task with the secret in its command and its stderr shows it masked', async () => {
+    for (const json of [true, false]) {
+      const r = await infra(['apply', PLAYBOOK, '-i', fleet.inventoryDir, '--tags', 'fail', ...(json ? ['--json'] : [])], { env });
+      expect(r.code).toBe(1);
+      expect(output(r)).not.toContain(CANARY);
+      if (json) {
+        const failed = taskResults(r).filter((e) => e.status === 'failed');
+        expect(failed).toHaveLength(2);
+        expect(JSON.stringify(failed[0])).toMatch(/exit|3/);
+      } else {
+        expect(output(r)).toMatch(/fail|exit/i);
+      }
+    }
+  }, 120_000);
+
+  it('the audit logs (local and on the hosts) record the runs without the secret', async () => {
+    const local = await readFile(join(work, 'state', 'infra', 'audit.jsonl'), 'utf8');
+    const lines = local.trim().split('\n');
+    expect(lines.length).toBeGreaterThanOrEqual(6);
+    expect(local).not.toContain(CANARY);
+    for (const t of fleet.targets) {
+      const remote = await fleet.exec(t.name, 'cat /var/log/infra/audit.jsonl');
+      expect(remote.code).toBe(0);
+      expect(remote.stdout.trim().split('\n').length).toBeGreaterThanOrEqual(2);
+      expect(remote.stdout).not.toContain(CANARY);
+    }
+    const verify = await infra(['audit', 'verify', join(work, 'state', 'infra', 'audit.jsonl')], { env });
+    expect(verify.code, output(verify)).toBe(0);
+  }, 60_000);
+
+  it('infra exec is audited locally and on every host it ran on', async () => {
+    const file = join(work, 'state', 'infra', 'audit.jsonl');
+    const before = (await readFile(file, 'utf8')).trim().split('\n').length;
+    const remoteBefore = await Promise.all(fleet.targets.map(async (t) => (await fleet.exec(t.name, 'wc -l < /var/log/infra/audit.jsonl')).stdout.trim()));
+    const r = await infra(['exec', '-i', fleet.inventoryDir, '-l', 'targets', '--json', '--', 'true'], { env });
+    expect(r.code, output(r)).toBe(0);
+    const lines = (await readFile(file, 'utf8')).trim().split('\n');
+    expect(lines).toHaveLength(before + 1);
+    const rec = JSON.parse(lines.at(-1)!);
+    expect(rec.mode).toBe('exec');
+    expect(Object.keys(rec.hosts).sort()).toEqual(['target1', 'target2']);
+    const remoteAfter = await Promise.all(fleet.targets.map(async (t) => (await fleet.exec(t.name, 'wc -l < /var/log/infra/audit.jsonl')).stdout.trim()));
+    expect(remoteAfter.map(Number)).toEqual(remoteBefore.map((n) => Number(n) + 1));
+    expect((await fleet.exec('target1', 'tail -n1 /var/log/infra/audit.jsonl')).stdout).toContain('"exec"');
+  }, 60_000);
+});
+
+describe('an undecryptable vault value stops the run before any connection', () => {
+  // The host is unroutable: a connection attempt would hang, never fail fast with exit 2.
+  async function inventoryWith(groupVars: string): Promise<string> {
+    const dir = await mkdtemp(join(work, 'inv-'));
+    await writeFile(join(dir, 'hosts.yaml'), 'hosts:\n  web1:\n    address: 192.0.2.1\n    groups: [targets]\ngroups:\n  targets: {}\n');
+    await mkdir(join(dir, 'group_vars'));
+    await writeFile(join(dir, 'group_vars', 'targets.yaml'), groupVars);
+    return dir;
+  }
+  const vaultedLine = async (): Promise<string> =>
+    (await readFile(join(fleet.inventoryDir, 'group_vars', 'targets.yaml'), 'utf8')).split('\n').find((l) => l.startsWith('canary:'))!;
+
+  const cases: Array<[string, (line: string) => string, Record<string, string> | undefined, RegExp]> = [
+    [
+      'tampered ciphertext',
+      (line) => {
+        const i = line.length - 5; // inside the ciphertext+tag
+        return `# x\n${line.slice(0, i)}${line[i] === 'A' ? 'B' : 'A'}${line.slice(i + 1)}\n`;
+      },
+      undefined,
+      /decrypt|tamper|authenticat/i,
+    ],
+    ['a wrong password', (line) => `# x\n${line}\n`, { wrong: '1' }, /password|decrypt/i],
+    ['a value moved to another key', (line) => `# x\n${line.replace(/^canary:/, 'other_key:')}\n`, undefined, /key|decrypt/i],
+  ];
+  for (const [what, make, opts, message] of cases) {
+    it(`${what}: exit 2, file:line, within seconds`, async () => {
+      const dir = await inventoryWith(make(await vaultedLine()));
+      let runEnv = env;
+      if (opts?.wrong) {
+        const wrong = join(work, 'wrong-pass');
+        await writeFile(wrong, 'not the password\n', { mode: 0o600 });
+        runEnv = { ...env, INFRA_VAULT_PASSWORD_FILE: wrong };
+      }
+      const r = await infra(['apply', PLAYBOOK, '-i', dir, '--skip-tags', 'fail'], { env: runEnv, timeoutMs: 30_000 });
+      expect(r.code, output(r)).toBe(2);
+      expect(r.stderr).toContain(`${join(dir, 'group_vars', 'targets.yaml')}:2:`);
+      expect(r.stderr).toMatch(message);
+      expect(output(r)).not.toContain(CANARY);
+      expect(r.durationMs).toBeLessThan(10_000);
+    }, 40_000);
+  }
+});

@@ -1,0 +1,251 @@
+/**
+ * roles/hardening with no host: resolveRules (inventory openings → nftables rules) and the
+ * tasks the role emits for fake contexts (jump host, host behind it, container, users).
+ */
+import { describe, it, expect } from 'vitest';
+import role, { vars as hardeningVars, SYSCTL_PROFILE } from '../../../roles/hardening/role.js';
+import { resolveRules, type AllowRule } from '../../../roles/hardening/firewall.js';
+import type { Task } from '../../../src/modules/types.js';
+import { UserError } from '../../../src/errors.js';
+import { contextFor, fakeInventory, hostsOf, type FakeInventory } from './context.js';
+
+/** A small production-like inventory: one bastion, hosts behind it, one IPv6-only host. */
+const FLEET: FakeInventory = {
+  hosts: {
+    bastion: { address: '203.0.113.10', groups: ['bastion'], vars: { private_address: '10.20.0.2' } },
+    api1: { address: '10.20.0.21', groups: ['api'], bastion: 'bastion' },
+    api2: { address: '10.20.0.22', groups: ['api'], bastion: 'bastion' },
+    db1: { address: '10.20.0.31', groups: ['postgres_primary'], bastion: 'bastion' },
+    redis1: { address: '10.20.0.41', groups: ['redis', 'sentinel'], bastion: 'bastion' },
+    mon1: { address: 'fd00::51', groups: ['monitoring'], bastion: 'bastion' },
+  },
+  groups: {
+    all: { vars: { ssh_allow_from: ['198.51.100.0/24'], firewall: { allow: [{ port: 9100, from: ['monitoring'], comment: 'node exporter' }] } } },
+    postgres: { children: ['postgres_primary'], vars: { firewall: { allow: [{ port: 5432, from: ['api', 'monitoring'], comment: 'postgresql' }] } } },
+    postgres_primary: {},
+    redis: { vars: { firewall: { allow: [{ port: 6379, from: ['api', 'redis'], comment: 'redis' }] } } },
+    sentinel: { vars: { firewall: { allow: [{ port: 26379, from: ['sentinel'], comment: 'sentinel' }] } } },
+    spare: {},
+  },
+};
+
+const inv = fakeInventory(FLEET);
+const hosts = hostsOf(inv);
+
+describe('resolveRules', () => {
+  const one = (from: string[], extra: Partial<AllowRule> = {}) => resolveRules([{ port: 22, from, ...extra }], hosts);
+
+  it.each([
+    ['a group → the private addresses of its hosts', ['api'], { sources4: ['10.20.0.21', '10.20.0.22'], sources6: [], any: false }],
+    ['a host with private_address → that address, not its public one', ['bastion'], { sources4: ['10.20.0.2'], sources6: [], any: false }],
+    ['an IPv4 address and a CIDR stay as written', ['192.0.2.7', '198.51.100.0/24'], { sources4: ['192.0.2.7', '198.51.100.0/24'], sources6: [], any: false }],
+    ['an IPv6 CIDR goes to ip6', ['2001:db8::/32'], { sources4: [], sources6: ['2001:db8::/32'], any: false }],
+    ['a host whose address is IPv6 goes to ip6', ['monitoring'], { sources4: [], sources6: ['fd00::51'], any: false }],
+    ['"any" opens the port to everyone, and only then', ['any'], { sources4: [], sources6: [], any: true }],
+    ['a group, its host and its address are one source', ['api', 'api1', '10.20.0.21'], { sources4: ['10.20.0.21', '10.20.0.22'], sources6: [], any: false }],
+    ['globs select hosts', ['api*'], { sources4: ['10.20.0.21', '10.20.0.22'], sources6: [], any: false }],
+    ['mixed families split', ['api1', 'mon1'], { sources4: ['10.20.0.21'], sources6: ['fd00::51'], any: false }],
+  ])('%s', (_what, from, want) => {
+    const rules = one(from);
+    expect(rules).toHaveLength(1);
+    expect(rules[0]).toMatchObject({ port: '22', proto: 'tcp', ...want });
+  });
+
+  it('a source that resolves to no host opens nothing (never everything)', () => {
+    expect(one(['spare'])).toEqual([]);
+    expect(resolveRules([{ port: 5432, from: ['spare'] }, { port: 80, from: ['api'] }], hosts).map((r) => r.port)).toEqual(['80']);
+  });
+
+  it('an unknown name is an error, not an empty or open rule', () => {
+    expect(() => one(['apii'])).toThrow(UserError);
+    expect(() => one(['apii'])).toThrow(/did you mean "api/);
+  });
+
+  it('rules for the same port and protocol merge their sources and comments; tcp and udp stay apart', () => {
+    const rules = resolveRules(
+      [
+        { port: 5432, from: ['api'], comment: 'postgresql' },
+        { port: 5432, from: ['monitoring', 'api2'], comment: 'exporter' },
+        { port: 5432, proto: 'udp', from: ['db1'] },
+        { port: '60000-61000', proto: 'udp', from: ['any'], comment: 'mosh' },
+      ],
+      hosts,
+    );
+    expect(rules).toEqual([
+      { comment: 'postgresql, exporter', port: '5432', proto: 'tcp', sources4: ['10.20.0.21', '10.20.0.22'], sources6: ['fd00::51'], any: false },
+      { comment: 'udp 5432', port: '5432', proto: 'udp', sources4: ['10.20.0.31'], sources6: [], any: false },
+      { comment: 'mosh', port: '60000-61000', proto: 'udp', sources4: [], sources6: [], any: true },
+    ]);
+  });
+
+  it('no rule is open to all unless "any" was written', () => {
+    const everyRule: AllowRule[] = [...inv.groups.keys()].map((g, i) => ({ port: 1000 + i, from: [g] }));
+    const rules = resolveRules([...everyRule, { port: 22, from: ['198.51.100.0/24'] }], hosts);
+    expect(rules.length).toBeGreaterThan(3);
+    expect(rules.filter((r) => r.any)).toEqual([]);
+  });
+});
+
+// ------------------------------------------------------------------------ tasks(ctx)
+
+const tasksOf = (host: string, opts: Parameters<typeof contextFor>[3] = {}, inventory = inv) =>
+  role.tasks(contextFor(hardeningVars, inventory, host, opts));
+
+const byModule = (tasks: Task[], name: string) => tasks.filter((t) => t.module.name === name);
+const params = (t: Task) => t.params as Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
+const templateTask = (tasks: Task[], src: string) => {
+  const t = byModule(tasks, 'files.template').find((x) => params(x).src === src);
+  if (!t) throw new Error(`no files.template task for ${src}`);
+  return params(t);
+};
+const nftRules = (tasks: Task[]) => templateTask(tasks, 'infra.nft.hbs').vars.rules as ReturnType<typeof resolveRules>;
+const sshRule = (tasks: Task[]) => nftRules(tasks).find((r) => r.comment.startsWith('ssh'))!;
+
+describe('hardening tasks: who may SSH', () => {
+  it('a host behind the bastion accepts SSH only from the bastion private address', () => {
+    const rule = sshRule(tasksOf('db1'));
+    expect(rule).toMatchObject({ port: '22', sources4: ['10.20.0.2'], sources6: [], any: false });
+  });
+
+  it('the jump host accepts SSH from ssh_allow_from', () => {
+    expect(sshRule(tasksOf('bastion'))).toMatchObject({ sources4: ['198.51.100.0/24'], any: false });
+  });
+
+  it('a jump host with no ssh_allow_from is open to anyone (it is the way in)', () => {
+    expect(sshRule(tasksOf('bastion', { vars: { ssh_allow_from: [] } }))).toMatchObject({ sources4: [], any: true });
+  });
+
+  it('ssh_port moves the SSH opening', () => {
+    expect(sshRule(tasksOf('db1', { vars: { ssh_port: 2222 } })).port).toBe('2222');
+  });
+
+  it('a bastion given as [user@]address[:port] (not an inventory host) is its address', () => {
+    const other = fakeInventory({ hosts: { web1: { address: '10.0.0.5', bastion: 'jump@192.0.2.99:2200' } } });
+    expect(sshRule(tasksOf('web1', {}, other))).toMatchObject({ sources4: ['192.0.2.99'], any: false });
+  });
+
+  it('every jump host of the inventory may carry SSH to the hosts behind them', () => {
+    const two = fakeInventory({
+      hosts: {
+        b1: { address: '203.0.113.1', groups: ['bastion'], vars: { private_address: '10.0.0.1' } },
+        b2: { address: '203.0.113.2', groups: ['bastion'], vars: { private_address: '10.0.0.2' } },
+        web1: { address: '10.0.0.5', bastion: 'b2' },
+      },
+    });
+    expect(sshRule(tasksOf('web1', {}, two)).sources4).toEqual(['10.0.0.1', '10.0.0.2']);
+  });
+
+  it('TCP forwarding: local on the jump host, none elsewhere', () => {
+    expect(templateTask(tasksOf('bastion'), 'sshd-hardening.conf.hbs').vars.ssh.allowTcpForwarding).toBe('local');
+    expect(templateTask(tasksOf('db1'), 'sshd-hardening.conf.hbs').vars.ssh.allowTcpForwarding).toBe('no');
+  });
+});
+
+describe('hardening tasks: firewall openings from the inventory', () => {
+  it('every group of the host contributes its firewall.allow (lists do not replace each other here)', () => {
+    const ports = nftRules(tasksOf('redis1')).map((r) => `${r.port} ${r.comment}`);
+    expect(ports).toEqual(['22 ssh', '9100 node exporter', '6379 redis', '26379 sentinel']);
+  });
+
+  it('parent groups count: db1 gets postgres openings through postgres_primary', () => {
+    const pg = nftRules(tasksOf('db1')).find((r) => r.port === '5432')!;
+    expect(pg).toMatchObject({ sources4: ['10.20.0.21', '10.20.0.22'], sources6: ['fd00::51'], any: false });
+  });
+
+  it('firewall.enabled: false installs no ruleset', () => {
+    const tasks = tasksOf('db1', { vars: { firewall: { enabled: false } } });
+    expect(byModule(tasks, 'files.template').map((t) => params(t).src)).not.toContain('infra.nft.hbs');
+    expect(byModule(tasks, 'systemd.service').map((t) => params(t).name)).not.toContain('nftables');
+  });
+});
+
+describe('hardening tasks: containers', () => {
+  const GLOBAL = Object.keys(SYSCTL_PROFILE).filter((k) => !k.startsWith('net.'));
+
+  it('in a container, auditd and chrony are meta.skip and global sysctls are persisted, not set live', () => {
+    const tasks = tasksOf('db1', { facts: { container: 'docker' } });
+    const services = byModule(tasks, 'systemd.service').map((t) => params(t).name);
+    expect(services).not.toContain('auditd');
+    expect(services).not.toContain('chrony');
+    const skipped = byModule(tasks, 'meta.skip').map((t) => params(t).what);
+    expect(skipped).toEqual(expect.arrayContaining(['auditd service', 'chrony service', 'live kernel.* and fs.* sysctls']));
+    for (const t of byModule(tasks, 'sysctl.param')) {
+      const p = params(t);
+      expect([p.name, p.live]).toEqual([p.name, p.name.startsWith('net.')]);
+    }
+    expect(GLOBAL.length).toBeGreaterThan(3);
+    // Persisted all the same: every key has a task writing the file.
+    expect(byModule(tasks, 'sysctl.param').map((t) => params(t).name)).toEqual(expect.arrayContaining(GLOBAL));
+  });
+
+  it('on a VM, auditd and chrony run and every sysctl is set live', () => {
+    const tasks = tasksOf('db1');
+    expect(byModule(tasks, 'meta.skip')).toEqual([]);
+    expect(byModule(tasks, 'systemd.service').map((t) => params(t).name)).toEqual(expect.arrayContaining(['auditd', 'chrony']));
+    expect(byModule(tasks, 'sysctl.param').every((t) => params(t).live === true)).toBe(true);
+  });
+});
+
+describe('hardening tasks: lockout safety and users', () => {
+  const ADMIN = { name: 'ops', keys: ['ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAILqzjcXCYSzlAIYjSj6zZsdoTMdj3/Il4Rq82Lwk1U2I ops'] };
+  const rootInv = fakeInventory({ hosts: { web1: { address: '10.0.0.5', user: 'root' } } });
+  const adminInv = fakeInventory({ hosts: { web1: { address: '10.0.0.5', user: 'admin' } } });
+
+  it.each([
+    ['admin users, connecting as admin', adminInv, [ADMIN], 'no'],
+    ['no admin users', adminInv, [], 'prohibit-password'],
+    ['admin users, but infra connects as root', rootInv, [ADMIN], 'prohibit-password'],
+  ])('PermitRootLogin with %s', (_what, inventory, admins, want) => {
+    const tasks = tasksOf('web1', { vars: { admin_users: admins } }, inventory);
+    expect(templateTask(tasks, 'sshd-hardening.conf.hbs').vars.ssh.permitRootLogin).toBe(want);
+  });
+
+  it('admin users get an account, their keys, and a sudoers file validated by visudo', () => {
+    const tasks = tasksOf('web1', { vars: { admin_users: [ADMIN, { name: 'dev', nopasswd: false }] } }, adminInv);
+    expect(byModule(tasks, 'users.user').map((t) => params(t).name)).toEqual(['ops', 'dev']);
+    expect(byModule(tasks, 'users.authorizedKey').map((t) => params(t).user)).toEqual(['ops']);
+    expect(templateTask(tasks, 'sudoers-admins.hbs')).toMatchObject({ validate: 'visudo -cf %s', mode: '0440' });
+    expect(byModule(tasksOf('web1', {}, adminInv), 'files.template').map((t) => params(t).src)).not.toContain('sudoers-admins.hbs');
+  });
+
+  it('every config that could lock us out is validated before it is installed', () => {
+    const tasks = tasksOf('db1', { vars: { admin_users: [ADMIN] } });
+    expect(templateTask(tasks, 'sshd-hardening.conf.hbs').validate).toBe('sshd -t -f %s');
+    expect(templateTask(tasks, 'infra.nft.hbs').validate).toBe('nft -c -f %s');
+    expect(templateTask(tasks, 'nftables.conf.hbs').validate).toBe('nft -c -f %s');
+    expect(templateTask(tasks, 'sudoers-admins.hbs').validate).toBe('visudo -cf %s');
+  });
+});
+
+describe('hardening tasks: sysctl order', () => {
+  it('net.ipv4.ip_forward is the first sysctl (writing it resets net.ipv4.conf.*)', () => {
+    const names = byModule(tasksOf('db1'), 'sysctl.param').map((t) => params(t).name);
+    expect(names[0]).toBe('net.ipv4.ip_forward');
+    expect(names).toEqual(Object.keys(SYSCTL_PROFILE));
+  });
+
+  it('an override keeps the key in place (ip_forward still first); new keys go last', () => {
+    const tasks = tasksOf('db1', { vars: { sysctl_overrides: { 'vm.swappiness': 10, 'net.ipv4.ip_forward': 1 } } });
+    const sysctls = byModule(tasks, 'sysctl.param').map((t) => [params(t).name, params(t).value]);
+    expect(sysctls[0]).toEqual(['net.ipv4.ip_forward', 1]);
+    expect(sysctls[sysctls.length - 1]).toEqual(['vm.swappiness', 10]);
+    expect(new Set(byModule(tasks, 'sysctl.param').map((t) => params(t).file))).toEqual(new Set(['/etc/sysctl.d/90-infra-hardening.conf']));
+  });
+});
+
+describe('hardening vars schema', () => {
+  it('rejects what would produce a broken config', () => {
+    for (const bad of [
+      { ssh_port: 0 },
+      { ssh_max_auth_tries: 11 },
+      { admin_users: [{ name: 'Root User' }] },
+      { admin_users: [{ name: 'ops', key: 'typo' }] },
+      { firewall: { allow: [{ port: 22, from: [] }] } },
+      { firewall: { allow: [{ port: '22; drop', from: ['any'] }] } },
+      { firewall: { allow: [{ port: 22, form: ['any'] }] } },
+      { firewall: { enabeld: false } },
+    ]) {
+      expect(hardeningVars.safeParse(bad).success, JSON.stringify(bad)).toBe(false);
+    }
+  });
+});
