@@ -1,7 +1,7 @@
 /** `infra explain VAR --host H`: the variable's value at every precedence level, with file:line. */
 import { resolve } from 'node:path';
 import { UserError, formatPos, didYouMean } from '../errors.js';
-import { explainVar, parseExtraVars } from '../inventory/vars.js';
+import { explainVar, parseExtraVars, mergeVars } from '../inventory/vars.js';
 import { loadPlaybook } from '../playbook/load.js';
 import { loadRole } from '../playbook/role.js';
 import { moduleRegistry } from '../modules/index.js';
@@ -38,7 +38,7 @@ export async function explainVariable(req: ExplainRequest): Promise<string> {
     const decryptor = createDecryptor(await loadKeyring(req));
     const pb = await loadPlaybook(resolve(req.cwd, req.playbook), { modules: moduleRegistry, rolesDirs: rolesDirs(req.cwd), decryptor });
     const p = pb.plays.find((x) => req.name in (x.vars ?? {}));
-    if (p) play = { vars: p.vars, pos: p.pos };
+    if (p) play = { vars: p.vars, pos: p.varsPos?.[req.name] ?? p.pos };
   }
   const extra = parseExtraVars(req.extraVars, req.cwd);
   const levels = explainVar(inventory, req.host, req.name, { roleDefaults, play, extra });
@@ -47,12 +47,13 @@ export async function explainVariable(req: ExplainRequest): Promise<string> {
 
 export function formatExplain(name: string, host: string, levels: VarSource[]): string {
   if (levels.length === 0) return `${name} is not set for ${host} at any level\n`;
-  const lines = [`${name} for ${host} (lowest precedence first; the last one wins):`];
-  levels.forEach((l, i) => {
+  const lines = [`${name} for ${host} (lowest precedence first; mappings merge key by key, anything else replaces):`];
+  for (const l of levels) {
     const where = l.pos ? formatPos(l.pos) : '';
     const scope = l.scope ? ` ${l.scope}` : '';
-    const mark = i === levels.length - 1 ? '  <- effective' : '';
-    lines.push(`  ${(l.level + scope).padEnd(24)} ${redact(JSON.stringify(l.value))}${where ? `   (${where})` : ''}${mark}`);
-  });
+    lines.push(`  ${(l.level + scope).padEnd(24)} ${redact(JSON.stringify(l.value))}${where ? `   (${where})` : ''}`);
+  }
+  const effective = mergeVars(levels.map((l) => ({ [name]: l.value })))[name];
+  lines.push(`  ${'effective'.padEnd(24)} ${redact(JSON.stringify(effective))}`);
   return lines.join('\n') + '\n';
 }
