@@ -5,7 +5,7 @@
  * validated before it is installed, SSH stays open from the jump host, and the account
  * infra connects with keeps its access.
  */
-import { defineRole, z, apt, files, systemd, users, sysctl, command, meta } from 'infra';
+import { defineRole, z, apt, files, systemd, users, sysctl, command, meta, UserError } from 'infra';
 import { resolveRules, reachableAddress, type AllowRule } from './firewall.js';
 
 const allowRule = z
@@ -116,7 +116,7 @@ export default defineRole({
     const sshFrom = isJumpHost || direct ? (v.ssh_allow_from.length ? v.ssh_allow_from : ['any']) : jumpHostAddresses(spec.conn.bastion!, hosts, v.ssh_jump_group);
     const allow: AllowRule[] = [{ port: v.ssh_port, proto: 'tcp', from: sshFrom, comment: 'ssh' }];
     // Openings declared by every group the host is in, then by the host's own vars.
-    for (const g of host.groups) allow.push(...groupAllow(inventory.groups.get(g)?.vars));
+    for (const g of host.groups) allow.push(...groupAllow(g, inventory.groups.get(g)?.vars));
     allow.push(...v.firewall.allow);
     const rules = resolveRules(dedupe(allow), hosts);
 
@@ -246,10 +246,19 @@ export default defineRole({
   },
 });
 
-function groupAllow(groupVars: Record<string, unknown> | undefined): AllowRule[] {
+/**
+ * A group's own openings. Only the most specific group's list reaches the role's schema, so
+ * the others are checked here: a typo must fail loudly, not silently close a port.
+ */
+function groupAllow(group: string, groupVars: Record<string, unknown> | undefined): AllowRule[] {
   const fw = groupVars?.firewall as { allow?: unknown } | undefined;
   const parsed = z.array(allowRule).safeParse(fw?.allow ?? []);
-  return parsed.success ? parsed.data : [];
+  if (parsed.success) return parsed.data;
+  const where = (path: (string | number)[]) => path.map((p) => (typeof p === 'number' ? `[${p}]` : `.${p}`)).join('');
+  const problems = parsed.error.issues.map((i) => `firewall.allow${where(i.path)}: ${i.message}`).join('; ');
+  throw new UserError(`group ${group}: ${problems}`, {
+    hint: `fix firewall.allow in group_vars/${group}.yaml (or the group's vars: in hosts.yaml): each rule is { port, proto?, from: [...], comment? }`,
+  });
 }
 
 /** The addresses a host behind `bastion` sees SSH come from. */

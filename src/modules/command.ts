@@ -10,7 +10,7 @@ import { defineModule, unchanged, type Check } from './types.js';
 
 const commandParams = z
   .object({
-    /** Run by `sh -c`. */
+    /** Run by `eval` in the session's command shell (never `sh -c`: argv shows in ps, and cmd may hold a secret). */
     cmd: z.string().min(1),
     /** Skip when this path exists. */
     creates: z.string().startsWith('/').optional(),
@@ -36,8 +36,8 @@ export function guardScript(p: CommandParams): string {
   const lines: string[] = [];
   if (p.creates) lines.push(sh`[ -e ${p.creates} ] && echo creates`);
   if (p.removes) lines.push(sh`[ -e ${p.removes} ] || echo removes`);
-  if (p.unless) lines.push(`(${cd}sh -c ${quote(p.unless)}) >/dev/null 2>&1 && echo unless`);
-  if (p.onlyIf) lines.push(`(${cd}sh -c ${quote(p.onlyIf)}) >/dev/null 2>&1 || echo onlyIf`);
+  if (p.unless) lines.push(`(${cd}eval ${quote(p.unless)}) >/dev/null 2>&1 && echo unless`);
+  if (p.onlyIf) lines.push(`(${cd}eval ${quote(p.onlyIf)}) >/dev/null 2>&1 || echo onlyIf`);
   lines.push('exit 0');
   return lines.join('\n');
 }
@@ -62,7 +62,7 @@ export const run = defineModule<CommandParams, z.input<typeof commandParams>>({
   },
   async apply(host, p) {
     const cd = p.chdir ? sh`cd ${p.chdir} && ` : '';
-    const r = await host.run(`${cd}sh -c ${quote(p.cmd)}`, { timeoutMs: p.timeoutMs });
+    const r = await host.run(`${cd}eval ${quote(p.cmd)}`, { timeoutMs: p.timeoutMs });
     if (r.code !== 0) throw commandFailed(`command "${p.cmd}"`, r);
   },
 });

@@ -5,8 +5,10 @@
  *   "<id> <cmdLen> <stdinLen> <timeoutSec> <kind> <cmdLines>\n" <cmd bytes> <stdin bytes>
  *   cmdLines > 0: the command is that many "\n"-terminated lines, read with the `read`
  *   builtin (no fork: most commands are short); 0: exactly cmdLen bytes read by `head -c`.
- *   kind "c": run in a child `sh -c` under coreutils `timeout` (exit 124 on timeout), the lock
- *   fd closed (9>&-), so `exit 3` or a crash only ends that child.
+ *   kind "c": run in a child `sh` under coreutils `timeout` (exit 124 on timeout), the lock
+ *   fd closed (9>&-), so `exit 3` or a crash only ends that child. The child reads the
+ *   command from a private file, not from `sh -c <cmd>`: argv is world-readable (ps), and a
+ *   command may carry a secret.
  *   kind "e": `eval` in the session shell itself (only for the run lock: its fd must live as
  *   long as the session).
  * Response frame (shell → controller):
@@ -27,7 +29,7 @@ export const SUDO_PROMPT = '__INFRA_SUDO_PASSWORD__';
 export const SESSION_SCRIPT = `d=$(mktemp -d "\${TMPDIR:-/tmp}/infra-session.XXXXXX") || exit 97
 trap 'rm -rf "$d"' EXIT
 trap 'exit 129' HUP INT TERM PIPE
-(umask 077 && : >"$d/i" && : >"$d/o" && : >"$d/e" && : >"$d/r") || exit 97
+(umask 077 && : >"$d/i" && : >"$d/o" && : >"$d/e" && : >"$d/r" && : >"$d/c") || exit 97
 printf '\\n${READY_MARKER} %s\\n' "$(id -u)"
 while IFS=' ' read -r id clen ilen tmo kind nl; do
   case "$id$clen$ilen$nl" in ''|*[!0-9]*) echo "infra session: bad frame header" >&2; exit 98;; esac
@@ -42,7 +44,8 @@ while IFS=' ' read -r id clen ilen tmo kind nl; do
   if [ "$kind" = e ]; then
     { eval "$cmd"; } <"$in" >"$d/o" 2>"$d/e"; rc=$?
   else
-    timeout -k 5 "$tmo" sh -c "$cmd" <"$in" >"$d/o" 2>"$d/e" 9>&-; rc=$?
+    printf '%s' "$cmd" >"$d/c"
+    timeout -k 5 "$tmo" sh "$d/c" <"$in" >"$d/o" 2>"$d/e" 9>&-; rc=$?
   fi
   if [ -s "$d/o" ] || [ -s "$d/e" ]; then
     { printf '%s %s\\n' "$id" "$rc"; stat -c %s "$d/o" "$d/e"; cat "$d/o" "$d/e"; } >"$d/r"

@@ -188,7 +188,12 @@ async function runWorkload(w: WorkloadId, tool: Tool, fleet: Fleet, setup: Ansib
 
 function sample(base: Pick<Sample, 'phase' | 'hosts' | 'tool' | 'run'>, m: Measured, changed: number, problems: string[], infra?: Sample['infra']): Sample {
   if (m.code !== 0 && problems.length === 0) problems.push(`exit code ${m.code}`);
-  if (problems.length > 0) problems.push(`stderr: ${m.stderr.trim().split('\n').slice(-3).join(' | ').slice(0, 400)}`);
+  if (problems.length > 0) {
+    // The first error line says what happened (a crash ends with its stack); the last ones say where.
+    const lines = m.stderr.trim().split('\n').filter((l) => l.trim() && !/^\s+at /.test(l));
+    const first = lines.find((l) => /error/i.test(l)) ?? lines[0] ?? '';
+    problems.push(`stderr: ${first.slice(0, 300)}${lines.length > 1 ? ` ... ${lines.slice(-2).join(' | ').slice(0, 200)}` : ''}`);
+  }
   return { ...base, wallMs: m.wallMs, cpuS: m.cpuS, maxRssKb: m.maxRssKb, treePssKb: m.treePssKb, detachedCpuS: m.detachedCpuS, changed, problems, infra };
 }
 

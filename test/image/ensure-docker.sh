@@ -10,6 +10,12 @@ if [ ${#need[@]} -gt 0 ]; then
   apt-get update -qq
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null
 fi
+# Each container runs systemd, which takes several inotify instances; the kernel default
+# (128 per user) runs out at a few dozen containers (systemd then fails to start and the
+# container exits). Raise it like kind and k3d do.
+if [ "$(sysctl -n fs.inotify.max_user_instances 2>/dev/null || echo 0)" -lt 1024 ]; then
+  sysctl -qw fs.inotify.max_user_instances=1024 || echo "ensure-docker: could not raise fs.inotify.max_user_instances" >&2
+fi
 if ! docker info >/dev/null 2>&1; then
   echo "ensure-docker: starting dockerd"
   nohup dockerd >/var/log/dockerd.log 2>&1 &

@@ -9,7 +9,25 @@ import { writeFile, mkdtemp, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { tmpdir } from 'node:os';
 import { startFleet, type Fleet } from './fleet.js';
-import { infra, taskResults, REPO } from './helpers/cli.js';
+import { spawn } from 'node:child_process';
+import { infra, taskResults, REPO, INFRA_BIN } from './helpers/cli.js';
+
+const SLOW = join(REPO, 'test/fixtures/playbooks/engine/slow.yaml');
+
+/** Starts the CLI and resolves once a line of its stdout matches. */
+function startInfra(args: string[], until: RegExp) {
+  const child = spawn(process.execPath, [INFRA_BIN, ...args], { cwd: REPO, env: { ...process.env, CI: '1' } });
+  let out = '';
+  const exited = new Promise<number>((res) => child.on('close', (code, signal) => res(code ?? (signal ? 128 : 1))));
+  const seen = new Promise<void>((res, rej) => {
+    child.stdout.on('data', (d) => {
+      out += d;
+      if (until.test(out)) res();
+    });
+    void exited.then(() => rej(new Error(`exited before ${until}: ${out}`)));
+  });
+  return { child, seen, exited, output: () => out };
+}
 
 const PLAYBOOK = join(REPO, 'test/fixtures/playbooks/engine/site.yaml');
 let fleet: Fleet;
@@ -82,6 +100,35 @@ describe('engine through the bastion', () => {
     expect((await fleet.exec('target1', 'cat /opt/infra-test/motd')).stdout).toBe('hi from target1\n');
     expect((await fleet.exec('target2', 'cat /opt/infra-test/motd')).stdout).toBe('manual\n');
   }, 180_000);
+
+  it('a second apply on a locked host fails fast, naming the holder; the lock goes with the holder', async () => {
+    await fleet.exec('target1', 'rm -f /opt/infra-slow-1 /opt/infra-slow-2 /opt/infra-slow-handler');
+    const holder = startInfra(['apply', SLOW, '-i', fleet.inventoryDir, '-l', 'target1', '--json'], /"task.start".*sleep 4/);
+    await holder.seen;
+    const second = await infra(['apply', SLOW, '-i', fleet.inventoryDir, '-l', 'target1', '--json']);
+    expect(second.code).toBe(1);
+    const failed = second.events.find((e) => e.type === 'host.failed');
+    expect(failed).toMatchObject({ host: 'target1', error: expect.stringMatching(/^target1 is locked by \S+@\S+ since \d\d:\d\d:\d\d \(run [0-9a-f]+, infra apply /) });
+    expect(second.durationMs).toBeLessThan(15_000);
+    // The controller dies mid-run: the lock goes with its session, once the command that was
+    // running on the host (sleep 4) has ended — until then the host is still busy.
+    holder.child.kill('SIGKILL');
+    await holder.exited;
+    const third = await infra(['apply', SLOW, '-i', fleet.inventoryDir, '-l', 'target1', '--json', '--lock-wait', '30s']);
+    expect(third.stderr).toBe('');
+    expect(third.code).toBe(0);
+  }, 120_000);
+
+  it('Ctrl-C once: running task and pending handlers finish, nothing new starts, recap, exit 130', async () => {
+    await fleet.exec('target2', 'rm -f /opt/infra-slow-1 /opt/infra-slow-2 /opt/infra-slow-handler');
+    const run = startInfra(['apply', SLOW, '-i', fleet.inventoryDir, '-l', 'target2', '--json'], /"task.start".*sleep 4/);
+    await run.seen;
+    run.child.kill('SIGINT');
+    expect(await run.exited).toBe(130);
+    expect(run.output()).toMatch(/"type":"run.end"/);
+    const files = (await fleet.exec('target2', 'ls /opt | grep infra-slow || true')).stdout.split('\n').filter(Boolean);
+    expect(files.sort()).toEqual(['infra-slow-1', 'infra-slow-handler']);
+  }, 120_000);
 
   it('exec runs an ad-hoc command on every host, output per host', async () => {
     const r = await infra(['exec', '-i', fleet.inventoryDir, '-l', 'targets', '--json', '--', 'id -un; hostname']);

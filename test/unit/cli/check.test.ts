@@ -37,11 +37,11 @@ describe('bad inventories exit 2 with file:line:col and a hint', () => {
     if (hint) expect(r.stderr).toMatch(hint);
   });
 
-  it('an unknown inventory names the ones that exist', async () => {
+  it('an unknown inventory suggests the closest one', async () => {
     const r = await infra(['check', '-i', 'prdo']);
     expect(r.code).toBe(2);
     expect(r.stderr).toMatch(/no inventory "prdo"/);
-    expect(r.stderr).toMatch(/hint: inventories here: lab, prod/);
+    expect(r.stderr).toMatch(/hint: did you mean "prod"\?/);
   });
 });
 

@@ -7,38 +7,56 @@ import { infra, FIXTURES } from './run-cli.js';
 
 const INV = `${FIXTURES}/explain`;
 
+/** Level rows as [label, value, (file:line:col)?] and the effective value. */
+async function explain(args: string[]) {
+  const r = await infra(['explain', ...args]);
+  const rows = r.stdout.trimEnd().split('\n');
+  const cells = rows.slice(1).map((l) => l.trim().split(/\s{2,}/));
+  // The result is either its own "effective" row or the winning level marked "<- effective".
+  const own = cells.find((c) => c[0] === 'effective');
+  const marked = cells.find((c) => c[c.length - 1] === '<- effective');
+  return {
+    code: r.code,
+    stderr: r.stderr,
+    header: rows[0],
+    levels: cells.filter((c) => c !== own).map((c) => c.filter((x) => x !== '<- effective')),
+    effective: own ? own[1] : marked?.[1],
+  };
+}
+
 describe('infra explain', () => {
-  it('shows every level, lowest first, each with file:line, and marks the winner', async () => {
-    const r = await infra(['explain', 'greeting', '--host', 'web1', '-i', INV, '-e', 'greeting=from-extra']);
+  it('shows every level, lowest first, each with file:line:col, and the winner', async () => {
+    const r = await explain(['greeting', '--host', 'web1', '-i', INV, '-e', 'greeting=from-extra']);
     expect(r.code).toBe(0);
-    const rows = r.stdout.trimEnd().split('\n');
-    expect(rows[0]).toBe('greeting for web1 (lowest precedence first; the last one wins):');
-    const levels = rows.slice(1).map((l) => l.trim().split(/\s{2,}/));
-    expect(levels).toEqual([
+    expect(r.header).toMatch(/^greeting for web1 \(lowest precedence first/);
+    expect(r.levels).toEqual([
       ['group all', '"from-all-inline"', `(${INV}/hosts.yaml:12:7)`],
       ['group all', '"from-all-file"', `(${INV}/group_vars/all.yaml:1:1)`],
       ['group frontend', '"from-frontend"', `(${INV}/group_vars/frontend.yaml:1:1)`],
       ['group web', '"from-web"', `(${INV}/group_vars/web.yaml:2:1)`],
       ['host', '"from-host-inline"', `(${INV}/hosts.yaml:7:7)`],
       ['host', '"from-host-file"', `(${INV}/host_vars/web1.yaml:1:1)`],
-      ['extra', '"from-extra"  <- effective'],
+      ['extra', '"from-extra"'],
     ]);
+    expect(r.effective).toBe('"from-extra"');
   });
 
   it('without -e the host file wins', async () => {
-    const r = await infra(['explain', 'greeting', '--host', 'web1', '-i', INV]);
+    const r = await explain(['greeting', '--host', 'web1', '-i', INV]);
     expect(r.code).toBe(0);
-    expect(r.stdout).toMatch(/"from-host-file"\s+\(.*host_vars\/web1\.yaml:1:1\)\s+<- effective\n$/);
+    expect(r.levels.map((l) => l[0])).toEqual(['group all', 'group all', 'group frontend', 'group web', 'host', 'host']);
+    expect(r.effective).toBe('"from-host-file"');
   });
 
-  it("--role adds the role default (the hardening role's ssh_port)", async () => {
-    const r = await infra(['explain', 'ssh_port', '--host', 'web1', '-i', INV, '--role', 'hardening']);
+  it("--role adds the role default (the hardening role's ssh_port), overridden by -e", async () => {
+    const r = await explain(['ssh_port', '--host', 'web1', '-i', INV, '--role', 'hardening', '-e', '{"ssh_port": 2222}']);
     expect(r.code).toBe(0);
-    expect(r.stdout).toMatch(/role default\s+22\s+<- effective/);
+    expect(r.levels).toEqual([['role default', '22'], ['extra', '2222']]);
+    expect(r.effective).toBe('2222');
   });
 
   it('an unknown host exits 2 with a suggestion', async () => {
-    const r = await infra(['explain', 'greeting', '--host', 'web9', '-i', INV]);
+    const r = await explain(['greeting', '--host', 'web9', '-i', INV]);
     expect(r.code).toBe(2);
     expect(r.stderr).toMatch(/unknown host "web9"/);
     expect(r.stderr).toMatch(/did you mean "web1"\?/);

@@ -83,15 +83,15 @@ describe('command.run', () => {
 
   it('guards are quoted', () => {
     expect(guardScript(cp({ creates: "/tmp/a b'c", unless: "grep -q 'x' /f" }))).toBe(
-      `[ -e '/tmp/a b'\\''c' ] && echo creates\n(sh -c 'grep -q '\\''x'\\'' /f') >/dev/null 2>&1 && echo unless\nexit 0`,
+      `[ -e '/tmp/a b'\\''c' ] && echo creates\n(eval 'grep -q '\\''x'\\'' /f') >/dev/null 2>&1 && echo unless\nexit 0`,
     );
   });
 
-  it('apply runs through sh -c and fails with exit code and stderr tail', async () => {
+  it('apply runs through eval (not sh -c: argv is visible in ps) and fails with exit code and stderr tail', async () => {
     const host = fakeHost([{ code: 2, stderr: 'make: *** No rule to make target\n' }]);
     await expect(command.run.module.apply(host, cp({ chdir: '/srv/app' }), { changes: [] })).rejects.toThrow(
       /command "make install" failed \(exit 2\):\nmake: \*\*\* No rule/,
     );
-    expect(host.commands).toEqual([`cd /srv/app && sh -c 'make install'`]);
+    expect(host.commands).toEqual([`cd /srv/app && eval 'make install'`]);
   });
 });

@@ -152,6 +152,16 @@ describe('hardening tasks: firewall openings from the inventory', () => {
     expect(pg).toMatchObject({ sources4: ['10.20.0.21', '10.20.0.22'], sources6: ['fd00::51'], any: false });
   });
 
+  it("a broken rule in a group whose list is not the host's winning one fails loudly (not a silently closed port)", () => {
+    // redis1's merged firewall.allow is sentinel's list: redis's list reaches the role unvalidated.
+    const typo = fakeInventory({
+      ...FLEET,
+      groups: { ...FLEET.groups, redis: { vars: { firewall: { allow: [{ port: 6379, form: ['api'], comment: 'redis' }] } } } },
+    });
+    expect(() => tasksOf('redis1', {}, typo)).toThrow(UserError);
+    expect(() => tasksOf('redis1', {}, typo)).toThrow(/group redis: firewall\.allow\[0\]\.from: Required; firewall\.allow\[0\]: Unrecognized key\(s\) in object: 'form'/);
+  });
+
   it('firewall.enabled: false installs no ruleset', () => {
     const tasks = tasksOf('db1', { vars: { firewall: { enabled: false } } });
     expect(byModule(tasks, 'files.template').map((t) => params(t).src)).not.toContain('infra.nft.hbs');
