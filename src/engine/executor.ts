@@ -299,7 +299,9 @@ export async function execute(deps: ExecutorDeps, opts: ExecuteOptions): Promise
       if (o.status === 'changed') {
         for (const n of bt.task.notify) {
           if (!hp.handlers.has(n)) {
-            reporter.emit({ type: 'host.failed', host: name, error: `task notifies unknown handler "${n}"` });
+            h.failed = true;
+            h.error = `${bt.roleName ? `role ${bt.roleName}: ` : ''}a task notifies unknown handler "${n}"`;
+            reporter.emit({ type: 'host.failed', host: name, error: h.error });
           }
           notified.add(n);
         }

@@ -6,7 +6,7 @@
 import type { Inventory } from '../inventory/types.js';
 import type { Task, HostView } from '../modules/types.js';
 import type { Facts } from '../facts/types.js';
-import { UserError, UserErrors } from '../errors.js';
+import { UserError, UserErrors, didYouMean } from '../errors.js';
 import type { BoundTask, HostPlay, PreparedPlay } from './types.js';
 import { batchHosts } from './batches.js';
 import { selectHosts } from '../inventory/limit.js';
@@ -126,6 +126,19 @@ function prepareHost(input: PrepareInput, play: Play, name: string, errors: User
   }
   for (const [hn, ht] of Object.entries(play.handlers ?? {})) {
     handlers.set(hn, { task: ht, roleDir: input.playbookDir, vars: baseVars });
+  }
+
+  for (const bt of yamlTasks) {
+    for (const n of bt.task.notify) {
+      if (!handlers.has(n)) {
+        const o = bt.task.origin;
+        const guess = didYouMean(n, handlers.keys());
+        errors.push(new UserError(`task notifies unknown handler "${n}"`, {
+          pos: o ? { file: o.file, line: o.line, col: o.col } : undefined,
+          hint: guess ? `did you mean "${guess}"?` : 'define it under the play\'s handlers:',
+        }));
+      }
+    }
   }
 
   return {

@@ -7,7 +7,12 @@ import role, { vars as hardeningVars, SYSCTL_PROFILE } from '../../../roles/hard
 import { resolveRules, type AllowRule } from '../../../roles/hardening/firewall.js';
 import type { Task } from '../../../src/modules/types.js';
 import { UserError } from '../../../src/errors.js';
+import { loadInventory } from '../../../src/inventory/load.js';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { contextFor, fakeInventory, hostsOf, type FakeInventory } from './context.js';
+
+const REPO = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
 
 /** A small production-like inventory: one bastion, hosts behind it, one IPv6-only host. */
 const FLEET: FakeInventory = {
@@ -256,6 +261,19 @@ describe('hardening vars schema', () => {
       { firewall: { enabeld: false } },
     ]) {
       expect(hardeningVars.safeParse(bad).success, JSON.stringify(bad)).toBe(false);
+    }
+  });
+});
+
+describe('the shipped inventories (infra check does not run tasks(): this does)', () => {
+  it.each(['prod', 'lab'])('every host of %s gets its tasks, and SSH is never open to all behind the bastion', async (env) => {
+    const real = await loadInventory(env, { cwd: REPO });
+    for (const name of real.hosts.keys()) {
+      const spec = real.hosts.get(name)!;
+      const tasks = tasksOf(name, { facts: { container: env === 'lab' ? 'docker' : 'none' } }, real);
+      const ssh = sshRule(tasks);
+      if (spec.conn.bastion) expect([name, ssh.any, ssh.sources4.length + ssh.sources6.length > 0]).toEqual([name, false, true]);
+      for (const r of nftRules(tasks)) if (r.any) expect(`${name} ${r.comment}`).toMatch(/ssh|http/);
     }
   });
 });
