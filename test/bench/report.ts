@@ -162,7 +162,7 @@ export function targets(rs: Row[], samples: Sample[]): Target[] {
     name: 'a no-op run opens one session per host (1 connection, 1 session channel, whatever the task count)',
     pass: noops.length ? bad.length === 0 : null,
     detail: noops.length
-      ? `${noops.length - bad.length}/${noops.length} no-op runs (W2: 10 tasks, W3: 101 tasks) with exactly 1 connection and 1 session channel per host` +
+      ? `${noops.length - bad.length}/${noops.length} no-op runs (${[...new Set(noops.map((s) => s.phase))].join(', ')}; W2 = 10 tasks, W3 = 101) with exactly 1 connection and 1 session channel per host` +
         ` (+1 forwarded channel through the bastion)` +
         (bad.length ? `; e.g. ${bad[0]!.phase} ${bad[0]!.hosts}h: sessions ${bad[0]!.infra!.sessions.join('..')}, connections ${bad[0]!.infra!.connections.join('..')}` : '')
       : 'not measured',

@@ -106,7 +106,10 @@ let current: Fleet | undefined;
 async function benchHostCount(n: number, opts: BenchOptions, samples: Sample[]): Promise<void> {
   log(`starting a fleet: bastion + ${n} target(s)`);
   const t0 = Date.now();
-  const fleet = await startFleet({ targets: n });
+  // Ansible opens one ProxyJump connection to the bastion per host, all at once: sshd's default
+  // MaxStartups (10:30:100) drops some ("kex_exchange_identification: Connection closed").
+  // Raised so that Ansible is not penalised for it; infra uses one bastion connection.
+  const fleet = await startFleet({ targets: n, sshdConfig: 'MaxStartups 200:30:400' });
   current = fleet;
   // Short: ControlPath sockets must fit in 108 bytes.
   const ansibleDir = `/tmp/ib-${process.pid}-${n}`;
