@@ -3,6 +3,10 @@ import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { loadRunInput, type InputRequest } from './input.js';
 import { preparePlaysOf } from './prepare.js';
+import { defaultFacts } from '../facts/index.js';
+import { selectHosts } from '../inventory/limit.js';
+import { UserError, UserErrors } from '../errors.js';
+import { describeParamsError } from './task-label.js';
 
 export async function checkInput(req: InputRequest): Promise<string> {
   const input = await loadRunInput(req);
@@ -15,6 +19,32 @@ export async function checkInput(req: InputRequest): Promise<string> {
       templates++;
     }
   }
+  // Role tasks need facts; with placeholder facts (Debian 12, not a container) every role's
+  // task list is built and each task's parameters validated, so a role bug or a bad
+  // cross-host reference (an unknown group in firewall.allow) shows here, not mid-run.
+  const facts = { ...defaultFacts(), os: { id: 'debian', versionId: '12', codename: 'bookworm', prettyName: 'Debian GNU/Linux 12 (bookworm)', family: 'debian' as const }, container: 'none' };
+  const hostsView = (pattern: string) =>
+    selectHosts(input.inventory, pattern).map((n) => {
+      const h = input.inventory.hosts.get(n)!;
+      return { name: n, address: h.conn.address, groups: h.groups, vars: h.vars, facts };
+    });
+  const errors: UserError[] = [];
+  for (const play of plays) {
+    for (const [host, hp] of play.byHost) {
+      try {
+        for (const bt of hp.tasks(facts, hostsView)) {
+          const parsed = bt.task.module.params.safeParse(bt.task.params);
+          if (!parsed.success) errors.push(new UserError(`${host}: ${describeParamsError(bt, parsed.error)}`, { hint: bt.roleName ? `a bug in role ${bt.roleName}, or a variable it got` : undefined }));
+        }
+      } catch (e) {
+        const err = e instanceof UserError ? e : new UserError((e as Error).message);
+        if (!errors.some((x) => x.message.endsWith(err.message))) {
+          errors.push(new UserError(`${host}, play "${play.name}": ${err.message}`, { pos: err.pos, hint: err.hint }));
+        }
+      }
+    }
+  }
+  if (errors.length) throw errors.length === 1 ? errors[0] : new UserErrors(errors);
   const hosts = new Set(plays.flatMap((p) => p.hosts));
   return `${input.inventory.hosts.size} hosts in ${input.inventory.env}, ${plays.length} plays over ${hosts.size} hosts, ${roles.size} roles, ${templates} templates`;
 }
