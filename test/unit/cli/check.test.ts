@@ -13,6 +13,18 @@ describe('infra check', () => {
     expect(r.stdout).toMatch(new RegExp(`^ok: 10 hosts in ${env}, 2 plays over 10 hosts, 2 roles, \\d+ templates\\n$`));
   });
 
+  it("builds every role's tasks: an unknown group in a firewall opening fails check, not the run", async () => {
+    const { cp, mkdtemp, readFile, writeFile } = await import('node:fs/promises');
+    const { tmpdir } = await import('node:os');
+    const dir = await mkdtemp(`${tmpdir()}/infra-check-`);
+    await cp(`${FIXTURES}/../../../inventories/lab`, dir, { recursive: true });
+    const api = `${dir}/group_vars/api.yaml`;
+    await writeFile(api, (await readFile(api, 'utf8')).replace('from: [lb], comment: nginx', 'from: [lbb], comment: nginx'));
+    const r = await infra(['check', '-i', dir]);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/api1, play "hardening baseline": host pattern "lbb": no host or group named "lbb"/);
+  });
+
   it('a valid playbook on the fixture inventory passes', async () => {
     const r = await infra(['check', `${FIXTURES}/playbooks/ok.yaml`, '-i', `${FIXTURES}/explain`]);
     expect([r.code, r.stdout]).toEqual([0, `ok: 1 hosts in ${FIXTURES}/explain, 1 plays over 1 hosts, 0 roles, 0 templates\n`]);
