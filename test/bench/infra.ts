@@ -7,21 +7,14 @@ import { fileURLToPath } from 'node:url';
 import { join } from 'node:path';
 import type { Fleet } from '../integration/fleet.js';
 import { measure, type Measured } from './measure.js';
+import type { HostRecap } from '../../src/report/events.js';
 
 export const WORKDIR = fileURLToPath(new URL('./workdir/', import.meta.url));
+
 const INFRA = fileURLToPath(new URL('../../bin/infra', import.meta.url));
 
-export interface InfraHostRecap {
-  host: string;
-  ok: number;
-  changed: number;
-  failed: number;
-  skipped: number;
-  unreachable: boolean;
-  error?: string;
-  durationMs: number;
-  counters?: { connections: number; channels: number; commands: number; bytesSent: number; bytesReceived: number; connectMs: number };
-}
+/** infra's --json recap line for one host (the engine's own type). */
+export type InfraHostRecap = HostRecap;
 
 export interface InfraRun {
   m: Measured;
