@@ -1,25 +1,12 @@
 import type { Command } from 'commander';
 import { factsOfHosts } from '../engine/adhoc.js';
 import { EXIT } from '../errors.js';
-import { inventoryOption, positiveInt, commandLine } from './options.js';
+import { adhocOptions, adhocRequest } from './options.js';
 
 export function register(program: Command): void {
-  inventoryOption(program.command('facts').description('gather and print facts of hosts'))
-    .option('-l, --limit <pattern>', 'hosts (default all)')
-    .option('--forks <n>', 'hosts in parallel', positiveInt, 50)
-    .option('--json', 'print JSON instead of a table')
-    .option('--accept-new', 'record unknown host keys')
+  adhocOptions(program.command('facts').description('gather and print facts of hosts'), 'print JSON instead of a table')
     .action(async (o) => {
-      const facts = await factsOfHosts({
-        cwd: process.cwd(),
-        inventory: o.inventory,
-        limit: o.limit,
-        vaultPasswordFile: o.vaultPasswordFile,
-        forks: o.forks,
-        json: !!o.json,
-        acceptNew: !!o.acceptNew,
-        commandLine: commandLine(),
-      });
+      const facts = await factsOfHosts(adhocRequest(o));
       if (o.json) {
         process.stdout.write(JSON.stringify(facts, null, 2) + '\n');
       } else {

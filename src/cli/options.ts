@@ -1,6 +1,7 @@
 /** Options several commands share (CLI wiring only: parsing, no behaviour). */
 import { Command, Option, InvalidArgumentError } from 'commander';
 import type { RunRequest } from '../engine/run.js';
+import type { AdhocRequest } from '../engine/adhoc.js';
 
 export const collect = (v: string, prev: string[] = []): string[] => [...prev, v];
 
@@ -62,5 +63,28 @@ export function runRequest(o: Record<string, any>, fixed: Partial<RunRequest> & 
     detailedExitcode: !!o.detailedExitcode,
     commandLine: commandLine(),
     ...fixed,
+  };
+}
+
+/** Options of the ad-hoc commands (exec, facts). */
+export function adhocOptions(cmd: Command, jsonHelp: string): Command {
+  return inventoryOption(cmd)
+    .option('-l, --limit <pattern>', 'hosts (default all)')
+    .option('--forks <n>', 'hosts in parallel', positiveInt, 50)
+    .option('--json', jsonHelp)
+    .option('--accept-new', 'record unknown host keys');
+}
+
+/** Parsed ad-hoc options → the engine's AdhocRequest. */
+export function adhocRequest(o: Record<string, any>): AdhocRequest {
+  return {
+    cwd: process.cwd(),
+    inventory: o.inventory,
+    limit: o.limit,
+    vaultPasswordFile: o.vaultPasswordFile,
+    forks: o.forks,
+    json: !!o.json,
+    acceptNew: !!o.acceptNew,
+    commandLine: commandLine(),
   };
 }

@@ -363,9 +363,9 @@ function isDown(h: HostRun | undefined): boolean {
   return !!h && (h.failed || h.unreachable);
 }
 
-/** `restarted`/`reloaded` and unguarded commands always report a change: not a convergence bug. */
+/** `restarted`/`reloaded` and unguarded commands act every run by design: not a convergence bug. */
 function isAlwaysAction(c: Check): boolean {
-  return !!c.always || c.changes.every((x) => /^(always|restart|reload)/.test(x.what));
+  return !!c.always;
 }
 
 export function selectedByTags(bt: BoundTask, opts: { tags?: string[]; skipTags?: string[] }): boolean {
