@@ -15,15 +15,10 @@ export interface GitState {
   dirty: boolean;
 }
 
-export interface AuditHost {
-  ok: number;
-  changed: number;
-  failed: number;
-  skipped: number;
-  unreachable: boolean;
-  error?: string;
+/** A host's counts as the recap has them, plus the tasks that changed. */
+export type AuditHost = Pick<HostRecap, 'ok' | 'changed' | 'failed' | 'skipped' | 'unreachable' | 'error'> & {
   changedTasks: string[];
-}
+};
 
 /** A record before it joins a chain (no prev, no hash yet). */
 export interface AuditDraft {
