@@ -79,7 +79,17 @@ export default defineRole({
       redis.acl({ path: ACLFILE, users: aclUsers(v), owner: 'redis', group: 'redis', mode: '0640', server: admin }),
 
       // Our directives in Debian's redis.conf, which Redis itself rewrites (CONFIG REWRITE at failover).
-      redis.config({ path: CONF, settings: redisSettings(v, self, host.facts.memoryMb), owner: 'redis', group: 'redis', mode: '0640', service: 'redis-server', live: admin }),
+      redis.config({
+        path: CONF,
+        settings: redisSettings(v, self, host.facts.memoryMb),
+        // Users live in the aclfile; Redis refuses to start with `user` lines here as well.
+        absent: ['user'],
+        owner: 'redis',
+        group: 'redis',
+        mode: '0640',
+        service: 'redis-server',
+        live: admin,
+      }),
       systemd.service({ name: 'redis-server', enabled: true, state: 'started' }),
 
       // Replication: the master the Sentinels name now (the inventory's only until they know).

@@ -122,14 +122,15 @@ export function effectiveValue(directives: Directive[], key: string): string | u
 
 /**
  * Sets directives in a config file the way CONFIG REWRITE does: the first line of a key is
- * replaced in place, its other lines dropped, missing keys appended. Everything else
+ * replaced in place, its other lines dropped, missing keys appended; `absent` keys lose every
+ * line. Everything else
  * (comments, replicaof, Sentinel's state) stays byte for byte. Values are in file syntax.
  */
-export function setDirectives(text: string, settings: Record<string, string>): string {
+export function setDirectives(text: string, settings: Record<string, string>, absent: string[] = []): string {
   const lines = text === '' ? [] : text.replace(/\n$/, '').split('\n');
   const byKey = new Map<string, number[]>();
   for (const d of parseConfig(text)) byKey.set(d.key, [...(byKey.get(d.key) ?? []), d.line]);
-  const drop = new Set<number>();
+  const drop = new Set<number>(absent.flatMap((k) => byKey.get(k) ?? []));
   const append: string[] = [];
   for (const [key, value] of Object.entries(settings)) {
     const line = `${key} ${value}`;
@@ -240,6 +241,17 @@ export function parseInfo(text: string): Map<string, string> {
     if (i > 0 && !line.startsWith('#')) out.set(line.slice(0, i), line.slice(i + 1).trim());
   }
   return out;
+}
+
+/** `redis-cli --json CONFIG GET ...`: an object in RESP3, a flat [key, value, ...] list in RESP2 (when HELLO 3 is refused). */
+export function parseConfigGet(json: string): Record<string, string> {
+  const v = JSON.parse(json || '{}') as unknown;
+  if (Array.isArray(v)) {
+    const out: Record<string, string> = {};
+    for (let i = 0; i + 1 < v.length; i += 2) out[String(v[i])] = String(v[i + 1]);
+    return out;
+  }
+  return v as Record<string, string>;
 }
 
 /** A flat field/value reply (SENTINEL MASTER in raw mode: one item per line) → map. */

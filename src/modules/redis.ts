@@ -29,6 +29,7 @@ import {
   normalizeArg,
   normalizeValue,
   parseConfig,
+  parseConfigGet,
   parseInfo,
   parseMasterAddr,
   parsePairs,
@@ -176,6 +177,8 @@ const configParams = z
       .record(z.union([z.string(), z.instanceof(Secret)]))
       .refine((s) => Object.keys(s).every((k) => /^[a-z][a-z0-9-]*$/.test(k)), 'directive names are lower-case words')
       .refine((s) => Object.keys(s).every((k) => !RUNTIME_OWNED.has(k)), `${[...RUNTIME_OWNED].join(', ')} belong to Redis/Sentinel at run time`),
+    /** Directives that must not be in the file at all (`user` lines next to an aclfile stop Redis from starting). */
+    absent: z.array(z.string().regex(/^[a-z][a-z0-9-]*$/)).default([]),
     ...attrsShape,
     /** The unit to restart when a setting cannot change live (or, without `live`, around an edit). */
     service: unitName,
@@ -224,15 +227,22 @@ export function decideConfig(p: ConfigParams, state: FileState, live: Record<str
     const have = effectiveValue(directives, key);
     if (have !== want) {
       writeFile = true;
-      changes.push({ what: `${p.path}: ${key}`, from: have ?? '(unset)', to: want });
-      diff.push({ kind: 'value', name: `${p.path}: ${key}`, before: have ?? null, after: want });
+      changes.push({ what: `${p.path}: ${key}`, from: have ?? '(unset)', to: value });
+      diff.push({ kind: 'value', name: `${p.path}: ${key}`, before: have ?? null, after: value });
     }
     if (live && key in live) {
       const running = live[key].trim().split(/\s+/).filter(Boolean).map(normalizeArg).join(' ');
       if (running !== want) {
         liveKeys.push(key);
-        changes.push({ what: `${key} (running server)`, from: running, to: want });
+        changes.push({ what: `${key} (running server)`, from: running, to: value });
       }
+    }
+  }
+  for (const key of p.absent) {
+    const n = directives.filter((d) => d.key === key).length;
+    if (n > 0) {
+      writeFile = true;
+      changes.push({ what: `${p.path}: ${key}`, from: `${n} line(s)`, to: 'none' });
     }
   }
   const attrs = state.kind === 'file' ? attrChanges(state, p) : [];
@@ -257,7 +267,7 @@ export const config = defineModule<ConfigParams, z.input<typeof configParams>>({
     let live: Record<string, string> | undefined;
     if (p.live) {
       const l = a.get('live');
-      if (l.rc === 0) live = JSON.parse(l.out || '{}') as Record<string, string>;
+      if (l.rc === 0) live = parseConfigGet(l.out);
       // Not running (or, in a plan, not installed yet): the file is what it will start with.
       else if (!notRunning(l) && !host.checkMode) throw new Error(`CONFIG GET on ${p.live.host}:${p.live.port}: ${explainFailure(l)}`);
     }
@@ -300,7 +310,7 @@ async function writeEdited(host: HostContext, p: ConfigParams): Promise<void> {
   const state = parseProbe(r.stdout);
   const text = state.content?.toString('utf8') ?? '';
   const settings = Object.fromEntries(Object.entries(p.settings).map(([k, v]) => [k, fileSyntax(v)]));
-  const want: DesiredFile = { path: p.path, content: Buffer.from(setDirectives(text, settings), 'utf8'), mode: p.mode, owner: p.owner, group: p.group, sensitive: true };
+  const want: DesiredFile = { path: p.path, content: Buffer.from(setDirectives(text, settings, p.absent), 'utf8'), mode: p.mode, owner: p.owner, group: p.group, sensitive: true };
   await applyFile(host, want, state, planFile(want, state));
 }
 
@@ -376,7 +386,7 @@ export const acl = defineModule<AclParams, z.input<typeof aclParams>>({
       if (!notRunning(aclfile) && !host.checkMode) throw new Error(`CONFIG GET aclfile: ${explainFailure(aclfile)}`);
       liveNote = 'the server is not running: it loads the file when it starts';
     } else {
-      const loaded = (JSON.parse(aclfile.out || '{}') as Record<string, string>).aclfile;
+      const loaded = parseConfigGet(aclfile.out).aclfile;
       if (loaded !== p.path) {
         // Bootstrap: the server is not using an aclfile yet; redis.config sets it (a restart).
         liveNote = `the running server does not read ${p.path} yet (aclfile ${loaded ? `is ${loaded}` : 'unset'}): it loads it once aclfile is set`;
