@@ -6,7 +6,11 @@
  */
 import { z, Secret } from 'infra';
 
-const vaultValue = z.instanceof(Secret, { message: 'must be a !vault value (infra vault encrypt-string --name NAME)' });
+/** A required secret: "not set" when missing, refused when written in clear. */
+export const vaultValue = z.any().superRefine((v, ctx) => {
+  if (v === undefined) ctx.addIssue({ code: z.ZodIssueCode.invalid_type, expected: z.ZodParsedType.object, received: z.ZodParsedType.undefined });
+  else if (!(v instanceof Secret)) ctx.addIssue({ code: z.ZodIssueCode.custom, message: 'must be a !vault value (infra vault encrypt-string --name NAME), not clear text' });
+}) as unknown as z.ZodType<Secret, z.ZodTypeDef, unknown>;
 
 /** An application user: `@dangerous` (FLUSHALL, CONFIG, KEYS, DEBUG, ...) is never granted. */
 export const appUser = z

@@ -7,11 +7,10 @@
  * the inventory remembers.
  */
 import { defineRole, z, apt, files, systemd, sysctl, meta, redis, UserError, Secret } from 'infra';
-import { aclUsers, appUser, SYSTEM_USERS } from './acl.js';
+import { aclUsers, appUser, vaultValue, SYSTEM_USERS } from './acl.js';
 import { reachableAddress, topology } from './topology.js';
 import { tlsVars, redisTlsSettings, sentinelTlsSettings, clientTls } from './tls.js';
 
-const vaultValue = z.instanceof(Secret, { message: 'must be a !vault value (infra vault encrypt-string --name NAME)' });
 const port = z.number().int().min(1).max(65535);
 
 export const MAXMEMORY_POLICIES = ['noeviction', 'allkeys-lru', 'allkeys-lfu', 'allkeys-random', 'volatile-lru', 'volatile-lfu', 'volatile-random', 'volatile-ttl'] as const;

@@ -13,6 +13,7 @@ import type { Inventory } from '../inventory/types.js';
 import { moduleRegistry } from '../modules/index.js';
 import { createRenderer, type Renderer } from '../render/template.js';
 import { Keyring, createDecryptor } from '../secrets/vault.js';
+import { Secret } from '../secrets/secret.js';
 
 /** The repository's own top-level directory (for the shared templates/). */
 export const INFRA_HOME = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
@@ -26,6 +27,11 @@ export interface InputRequest {
   limit?: string;
   extraVars: string[];
   vaultPasswordFile?: string;
+  /**
+   * `infra check` without any vault password: each !vault value stands in as an opaque Secret
+   * (its type is checked, its content is not), so an inventory holding secrets validates anywhere.
+   */
+  vaultOptional?: boolean;
 }
 
 export interface RunInput {
@@ -51,7 +57,7 @@ export async function loadInventoryFor(req: Pick<InputRequest, 'cwd' | 'inventor
 
 export async function loadRunInput(req: InputRequest): Promise<RunInput> {
   const keyring = await loadKeyring(req);
-  const decryptor = createDecryptor(keyring);
+  const decryptor = req.vaultOptional && keyring.isEmpty() ? { decrypt: () => new Secret('(a vault value, not decrypted)') } : createDecryptor(keyring);
   const inventory = await loadInventory(req.inventory, { cwd: req.cwd, decryptor });
   const renderer = createRenderer({ sharedDir: join(INFRA_HOME, 'templates') });
   const extraVars = parseExtraVars(req.extraVars, req.cwd);

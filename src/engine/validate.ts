@@ -9,7 +9,7 @@ import { UserError, UserErrors } from '../errors.js';
 import { describeParamsError } from './task-label.js';
 
 export async function checkInput(req: InputRequest): Promise<string> {
-  const input = await loadRunInput(req);
+  const input = await loadRunInput({ ...req, vaultOptional: true });
   const plays = preparePlaysOf(input, req.limit);
   const roles = new Map(input.plays.flatMap((p) => p.roles.map((r) => [r.role.name, r.role.dir] as const)));
   let templates = 0;

@@ -444,9 +444,9 @@ export interface ReplicationState {
 
 /** "10.0.0.42:6379 (redis2)". */
 const describeAddr = (a: Addr, p: ReplicationParams): string => {
-  if (sameAddr(a, p.self)) return `${addrKey(a)} (this host)`;
   const named = [p.inventoryMaster, ...p.members].find((m) => sameAddr(m, a));
-  return named ? `${addrKey(a)} (${named.name})` : addrKey(a);
+  const labels = [named?.name, sameAddr(a, p.self) ? 'this host' : undefined].filter(Boolean);
+  return labels.length ? `${addrKey(a)} (${labels.join(', ')})` : addrKey(a);
 };
 
 /** The decision, pure: who the master is now, and what this host must do about it. */
