@@ -221,10 +221,11 @@ export function diffAcl(want: string[], live: string[]): { what: string; from?: 
     const have = l.get(name);
     if (have === undefined) out.push({ what: `user ${name}`, from: 'absent', to: 'present' });
     else if (have !== canon) {
-      const [wf, wp, ...wr] = canon.split(' | ');
-      const [lf, lp, ...lr] = have.split(' | ');
-      if (wp !== lp) out.push({ what: `user ${name}: password`, from: '(differs)', to: '(from the vault)' });
-      if (wf !== lf || wr.join(' | ') !== lr.join(' | ')) out.push({ what: `user ${name}: rules`, from: `${lf} ${lr.join(' ')}`.trim(), to: `${wf} ${wr.join(' ')}`.trim() });
+      // canon: flags | passwords | keys | channels | commands; the rules are all but the passwords.
+      const parts = (c: string) => c.split(' | ');
+      const rules = (c: string) => parts(c).filter((_, i) => i !== 1).filter(Boolean).join(' ');
+      if (parts(canon)[1] !== parts(have)[1]) out.push({ what: `user ${name}: password`, from: '(differs)', to: '(from the vault)' });
+      if (rules(canon) !== rules(have)) out.push({ what: `user ${name}: rules`, from: rules(have), to: rules(canon) });
     }
   }
   for (const name of l.keys()) if (!w.has(name)) out.push({ what: `user ${name}`, from: 'present', to: 'absent' });
