@@ -124,6 +124,13 @@ describe('redis.config decisions', () => {
     expect(moduleRegistry.get('redis.config')!.params.safeParse({ ...configParams(), settings: { replicaof: '10.0.0.1 6379' } }).success).toBe(false);
   });
 
+  it('a server that answers in RESP2 (first run: the admin user does not exist yet) is still compared', async () => {
+    const resp2 = JSON.stringify(['bind', '127.0.0.1 -::1', 'save', live.save, 'maxmemory', '0', 'masterauth', '']);
+    const h = fakeHost([{ stdout: `@@infra-redis@@file\n${fileProbe({ content: rewritten, mode: '640', owner: 'redis', group: 'redis', uid: 100, gid: 100 })}@@infra-redis@@live\n${resp2}\n@@infra-redis@@live.err\nAUTH failed: WRONGPASS\n@@infra-redis@@live.rc\n0\n` }]);
+    const c = await redis.config.module.check(h, configParams());
+    expect(c.changes.map((x) => x.what)).toEqual(['bind (running server)', 'maxmemory (running server)', 'masterauth (running server)']);
+  });
+
   it('check sends the admin password on stdin only', async () => {
     const h = fakeHost([{ stdout: `@@infra-redis@@file\n${fileProbe({ content: rewritten, mode: '640', owner: 'redis', group: 'redis', uid: 100, gid: 100 })}@@infra-redis@@live\n${JSON.stringify(live)}\n@@infra-redis@@live.err\n@@infra-redis@@live.rc\n0\n` }]);
     const c = await redis.config.module.check(h, configParams());
