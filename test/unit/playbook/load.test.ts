@@ -150,6 +150,7 @@ describe('shipped playbooks', () => {
     expect(pb.plays.map((p) => [p.name, p.hosts, p.roles.map((r) => r.role.name)])).toEqual([
       ['bastion', 'bastion', ['bastion']],
       ['hardening baseline', 'all', ['hardening']],
+      ['redis and sentinel', 'redis:sentinel', ['redis-sentinel']],
     ]);
   });
 });
