@@ -9,7 +9,7 @@
 import { defineRole, z, apt, files, systemd, sysctl, meta, redis, UserError, Secret } from 'infra';
 import { aclUsers, appUser, vaultValue, SYSTEM_USERS } from './acl.js';
 import { reachableAddress, topology } from './topology.js';
-import { tlsVars, redisTlsSettings, sentinelTlsSettings, clientTls } from './tls.js';
+import { tlsVars, redisTlsSettings, sentinelTlsSettings, clientTls, localHost, exporterTarget } from './tls.js';
 
 const port = z.number().int().min(1).max(65535);
 
@@ -66,7 +66,8 @@ export default defineRole({
 
     const self = reachableAddress({ address: host.address, vars: hostVars(hosts, host.name) });
     const inContainer = host.facts.container !== 'none';
-    const admin = { host: '127.0.0.1', port: v.redis_port, user: v.redis_admin_user, password: v.redis_admin_password, tls: clientTls(v) };
+    const admin = { host: localHost(v, self), port: v.redis_port, user: v.redis_admin_user, password: v.redis_admin_password, tls: clientTls(v) };
+    const exporter = exporterTarget(v, self);
     const inventoryMaster = t.master;
 
     const redisTasks = () => [
@@ -112,7 +113,7 @@ export default defineRole({
         group: 'prometheus',
         mode: '0640',
         sensitive: true,
-        vars: { addr: `redis://127.0.0.1:${v.redis_port}`, password: v.redis_monitoring_password },
+        vars: { addr: exporter.addr, password: v.redis_monitoring_password },
         notify: 'restart redis exporter',
       }),
       files.template({
@@ -121,7 +122,7 @@ export default defineRole({
         owner: 'root',
         group: 'root',
         mode: '0644',
-        vars: { listen: `${self}:${v.redis_exporter_port}`, addr: `redis://127.0.0.1:${v.redis_port}`, passwords: EXPORTER_PASSWORDS },
+        vars: { listen: `${self}:${v.redis_exporter_port}`, addr: exporter.addr, args: exporter.args, passwords: EXPORTER_PASSWORDS },
         notify: 'restart redis exporter',
       }),
       systemd.service({ name: 'prometheus-redis-exporter', enabled: true, state: 'started' }),
@@ -139,6 +140,7 @@ export default defineRole({
           group: 'redis',
           mode: '0640',
           service: 'redis-sentinel',
+          host: localHost(v, self),
           port: v.redis_sentinel_port,
           tls: clientTls(v),
           masterName: v.redis_master_name,

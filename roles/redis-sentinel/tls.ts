@@ -47,7 +47,22 @@ export function sentinelTlsSettings(v: Vars): Record<string, string> {
   return { port: '0', 'tls-port': String(v.redis_sentinel_port), ...common(v) };
 }
 
-/** How redis-cli (infra, on-call) connects. */
+/** How redis-cli (infra, on-call) and the exporter connect. */
 export function clientTls(v: Vars): { caFile: string } | undefined {
   return v.redis_tls.enabled ? { caFile: v.redis_tls.ca_file } : undefined;
+}
+
+/**
+ * Where local clients connect: loopback, or with TLS the private address (the certificate
+ * names the host's addresses, not 127.0.0.1).
+ */
+export function localHost(v: Vars, self: string): string {
+  return v.redis_tls.enabled ? self : '127.0.0.1';
+}
+
+/** The exporter's target URL and its extra arguments. */
+export function exporterTarget(v: Vars, self: string): { addr: string; args: string } {
+  const host = localHost(v, self);
+  if (!v.redis_tls.enabled) return { addr: `redis://${host}:${v.redis_port}`, args: '' };
+  return { addr: `rediss://${host}:${v.redis_port}`, args: ` -tls-ca-cert-file=${v.redis_tls.ca_file}` };
 }

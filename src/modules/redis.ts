@@ -528,7 +528,8 @@ const sentinelParams = z
     path: pathSchema,
     ...attrsShape,
     service: unitName,
-    /** The local Sentinel's port. */
+    /** The local Sentinel: loopback, or the private address when TLS needs a name its certificate carries. */
+    host: z.string().min(1).default('127.0.0.1'),
     port: port.default(26379),
     tls: tlsSchema.optional(),
     masterName: z.string().regex(/^[A-Za-z0-9_.-]+$/),
@@ -626,7 +627,7 @@ export const sentinel = defineModule<SentinelParams, z.input<typeof sentinelPara
   async check(host, p) {
     const s = new RedisScript(undefined, p.tls)
       .section('file', probeCommand(p.path, 'always'))
-      .ask('master', sh`sentinel_ 127.0.0.1 ${p.port} SENTINEL MASTER ${p.masterName}`);
+      .ask('master', sh`sentinel_ ${p.host} ${p.port} SENTINEL MASTER ${p.masterName}`);
     const a = await askSentinels(s, p.peers, p.masterName).run(host);
     const m = a.get('master');
     const master = m.rc === 0 ? parsePairs(m.out) : /No such master/i.test(m.err) ? null : undefined;
@@ -634,7 +635,7 @@ export const sentinel = defineModule<SentinelParams, z.input<typeof sentinelPara
   },
   async apply(host, p, c) {
     const d = c.data as SentinelData;
-    const local = sh`sentinel_ 127.0.0.1 ${p.port}`;
+    const local = sh`sentinel_ ${p.host} ${p.port}`;
     const ask = async (what: string, cmd: string, payload?: string): Promise<void> => {
       const s = new RedisScript(undefined, p.tls);
       if (payload !== undefined) s.payload(payload);

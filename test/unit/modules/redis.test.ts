@@ -266,6 +266,7 @@ const sentinelParams = (extra: Partial<SentinelParams> = {}): SentinelParams => 
   group: 'redis',
   mode: '0640',
   service: 'redis-sentinel',
+  host: '127.0.0.1',
   port: 26379,
   masterName: 'main',
   quorum: 2,

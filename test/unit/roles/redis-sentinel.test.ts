@@ -115,9 +115,19 @@ describe('settings from vars and facts', () => {
     expect(Object.keys(s)).not.toContain('replicaof');
   });
 
-  it('TLS on: the plaintext port closes and the same number speaks TLS, replication included', () => {
+  it('TLS on: the plaintext port closes and the same number speaks TLS, replication included; clients verify the CA', () => {
     const s = redisSettings(redisVars.parse({ ...secrets, redis_tls: { enabled: true } }), '10.0.0.5', 4096);
     expect(s).toMatchObject({ port: '0', 'tls-port': '6379', 'tls-replication': 'yes', 'tls-ca-cert-file': '/etc/redis/tls/ca.crt' });
+    const t = tasksOf('redis1', { vars: { redis_tls: { enabled: true } } });
+    const tls = { caFile: '/etc/redis/tls/ca.crt' };
+    // The certificate names the host's addresses, not 127.0.0.1: local clients use the private address.
+    expect(params<{ server: unknown }>(t, 'redis.replication').server).toMatchObject({ host: '10.20.0.41', tls });
+    expect(params(t, 'redis.sentinel')).toMatchObject({ host: '10.20.0.41', tls });
+    const sentinelConf = t.filter((x) => x.module.name === 'redis.config').map((x) => (x.params as { settings: Record<string, unknown> }).settings)[1];
+    expect(sentinelConf).toMatchObject({ port: '0', 'tls-port': '26379', 'tls-replication': 'yes' });
+    const exporter = t.filter((x) => x.module.name === 'files.template').map((x) => (x.params as { vars: { addr: string; args?: string } }).vars);
+    expect(exporter.map((x) => x.addr)).toEqual(['rediss://10.20.0.41:6379', 'rediss://10.20.0.41:6379']);
+    expect(exporter[1].args).toBe(' -tls-ca-cert-file=/etc/redis/tls/ca.crt');
   });
 });
 
