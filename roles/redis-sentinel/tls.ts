@@ -11,10 +11,14 @@ const path = z.string().regex(/^\/./, 'an absolute path');
 export const tlsVars = z
   .object({
     enabled: z.boolean().default(false),
-    /** This host's certificate and key (readable by the redis user), and the CA that signs every member. */
-    cert_file: path.default('/etc/redis/tls/redis.crt'),
-    key_file: path.default('/etc/redis/tls/redis.key'),
-    ca_file: path.default('/etc/redis/tls/ca.crt'),
+    /**
+     * This host's certificate and key (the key readable by the redis user only), and the CA
+     * that signs every member. Not under /etc/redis (2770 redis): the exporter (user
+     * prometheus) must read the CA certificate too.
+     */
+    cert_file: path.default('/etc/ssl/redis/redis.crt'),
+    key_file: path.default('/etc/ssl/redis/redis.key'),
+    ca_file: path.default('/etc/ssl/redis/ca.crt'),
     /** Ask clients for a certificate too: no (password only), optional, yes. */
     auth_clients: z.enum(['no', 'optional', 'yes']).default('no'),
   })

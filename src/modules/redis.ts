@@ -144,8 +144,8 @@ function explainFailure(a: Answer): string {
   return err;
 }
 
-/** The server is down, or redis-cli is not installed yet (a plan before the packages). */
-const notRunning = (a: Answer): boolean => a.rc !== 0 && /Could not connect|Connection refused|not found|No such file/i.test(a.err);
+/** Nothing answers there: down, listening elsewhere (another port, no TLS yet), or redis-cli not installed yet (a plan). */
+const notRunning = (a: Answer): boolean => a.rc !== 0 && /Could not connect|Connection refused|TLS|SSL|not found|No such file/i.test(a.err);
 
 const sameAddr = (a: Addr, b: Addr): boolean => a.ip === b.ip && a.port === b.port;
 
@@ -197,12 +197,17 @@ interface ConfigData {
   /** Keys whose running value differs. */
   liveKeys: string[];
   running: boolean;
+  /** The service runs but not where the file says (port, TLS, bind changed while it was down... or first run with TLS). */
+  restart: boolean;
 }
 
 const fileSyntax = (v: string | Secret): string => (v instanceof Secret ? quoteArg(v.reveal()) : v);
 
-/** The decision, pure: file content (and CONFIG GET answers, when the server runs) → changes. */
-export function decideConfig(p: ConfigParams, state: FileState, live: Record<string, string> | undefined): Check {
+/**
+ * The decision, pure: file content, and the running server — its CONFIG GET answers, or, when
+ * the unit is active but does not answer where we ask (a new port, TLS), undefined.
+ */
+export function decideConfig(p: ConfigParams, state: FileState, live: Record<string, string> | undefined, active = live !== undefined): Check {
   if (state.kind !== 'absent' && state.kind !== 'file') throw new Error(`${p.path} is a ${state.kind}, not a regular file`);
   const directives = parseConfig(state.content?.toString('utf8') ?? '');
   const changes: Change[] = [];
@@ -247,7 +252,9 @@ export function decideConfig(p: ConfigParams, state: FileState, live: Record<str
   }
   const attrs = state.kind === 'file' ? attrChanges(state, p) : [];
   changes.push(...attrs.map((c) => ({ ...c, what: `${p.path}: ${c.what}` })));
-  const data: ConfigData = { writeFile: writeFile || attrs.length > 0, liveKeys, running: live !== undefined };
+  const restart = !!p.live && active && live === undefined;
+  if (restart) changes.push({ what: `${p.service}`, from: `running, but not answering at ${p.live!.host}:${p.live!.port}${p.live!.tls ? ' (TLS)' : ''}`, to: 'restarted with this file' });
+  const data: ConfigData = { writeFile: writeFile || attrs.length > 0, liveKeys, running: live !== undefined, restart };
   if (changes.length === 0) {
     const n = Object.keys(p.settings).length;
     return unchanged(`${p.path}: ${n} settings as wanted${live ? ', and on the running server' : ''}`, { data });
@@ -260,7 +267,7 @@ export const config = defineModule<ConfigParams, z.input<typeof configParams>>({
   params: configParams,
   describe: (p) => `${p.path} (${Object.keys(p.settings).length} settings)`,
   async check(host, p) {
-    const s = new RedisScript(p.live).section('file', probeCommand(p.path, 'always'));
+    const s = new RedisScript(p.live).section('file', probeCommand(p.path, 'always')).ask('active', sh`systemctl is-active --quiet -- ${p.service}`);
     if (p.live) s.ask('live', sh`redis_ --json CONFIG GET ${Object.keys(p.settings)}`);
     const a = await s.run(host);
     const state = parseProbe(a.text('file'));
@@ -268,10 +275,10 @@ export const config = defineModule<ConfigParams, z.input<typeof configParams>>({
     if (p.live) {
       const l = a.get('live');
       if (l.rc === 0) live = parseConfigGet(l.out);
-      // Not running (or, in a plan, not installed yet): the file is what it will start with.
+      // Not answering (down, elsewhere, or in a plan not installed yet): the file is what it starts with.
       else if (!notRunning(l) && !host.checkMode) throw new Error(`CONFIG GET on ${p.live.host}:${p.live.port}: ${explainFailure(l)}`);
     }
-    return decideConfig(p, state, live);
+    return decideConfig(p, state, live, a.get('active').rc === 0);
   },
   async apply(host, p, c) {
     const d = c.data as ConfigData;
@@ -284,6 +291,10 @@ export const config = defineModule<ConfigParams, z.input<typeof configParams>>({
       return;
     }
     if (d.writeFile) await writeEdited(host, p);
+    if (d.restart) {
+      await runChecked(host, sh`systemctl restart -- ${p.service}`, `restart ${p.service} (it did not answer where the file says)`);
+      return;
+    }
     if (!d.running || d.liveKeys.length === 0) return;
     const plain = d.liveKeys.filter((k) => !(p.settings[k] instanceof Secret));
     const secret = d.liveKeys.filter((k) => p.settings[k] instanceof Secret);

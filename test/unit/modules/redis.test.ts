@@ -117,7 +117,13 @@ describe('redis.config decisions', () => {
   });
 
   it('without a running server only the file is compared', () => {
-    expect(decideConfig(configParams(), file(rewritten), undefined).changes).toEqual([]);
+    expect(decideConfig(configParams(), file(rewritten), undefined, false).changes).toEqual([]);
+  });
+
+  it('a running server that does not answer where the file says (new port, TLS) is restarted', () => {
+    const c = decideConfig(configParams(), file(rewritten), undefined, true);
+    expect(c.changes).toEqual([{ what: 'redis-server', from: 'running, but not answering at 127.0.0.1:6379', to: 'restarted with this file' }]);
+    expect((c.data as { restart: boolean }).restart).toBe(true);
   });
 
   it('params refuse the directives Redis owns at run time', () => {
@@ -126,13 +132,13 @@ describe('redis.config decisions', () => {
 
   it('a server that answers in RESP2 (first run: the admin user does not exist yet) is still compared', async () => {
     const resp2 = JSON.stringify(['bind', '127.0.0.1 -::1', 'save', live.save, 'maxmemory', '0', 'masterauth', '']);
-    const h = fakeHost([{ stdout: `@@infra-redis@@file\n${fileProbe({ content: rewritten, mode: '640', owner: 'redis', group: 'redis', uid: 100, gid: 100 })}@@infra-redis@@live\n${resp2}\n@@infra-redis@@live.err\nAUTH failed: WRONGPASS\n@@infra-redis@@live.rc\n0\n` }]);
+    const h = fakeHost([{ stdout: `@@infra-redis@@file\n${fileProbe({ content: rewritten, mode: '640', owner: 'redis', group: 'redis', uid: 100, gid: 100 })}@@infra-redis@@active\n@@infra-redis@@active.err\n@@infra-redis@@active.rc\n0\n@@infra-redis@@live\n${resp2}\n@@infra-redis@@live.err\nAUTH failed: WRONGPASS\n@@infra-redis@@live.rc\n0\n` }]);
     const c = await redis.config.module.check(h, configParams());
     expect(c.changes.map((x) => x.what)).toEqual(['bind (running server)', 'maxmemory (running server)', 'masterauth (running server)']);
   });
 
   it('check sends the admin password on stdin only', async () => {
-    const h = fakeHost([{ stdout: `@@infra-redis@@file\n${fileProbe({ content: rewritten, mode: '640', owner: 'redis', group: 'redis', uid: 100, gid: 100 })}@@infra-redis@@live\n${JSON.stringify(live)}\n@@infra-redis@@live.err\n@@infra-redis@@live.rc\n0\n` }]);
+    const h = fakeHost([{ stdout: `@@infra-redis@@file\n${fileProbe({ content: rewritten, mode: '640', owner: 'redis', group: 'redis', uid: 100, gid: 100 })}@@infra-redis@@active\n@@infra-redis@@active.err\n@@infra-redis@@active.rc\n0\n@@infra-redis@@live\n${JSON.stringify(live)}\n@@infra-redis@@live.err\n@@infra-redis@@live.rc\n0\n` }]);
     const c = await redis.config.module.check(h, configParams());
     expect(c.changes).toEqual([]);
     expect(h.commands[0]).not.toContain('admin-pw');

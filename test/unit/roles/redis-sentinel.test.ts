@@ -117,9 +117,9 @@ describe('settings from vars and facts', () => {
 
   it('TLS on: the plaintext port closes and the same number speaks TLS, replication included; clients verify the CA', () => {
     const s = redisSettings(redisVars.parse({ ...secrets, redis_tls: { enabled: true } }), '10.0.0.5', 4096);
-    expect(s).toMatchObject({ port: '0', 'tls-port': '6379', 'tls-replication': 'yes', 'tls-ca-cert-file': '/etc/redis/tls/ca.crt' });
+    expect(s).toMatchObject({ port: '0', 'tls-port': '6379', 'tls-replication': 'yes', 'tls-ca-cert-file': '/etc/ssl/redis/ca.crt' });
     const t = tasksOf('redis1', { vars: { redis_tls: { enabled: true } } });
-    const tls = { caFile: '/etc/redis/tls/ca.crt' };
+    const tls = { caFile: '/etc/ssl/redis/ca.crt' };
     // The certificate names the host's addresses, not 127.0.0.1: local clients use the private address.
     expect(params<{ server: unknown }>(t, 'redis.replication').server).toMatchObject({ host: '10.20.0.41', tls });
     expect(params(t, 'redis.sentinel')).toMatchObject({ host: '10.20.0.41', tls });
@@ -127,7 +127,7 @@ describe('settings from vars and facts', () => {
     expect(sentinelConf).toMatchObject({ port: '0', 'tls-port': '26379', 'tls-replication': 'yes' });
     const exporter = t.filter((x) => x.module.name === 'files.template').map((x) => (x.params as { vars: { addr: string; args?: string } }).vars);
     expect(exporter.map((x) => x.addr)).toEqual(['rediss://10.20.0.41:6379', 'rediss://10.20.0.41:6379']);
-    expect(exporter[1].args).toBe(' -tls-ca-cert-file=/etc/redis/tls/ca.crt');
+    expect(exporter[1].args).toBe(' -tls-ca-cert-file=/etc/ssl/redis/ca.crt');
   });
 });
 
