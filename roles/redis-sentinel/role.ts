@@ -133,6 +133,8 @@ export default defineRole({
       const statics = { bind: bindList(self), port: String(v.redis_sentinel_port), 'protected-mode': 'no', ...sentinelTlsSettings(v) };
       return [
         systemd.service({ name: 'redis-sentinel', enabled: true, state: 'started' }),
+        // Where it listens (address, port, TLS) first, so that we can talk to it: edited with Sentinel stopped.
+        redis.config({ path: SENTINEL_CONF, settings: statics, owner: 'redis', group: 'redis', mode: '0640', service: 'redis-sentinel' }),
         // Sentinel owns sentinel.conf: our file once (bootstrap), then SENTINEL SET on the live process.
         redis.sentinel({
           path: SENTINEL_CONF,
@@ -154,8 +156,6 @@ export default defineRole({
           peers: t.sentinels.filter((s) => s.name !== host.name),
           bootstrap: { template: 'sentinel.conf.hbs', vars: { statics } },
         }),
-        // Later changes to the listening address: edited with Sentinel stopped.
-        redis.config({ path: SENTINEL_CONF, settings: statics, owner: 'redis', group: 'redis', mode: '0640', service: 'redis-sentinel' }),
       ];
     };
 

@@ -88,6 +88,13 @@ class RedisScript {
     }
     this.#lines.push(`sentinel_() { h=$1; p=$2; shift 2; timeout 3 redis-cli -e -h "$h" -p "$p"${tlsArgs(sentinelTls)} "$@"; }`);
   }
+  /**
+   * A plaintext PING where the server should speak TLS: a TLS client waits forever on a
+   * plaintext server, so a timeout plus this answer means "it runs, but without TLS yet".
+   */
+  plainPing(server: RedisEndpoint): this {
+    return server.tls ? this.ask('plain', sh`timeout 3 redis-cli -h ${server.host} -p ${server.port} PING`) : this;
+  }
   /** `cmd` is shell text calling redis_ / sentinel_ (quote its arguments). */
   ask(name: string, cmd: string): this {
     this.#lines.push(`echo ${MARK}${name}`, `${cmd} 2>"$t"; rc=$?`, `echo ${MARK}${name}.err`, `cat "$t"`, `echo ${MARK}${name}.rc`, 'echo $rc');
@@ -144,8 +151,17 @@ function explainFailure(a: Answer): string {
   return err;
 }
 
-/** Nothing answers there: down, listening elsewhere (another port, no TLS yet), or redis-cli not installed yet (a plan). */
-const notRunning = (a: Answer): boolean => a.rc !== 0 && /Could not connect|Connection refused|TLS|SSL|not found|No such file/i.test(a.err);
+/**
+ * Nothing answers as we ask: down, listening elsewhere (another port; TLS where we speak
+ * plaintext: reset; plaintext where we speak TLS: a timeout, told by the plaintext PING), or
+ * redis-cli not installed yet (a plan before the packages).
+ */
+function notAnswering(a: Answer, all: Answers): boolean {
+  if (a.rc === 0) return false;
+  if (/Could not connect|Connection refused|reset by peer|closed the connection|TLS|SSL|not found|No such file/i.test(a.err)) return true;
+  const plain = all.get('plain');
+  return a.rc === 124 && plain.rc !== 124 && /PONG|NOAUTH|ERR/.test(plain.out + plain.err);
+}
 
 const sameAddr = (a: Addr, b: Addr): boolean => a.ip === b.ip && a.port === b.port;
 
@@ -268,7 +284,7 @@ export const config = defineModule<ConfigParams, z.input<typeof configParams>>({
   describe: (p) => `${p.path} (${Object.keys(p.settings).length} settings)`,
   async check(host, p) {
     const s = new RedisScript(p.live).section('file', probeCommand(p.path, 'always')).ask('active', sh`systemctl is-active --quiet -- ${p.service}`);
-    if (p.live) s.ask('live', sh`redis_ --json CONFIG GET ${Object.keys(p.settings)}`);
+    if (p.live) s.ask('live', sh`redis_ --json CONFIG GET ${Object.keys(p.settings)}`).plainPing(p.live);
     const a = await s.run(host);
     const state = parseProbe(a.text('file'));
     let live: Record<string, string> | undefined;
@@ -276,7 +292,7 @@ export const config = defineModule<ConfigParams, z.input<typeof configParams>>({
       const l = a.get('live');
       if (l.rc === 0) live = parseConfigGet(l.out);
       // Not answering (down, elsewhere, or in a plan not installed yet): the file is what it starts with.
-      else if (!notRunning(l) && !host.checkMode) throw new Error(`CONFIG GET on ${p.live.host}:${p.live.port}: ${explainFailure(l)}`);
+      else if (!notAnswering(l, a) && !host.checkMode) throw new Error(`CONFIG GET on ${p.live.host}:${p.live.port}: ${explainFailure(l)}`);
     }
     return decideConfig(p, state, live, a.get('active').rc === 0);
   },
@@ -385,7 +401,8 @@ export const acl = defineModule<AclParams, z.input<typeof aclParams>>({
     const a = await new RedisScript(p.server)
       .section('file', probeCommand(p.path, { unlessSha: createHash('sha256').update(content).digest('hex') }))
       .ask('aclfile', 'redis_ --json CONFIG GET aclfile')
-      .ask('list', 'redis_ --json ACL LIST')
+      .ask('list', '[ "$rc" -eq 0 ] && redis_ --json ACL LIST')
+      .plainPing(p.server)
       .run(host);
     const state = parseProbe(a.text('file'));
     const plan = planFile(want, state);
@@ -394,8 +411,8 @@ export const acl = defineModule<AclParams, z.input<typeof aclParams>>({
     let liveNote: string;
     let load = false;
     if (aclfile.rc !== 0) {
-      if (!notRunning(aclfile) && !host.checkMode) throw new Error(`CONFIG GET aclfile: ${explainFailure(aclfile)}`);
-      liveNote = 'the server is not running: it loads the file when it starts';
+      if (!notAnswering(aclfile, a) && !host.checkMode) throw new Error(`CONFIG GET aclfile: ${explainFailure(aclfile)}`);
+      liveNote = `the server does not answer at ${p.server.host}:${p.server.port}: it loads the file when it (re)starts`;
     } else {
       const loaded = parseConfigGet(aclfile.out).aclfile;
       if (loaded !== p.path) {

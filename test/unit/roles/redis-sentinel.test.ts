@@ -55,15 +55,15 @@ describe('the task list reads like the install guide', () => {
       'files.template',
       'systemd.service',
       'systemd.service',
-      'redis.sentinel',
       'redis.config',
+      'redis.sentinel',
     ]);
     expect(params<{ names: string[] }>(tasksOf('redis1'), 'apt.packages').names).toEqual(['redis-server', 'redis-tools', 'prometheus-redis-exporter', 'redis-sentinel']);
   });
 
   it('a Sentinel-only host gets Sentinel and nothing of Redis', () => {
     const t = tasksOf('mon1');
-    expect(names(t)).toEqual(['apt.packages', 'systemd.service', 'redis.sentinel', 'redis.config']);
+    expect(names(t)).toEqual(['apt.packages', 'systemd.service', 'redis.config', 'redis.sentinel']);
     expect(params<{ names: string[] }>(t, 'apt.packages').names).toEqual(['redis-sentinel', 'redis-tools']);
     const s = params<{ peers: { name: string }[]; inventoryMaster: { name: string; ip: string } }>(t, 'redis.sentinel');
     expect(s.peers.map((p) => p.name)).toEqual(['redis1', 'redis2']);
