@@ -84,16 +84,13 @@ class RedisScript {
       }
       const env = auth ? 'REDISCLI_AUTH="$pw" ' : '';
       const user = auth ? ` --user ${quote(server.user!)}` : '';
-      this.#lines.push(`redis_() { ${env}timeout 15 redis-cli -e${user} -h ${quote(server.host)} -p ${server.port}${tlsArgs(server.tls)} "$@"; }`);
+      // A TLS client waits forever on a plaintext server (TLS being switched on): a plaintext
+      // PING first tells, and then nothing is asked over TLS (exit 125, "speaks plaintext").
+      const guard = server.tls ? 'if [ -n "$plaintext" ]; then echo "the server speaks plaintext there, not TLS" >&2; return 125; fi; ' : '';
+      this.#lines.push(`redis_() { ${guard}${env}timeout 15 redis-cli -e${user} -h ${quote(server.host)} -p ${server.port}${tlsArgs(server.tls)} "$@"; }`);
+      if (server.tls) this.#lines.push(sh`case "$(timeout 3 redis-cli -h ${server.host} -p ${server.port} PING 2>&1)" in *PONG*|*NOAUTH*|*ERR*) plaintext=1 ;; esac`);
     }
     this.#lines.push(`sentinel_() { h=$1; p=$2; shift 2; timeout 3 redis-cli -e -h "$h" -p "$p"${tlsArgs(sentinelTls)} "$@"; }`);
-  }
-  /**
-   * A plaintext PING where the server should speak TLS: a TLS client waits forever on a
-   * plaintext server, so a timeout plus this answer means "it runs, but without TLS yet".
-   */
-  plainPing(server: RedisEndpoint): this {
-    return server.tls ? this.ask('plain', sh`timeout 3 redis-cli -h ${server.host} -p ${server.port} PING`) : this;
   }
   /** `cmd` is shell text calling redis_ / sentinel_ (quote its arguments). */
   ask(name: string, cmd: string): this {
@@ -153,15 +150,11 @@ function explainFailure(a: Answer): string {
 
 /**
  * Nothing answers as we ask: down, listening elsewhere (another port; TLS where we speak
- * plaintext: reset; plaintext where we speak TLS: a timeout, told by the plaintext PING), or
- * redis-cli not installed yet (a plan before the packages).
+ * plaintext: reset; plaintext where we speak TLS: exit 125), or redis-cli not installed yet
+ * (a plan before the packages).
  */
-function notAnswering(a: Answer, all: Answers): boolean {
-  if (a.rc === 0) return false;
-  if (/Could not connect|Connection refused|reset by peer|closed the connection|TLS|SSL|not found|No such file/i.test(a.err)) return true;
-  const plain = all.get('plain');
-  return a.rc === 124 && plain.rc !== 124 && /PONG|NOAUTH|ERR/.test(plain.out + plain.err);
-}
+const notAnswering = (a: Answer): boolean =>
+  a.rc !== 0 && (a.rc === 125 || /Could not connect|Connection refused|reset by peer|closed the connection|TLS|SSL|not found|No such file/i.test(a.err));
 
 const sameAddr = (a: Addr, b: Addr): boolean => a.ip === b.ip && a.port === b.port;
 
@@ -284,7 +277,7 @@ export const config = defineModule<ConfigParams, z.input<typeof configParams>>({
   describe: (p) => `${p.path} (${Object.keys(p.settings).length} settings)`,
   async check(host, p) {
     const s = new RedisScript(p.live).section('file', probeCommand(p.path, 'always')).ask('active', sh`systemctl is-active --quiet -- ${p.service}`);
-    if (p.live) s.ask('live', sh`redis_ --json CONFIG GET ${Object.keys(p.settings)}`).plainPing(p.live);
+    if (p.live) s.ask('live', sh`redis_ --json CONFIG GET ${Object.keys(p.settings)}`);
     const a = await s.run(host);
     const state = parseProbe(a.text('file'));
     let live: Record<string, string> | undefined;
@@ -292,7 +285,7 @@ export const config = defineModule<ConfigParams, z.input<typeof configParams>>({
       const l = a.get('live');
       if (l.rc === 0) live = parseConfigGet(l.out);
       // Not answering (down, elsewhere, or in a plan not installed yet): the file is what it starts with.
-      else if (!notAnswering(l, a) && !host.checkMode) throw new Error(`CONFIG GET on ${p.live.host}:${p.live.port}: ${explainFailure(l)}`);
+      else if (!notAnswering(l) && !host.checkMode) throw new Error(`CONFIG GET on ${p.live.host}:${p.live.port}: ${explainFailure(l)}`);
     }
     return decideConfig(p, state, live, a.get('active').rc === 0);
   },
@@ -402,7 +395,6 @@ export const acl = defineModule<AclParams, z.input<typeof aclParams>>({
       .section('file', probeCommand(p.path, { unlessSha: createHash('sha256').update(content).digest('hex') }))
       .ask('aclfile', 'redis_ --json CONFIG GET aclfile')
       .ask('list', '[ "$rc" -eq 0 ] && redis_ --json ACL LIST')
-      .plainPing(p.server)
       .run(host);
     const state = parseProbe(a.text('file'));
     const plan = planFile(want, state);
@@ -411,7 +403,7 @@ export const acl = defineModule<AclParams, z.input<typeof aclParams>>({
     let liveNote: string;
     let load = false;
     if (aclfile.rc !== 0) {
-      if (!notAnswering(aclfile, a) && !host.checkMode) throw new Error(`CONFIG GET aclfile: ${explainFailure(aclfile)}`);
+      if (!notAnswering(aclfile) && !host.checkMode) throw new Error(`CONFIG GET aclfile: ${explainFailure(aclfile)}`);
       liveNote = `the server does not answer at ${p.server.host}:${p.server.port}: it loads the file when it (re)starts`;
     } else {
       const loaded = parseConfigGet(aclfile.out).aclfile;
