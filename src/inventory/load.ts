@@ -12,8 +12,8 @@ import type { VaultDecryptor } from '../secrets/types.js';
 import type { ConnectionSettings, GroupSpec, HostSpec, Inventory, VarSource } from './types.js';
 import { CONNECTION_KEYS, NAME_RE, hostsFileShapeSchema, hostSchema, groupSchema, varsSchema, type ConnectionKeys, type RawGroup, type RawHost } from './schema.js';
 import { mergeVars, isPlainObject, type Vars } from './vars.js';
-import { loadYamlFile, type YamlDoc, type YamlPath } from './yaml.js';
-import { zodErrors } from './zod-errors.js';
+import { loadYamlFile, type YamlDoc, type YamlPath } from '../yaml/positions.js';
+import { zodErrors } from '../yaml/zod-errors.js';
 
 export interface LoadInventoryOptions {
   cwd?: string;

@@ -14,7 +14,7 @@ import { parse as parseYamlValue } from 'yaml';
 import { UserError, didYouMean, type SourcePos } from '../errors.js';
 import type { VaultDecryptor } from '../secrets/types.js';
 import type { Inventory, VarSource } from './types.js';
-import { parseYaml, displayPath } from './yaml.js';
+import { parseYaml, displayPath } from '../yaml/positions.js';
 
 export type Vars = Record<string, unknown>;
 

@@ -1,8 +1,9 @@
 /**
- * YAML with positions: parses a file into plain JS values and keeps, for every node, where
- * it was written, so every later error (schema, unknown group, bad role var) can name
- * file:line:col. Duplicate keys and malformed YAML are errors; `!vault` scalars are
- * decrypted in place into Secrets while the tree is built.
+ * YAML with positions, the layer under the inventory and playbook loaders: parses a file into
+ * plain JS values and keeps, for every node, where it was written, so every later error
+ * (schema, unknown group, bad role var) can name file:line:col. Duplicate keys and malformed
+ * YAML are errors; `!vault` scalars are decrypted in place into Secrets (through the
+ * decryptor the caller passes in) while the tree is built.
  */
 import { readFile } from 'node:fs/promises';
 import { relative, isAbsolute } from 'node:path';
@@ -25,10 +26,15 @@ export type YamlPath = ReadonlyArray<string | number>;
 
 export const VAULT_HINT = 'pass --vault-password-file FILE or set INFRA_VAULT_PASSWORD_FILE';
 
-/** Both keep the scalar's text; the tree builder decides what they become. */
-const TAGS: ScalarTag[] = [
-  { tag: '!vault', resolve: (s: string) => s },
-  { tag: '!encrypt', resolve: (s: string) => s },
+/** An encrypted value (secrets/envelope.ts). */
+export const VAULT_TAG = '!vault';
+/** Plaintext still to be encrypted (`infra vault encrypt FILE`): an error wherever it is loaded. */
+export const ENCRYPT_TAG = '!encrypt';
+
+/** Tag definitions for yaml's parser: both keep the scalar's text; the reader decides what they become. */
+export const VAULT_TAGS: ScalarTag[] = [
+  { tag: VAULT_TAG, resolve: (s: string) => s },
+  { tag: ENCRYPT_TAG, resolve: (s: string) => s },
 ];
 
 export interface YamlOptions {
@@ -81,7 +87,7 @@ export async function loadYamlFile(absPath: string, opts: YamlOptions & { cwd?: 
 
 export function parseYaml(text: string, file: string, opts: YamlOptions = {}): YamlDoc {
   const lc = new LineCounter();
-  const doc = parseDocument(text, { lineCounter: lc, uniqueKeys: true, prettyErrors: true, customTags: TAGS });
+  const doc = parseDocument(text, { lineCounter: lc, uniqueKeys: true, prettyErrors: true, customTags: VAULT_TAGS });
   const at = (offset: number | undefined): SourcePos => (offset === undefined ? { file } : { file, ...lc.linePos(offset) });
   const positions = new Map<string, NodePos>();
   const errors: UserError[] = [];
@@ -150,8 +156,8 @@ export function parseYaml(text: string, file: string, opts: YamlOptions = {}): Y
     }
     if (isSeq(node)) return node.items.map((item, i) => build(item, [...path, i], undefined, depth + 1));
     if (isScalar(node)) {
-      if (node.tag === '!vault') return decrypt(String(node.value), path, value);
-      if (node.tag === '!encrypt') {
+      if (node.tag === VAULT_TAG) return decrypt(String(node.value), path, value);
+      if (node.tag === ENCRYPT_TAG) {
         errors.push(
           new UserError(`${formatPath(path)}: a value marked !encrypt is still in clear`, {
             pos: value,
