@@ -194,7 +194,7 @@ async function loadVarsDir(
     if (!known.has(name)) {
       const guess = didYouMean(name, known);
       errors.push(
-        new UserError(`${doc.file}: vars for unknown ${kind} "${name}"${guess ? ` — did you mean "${guess}"?` : ''}`, {
+        new UserError(`vars for unknown ${kind} "${name}"${guess ? ` — did you mean "${guess}"?` : ''}`, {
           pos: { file: doc.file },
           hint: `the file name must be a ${kind} of hosts.yaml (${[...known].join(', ')})`,
         }),
@@ -210,7 +210,7 @@ async function loadVarsDir(
     if (doc.value === null || doc.value === undefined) doc.value = {};
     const parsed = varsSchema.safeParse(doc.value);
     if (!parsed.success || !isPlainObject(doc.value)) {
-      errors.push(new UserError(`${doc.file}: expected a mapping of variables`, { pos: doc.pos([]), hint: 'write `name: value` lines at the top level' }));
+      errors.push(new UserError(`expected a mapping of variables`, { pos: doc.pos([]), hint: 'write `name: value` lines at the top level' }));
       continue;
     }
     out.set(name, doc);
