@@ -14,7 +14,7 @@ import { parse as parseYamlValue } from 'yaml';
 import { UserError, didYouMean, type SourcePos } from '../errors.js';
 import type { VaultDecryptor } from '../secrets/types.js';
 import type { Inventory, VarSource } from './types.js';
-import { parseYaml, displayPath } from '../yaml/positions.js';
+import { parseYaml, displayPath, forbiddenKey } from '../yaml/positions.js';
 
 export type Vars = Record<string, unknown>;
 
@@ -101,6 +101,10 @@ function parseOne(arg: string, cwd: string, decryptor?: VaultDecryptor): Vars {
   const key = arg.slice(0, eq);
   if (eq <= 0 || !/^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$/.test(key)) {
     throw new UserError(`invalid extra var "${arg}"`, { pos: origin, hint: HINT });
+  }
+  for (const k of key.split('.')) {
+    const forbidden = forbiddenKey(k, origin);
+    if (forbidden) throw forbidden;
   }
   const value = scalar(arg.slice(eq + 1));
   return key
