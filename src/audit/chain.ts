@@ -59,8 +59,10 @@ export function parseRecordLine(line: string, keys: ReadonlyMap<string, VerifyKe
 
 export interface ChainCheck {
   ok: boolean;
-  /** Records checked (up to the break). */
+  /** Signed records checked (up to the break). */
   count: number;
+  /** Unsigned records from before signing began, at the start of the file: not verifiable. */
+  unsigned?: number;
   /** The last intact record. */
   head?: ChainHead;
   /** 1-based line number of the first broken line. */
@@ -70,14 +72,19 @@ export interface ChainCheck {
 
 /**
  * Checks a chain against the trusted keys. `continued`: the first line may link to a line of
- * an earlier (rotated) file; otherwise it must start the chain (seq 1, prev null).
+ * an earlier (rotated) file; otherwise it must start the chain (seq 1, prev null). Unsigned
+ * records (format v1, from before signing) are accepted only before the first signed one,
+ * and counted apart.
  */
 export function verifyChain(lines: string[], opts: { keys: VerifyKey[]; continued?: boolean }): ChainCheck {
   const keys = new Map(opts.keys.map((k) => [k.id, k]));
   const rows = lines.length && lines[lines.length - 1] === '' ? lines.slice(0, -1) : lines;
   let head: ChainHead | undefined;
-  for (let i = 0; i < rows.length; i++) {
-    const broken = (reason: string): ChainCheck => ({ ok: false, count: i, head, brokenAt: i + 1, reason });
+  let unsigned = 0;
+  while (unsigned < rows.length && isUnsigned(rows[unsigned])) unsigned++;
+  const counts = unsigned ? { unsigned } : {};
+  for (let i = unsigned; i < rows.length; i++) {
+    const broken = (reason: string): ChainCheck => ({ ok: false, count: i - unsigned, ...counts, head, brokenAt: i + 1, reason });
     const parsed = parseRecordLine(rows[i], keys);
     if (!parsed.ok) return broken(parsed.reason);
     const rec = parsed.record;
@@ -89,5 +96,13 @@ export function verifyChain(lines: string[], opts: { keys: VerifyKey[]; continue
     }
     head = { seq: rec.seq, sig: rec.sig };
   }
-  return { ok: true, count: rows.length, head };
+  return { ok: true, count: rows.length - unsigned, ...counts, head };
+}
+
+function isUnsigned(line: string): boolean {
+  try {
+    return (JSON.parse(line) as { v?: unknown }).v === 1;
+  } catch {
+    return false;
+  }
 }

@@ -1,5 +1,5 @@
 /** The controller's audit file: $XDG_STATE_HOME/infra/audit.jsonl (~/.local/state/...), 0600. */
-import { mkdirSync, openSync, closeSync, fstatSync, readSync, writeSync, fchmodSync, rmdirSync, statSync, existsSync, readFileSync, renameSync } from 'node:fs';
+import { mkdirSync, openSync, closeSync, fstatSync, readSync, writeSync, fchmodSync, rmdirSync, statSync, existsSync, readFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { sealRecord, headOfLine } from './chain.js';
@@ -15,28 +15,19 @@ export interface Appended {
   record: AuditRecord;
   /** The line as written: hosts keep the same bytes. */
   line: string;
-  /** Where an earlier file was moved because its last line was not a signed record. */
-  movedAside?: string;
 }
 
 /**
  * Appends one record, signed and chained to the file's last line. Serialised between local
- * runs by a lock dir. A file whose last line is not a signed record (written before records
- * were signed, or cut mid-line) cannot be extended: it is moved aside whole and a new chain starts.
+ * runs by a lock dir. After a last line that is not a signed record (records from before
+ * signing) a new chain starts (seq 1): verifyChain accepts unsigned records only before it.
  */
 export async function appendLocal(draft: AuditDraft, key: SigningKey, file: string = defaultAuditFile()): Promise<Appended> {
   mkdirSync(dirname(file), { recursive: true, mode: 0o700 });
   const release = await lock(`${file}.lock`);
   try {
     const last = lastLine(file);
-    let head = last === undefined ? null : headOfLine(last);
-    let movedAside: string | undefined;
-    if (head === undefined) {
-      movedAside = `${file}.unchained-${new Date().toISOString().replace(/[-:.]/g, '')}`;
-      renameSync(file, movedAside);
-      head = null;
-    }
-    const { line, record } = sealRecord(draft, head, key);
+    const { line, record } = sealRecord(draft, (last !== undefined && headOfLine(last)) || null, key);
     const fd = openSync(file, 'a', 0o600);
     try {
       fchmodSync(fd, 0o600);
@@ -44,7 +35,7 @@ export async function appendLocal(draft: AuditDraft, key: SigningKey, file: stri
     } finally {
       closeSync(fd);
     }
-    return { record, line, ...(movedAside ? { movedAside } : {}) };
+    return { record, line };
   } finally {
     release();
   }

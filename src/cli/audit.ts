@@ -47,6 +47,7 @@ export function register(program: Command): void {
       const lines = readAuditLines(path);
       const r = verifyChain(lines, { keys, continued: o.continued });
       let ok = r.ok;
+      if (r.unsigned) process.stdout.write(`${path}: the first ${r.unsigned} line(s) are unsigned records from before signing: not verifiable\n`);
       if (r.ok) {
         process.stdout.write(`${path}: ok, ${r.count} record(s), chain intact${r.head ? `, head seq ${r.head.seq}` : ''}\n`);
       } else {

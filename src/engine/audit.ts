@@ -43,9 +43,6 @@ export async function recordAudit(r: {
 export async function writeAuditRecord(s: RunSummary, pool: TransportPool): Promise<void> {
   const recorded = await recordRun(s, { runOn: (host) => (cmd, o) => pool.get(host).run(cmd, o) });
   if (!recorded.local.ok) process.stderr.write(redact(`warning: audit record not written to ${recorded.file}: ${recorded.local.error}\n`));
-  else if (recorded.local.movedAside) {
-    process.stderr.write(`note: ${recorded.file} did not end with a signed record: moved to ${recorded.local.movedAside}; a new signed chain starts\n`);
-  }
   for (const [host, res] of Object.entries(recorded.remote)) {
     if (!res.ok) process.stderr.write(redact(`warning: audit record not written on ${host}: ${res.error ?? 'unknown error'}\n`));
   }

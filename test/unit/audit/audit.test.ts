@@ -1,6 +1,6 @@
 import { describe, it, expect } from 'vitest';
 import { spawnSync, execFileSync, spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync, statSync, writeFileSync, mkdirSync, chmodSync, existsSync, readdirSync } from 'node:fs';
+import { mkdtempSync, readFileSync, statSync, writeFileSync, mkdirSync, chmodSync, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import {
@@ -228,12 +228,13 @@ describe('the signed chain', () => {
     expect(verify([a, c, b, d])).toMatchObject({ ok: false, brokenAt: 2 });
   });
 
-  it('names garbage, blank and unsigned (v1) lines', () => {
+  it('names garbage and blank lines, and unsigned (v1) lines anywhere but before the first signed one', () => {
     const { lines } = chainOf(2);
     expect(verify([lines[0], 'not json', lines[1]])).toMatchObject({ ok: false, brokenAt: 2, reason: 'not valid JSON' });
     expect(verify([lines[0], '', lines[1]])).toMatchObject({ ok: false, brokenAt: 2, reason: 'empty line' });
     const v1 = JSON.stringify({ v: 1, runId: 'old', prev: null, hash: 'a'.repeat(64) });
-    expect(verify([v1, ...lines])).toMatchObject({ ok: false, brokenAt: 1, reason: expect.stringContaining('not a signed record (format v1') });
+    expect(verify([v1, ...lines])).toMatchObject({ ok: true, count: 2, unsigned: 1 });
+    expect(verify([lines[0], v1, lines[1]])).toMatchObject({ ok: false, brokenAt: 2, count: 1, reason: expect.stringContaining('not a signed record (format v1') });
   });
 });
 
@@ -330,16 +331,14 @@ describe('the local audit file', () => {
     expect(verify(lines)).toMatchObject({ ok: true, count: 2 });
   });
 
-  it('moves a file that does not end with a signed record aside and starts a new chain', async () => {
-    const dir = tmp();
-    const file = join(dir, 'audit.jsonl');
-    writeFileSync(file, JSON.stringify({ v: 1, runId: 'old', prev: null, hash: 'a'.repeat(64) }) + '\n', { mode: 0o600 });
+  it('after unsigned records from before signing, starts a new chain that verify checks (the old lines counted apart)', async () => {
+    const file = join(tmp(), 'audit.jsonl');
+    const v1 = JSON.stringify({ v: 1, runId: 'old', prev: null, hash: 'a'.repeat(64) });
+    writeFileSync(file, `${v1}\n${v1}\n`, { mode: 0o600 });
     const r = await appendLocal(buildRecord(summary()), KEY, file);
-    expect(r.movedAside).toMatch(/audit\.jsonl\.unchained-\d{8}T\d+Z$/);
-    expect(readFileSync(r.movedAside!, 'utf8')).toContain('"runId":"old"');
-    expect(r.record.seq).toBe(1);
-    expect(verify(readFileSync(file, 'utf8').split('\n'))).toMatchObject({ ok: true, count: 1 });
-    expect(readdirSync(dir).sort()).toEqual(['audit.jsonl', r.movedAside!.split('/').pop()]);
+    expect([r.record.seq, r.record.prev]).toEqual([1, null]);
+    await appendLocal(buildRecord(summary()), KEY, file);
+    expect(verify(readFileSync(file, 'utf8').split('\n'))).toMatchObject({ ok: true, count: 2, unsigned: 2, head: { seq: 2 } });
   });
 
   it('appends from concurrent processes stay one chain', async () => {
