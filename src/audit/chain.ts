@@ -37,18 +37,19 @@ export function headOfLine(line: string): ChainHead | undefined {
   }
 }
 
-export type ParsedLine = { ok: true; record: AuditRecord } | { ok: false; reason: string; unknownKey?: string };
+export type ParsedLine = { ok: true; record: AuditRecord } | { ok: false; reason: string; unknownKey?: string; unsigned?: true };
 
 /** One line, checked against the trusted keys: its signature must match its content. */
 export function parseRecordLine(line: string, keys: ReadonlyMap<string, VerifyKey>): ParsedLine {
-  let rec: Partial<AuditRecord> & { v?: number };
+  let rec: Omit<Partial<AuditRecord>, 'v'> & { v?: unknown };
   try {
-    rec = JSON.parse(line) as Partial<AuditRecord>;
+    rec = JSON.parse(line) as typeof rec;
   } catch {
     return { ok: false, reason: line.trim() ? 'not valid JSON' : 'empty line' };
   }
   if (!rec || typeof rec !== 'object') return { ok: false, reason: 'not a record' };
-  if (rec.v !== 2) return { ok: false, reason: `not a signed record (format v${String(rec.v)}: written before records were signed)` };
+  if (rec.v === 1) return { ok: false, reason: 'not a signed record (format v1: written before records were signed)', unsigned: true };
+  if (rec.v !== 2) return { ok: false, reason: `not an audit record (format v${String(rec.v)})` };
   if (typeof rec.sig !== 'string' || typeof rec.key !== 'string' || !Number.isInteger(rec.seq)) return { ok: false, reason: 'no signature' };
   const key = keys.get(rec.key);
   if (!key) return { ok: false, reason: `signed by key ${rec.key}, which is not among the trusted keys (pass --key)`, unknownKey: rec.key };
@@ -81,7 +82,7 @@ export function verifyChain(lines: string[], opts: { keys: VerifyKey[]; continue
   const rows = lines.length && lines[lines.length - 1] === '' ? lines.slice(0, -1) : lines;
   let head: ChainHead | undefined;
   let unsigned = 0;
-  while (unsigned < rows.length && isUnsigned(rows[unsigned])) unsigned++;
+  while (unsigned < rows.length && isUnsigned(rows[unsigned], keys)) unsigned++;
   const counts = unsigned ? { unsigned } : {};
   for (let i = unsigned; i < rows.length; i++) {
     const broken = (reason: string): ChainCheck => ({ ok: false, count: i - unsigned, ...counts, head, brokenAt: i + 1, reason });
@@ -99,10 +100,7 @@ export function verifyChain(lines: string[], opts: { keys: VerifyKey[]; continue
   return { ok: true, count: rows.length - unsigned, ...counts, head };
 }
 
-function isUnsigned(line: string): boolean {
-  try {
-    return (JSON.parse(line) as { v?: unknown }).v === 1;
-  } catch {
-    return false;
-  }
+function isUnsigned(line: string, keys: ReadonlyMap<string, VerifyKey>): boolean {
+  const p = parseRecordLine(line, keys);
+  return !p.ok && p.unsigned === true;
 }

@@ -7,7 +7,8 @@
  *   - a run the controller says touched the host, missing on the host (after the host's first
  *     record): removed on the host, or the append failed at the time (the run warned then);
  *   - a host line whose signature fails: edited on the host.
- * Lines signed by keys not trusted here are other controllers' records: counted, not judged.
+ * Lines signed by keys not trusted here (other controllers') and unsigned lines from before
+ * signing are counted, not judged.
  */
 import { parseRecordLine } from './chain.js';
 import type { VerifyKey } from './key.js';
@@ -38,6 +39,7 @@ export function crossCheck(controllerLines: string[], host: string, hostLines: s
   const run = (r: AuditRecord) => `run ${r.runId} (seq ${r.seq}, ${r.start})`;
   const onHost = new Set<string>();
   const others = new Map<string, Set<string>>();
+  let unsigned = 0;
   let firstOnHost: number | undefined;
 
   hostLines.forEach((line, i) => {
@@ -45,6 +47,7 @@ export function crossCheck(controllerLines: string[], host: string, hostLines: s
     const parsed = parseRecordLine(line, trusted);
     if (!parsed.ok) {
       if (parsed.unknownKey) others.set(parsed.unknownKey, (others.get(parsed.unknownKey) ?? new Set()).add(writerOf(line)));
+      else if (parsed.unsigned) unsigned++;
       else out.problems.push(`line ${i + 1} of ${host}'s copy: ${parsed.reason}`);
       return;
     }
@@ -72,6 +75,7 @@ export function crossCheck(controllerLines: string[], host: string, hostLines: s
   for (const r of afterFirst) out.problems.push(`${run(r)} touched ${host}, but ${host} has no copy: removed on the host, or the append failed at the time`);
   const before = missing.length - afterFirst.length;
   if (before) out.notes.push(`${before} earlier run(s) touched ${host} before its first record here (a rebuilt host, or its log was removed)`);
+  if (unsigned) out.notes.push(`${unsigned} unsigned record(s) from before signing: not checked`);
   for (const [key, by] of others) out.notes.push(`records signed by key ${key} (${[...by].join(', ')}): not checked, pass --key to include them`);
   return out;
 }

@@ -287,14 +287,16 @@ describe('cross-checking the controller file with a host copy', () => {
     ]);
   });
 
-  it("notes, without failing, runs before the host's first record and other controllers' records", () => {
+  it("notes, without failing, runs before the host's first record, unsigned records and other controllers' records", () => {
     const { lines } = chainOf(4);
     const other = chainOf(1, MALLORY, () => ({ runId: 'theirs', user: 'bob', controller: 'ci' })).lines[0];
-    const c = crossCheck(lines, 'db1', [lines[2], other, lines[3]], keys);
+    const v1 = JSON.stringify({ v: 1, runId: 'old', prev: null, hash: 'a'.repeat(64) });
+    const c = crossCheck(lines, 'db1', [v1, lines[2], other, lines[3]], keys);
     expect(c.problems).toEqual([]);
     expect(c.matched).toBe(2);
     expect(c.notes).toEqual([
       '2 earlier run(s) touched db1 before its first record here (a rebuilt host, or its log was removed)',
+      '1 unsigned record(s) from before signing: not checked',
       `records signed by key ${MALLORY.id} (bob@ci): not checked, pass --key to include them`,
     ]);
   });
