@@ -5,6 +5,12 @@
  */
 import Handlebars, { type HelperDelegate, type HelperOptions } from 'handlebars';
 import { quote } from '../shell/quote.js';
+import { addSecretForm } from '../secrets/secret.js';
+
+// Helpers that transform a string print a secret in a form redact() must know (quote's form
+// is registered by shell/quote.ts; json's escaping by the redactor itself).
+addSecretForm((v) => v.toUpperCase());
+addSecretForm((v) => v.toLowerCase());
 
 type Args = unknown[];
 

@@ -14,24 +14,53 @@ export const MASK = '********';
 /** Shortest value the redactor masks (and the vault agrees to encrypt). */
 export const MIN_SECRET_LENGTH = 3;
 
+/** Every value registered, as given (to derive forms added later). */
+const values = new Set<string>();
+/** What redact() masks: each value in each of its output forms. */
 const registry = new Set<string>();
 let longestFirst: string[] | undefined;
 
+/**
+ * Transformations output paths apply to strings, besides JSON escaping: shell quoting
+ * (shell/quote.ts), case-changing template helpers (render/helpers.ts). Whoever produces a
+ * form registers it here, so every secret, earlier or later, is masked in that form too.
+ */
+const forms: Array<(value: string) => string> = [];
+
+export function addSecretForm(form: (value: string) => string): void {
+  forms.push(form);
+  for (const v of values) addForms(v);
+}
+
 function register(value: string): void {
+  values.add(value);
+  addForms(value);
+}
+
+function addForms(value: string): void {
   const before = registry.size;
   for (const form of outputForms(value)) if (form.length >= MIN_SECRET_LENGTH) registry.add(form);
   if (registry.size !== before) longestFirst = undefined;
 }
 
 /**
- * The ways a value can show up in output: as is; JSON-escaped (a secret with a quote or
- * newline inside a JSON document); and, for a multi-line value (a TLS key), each of its
- * lines, since diffs and line-oriented output show one line at a time.
+ * The ways a value can show up in output: as is and in each registered form, each of them
+ * also JSON-escaped (a secret with a quote or newline inside a JSON document); and, for a
+ * multi-line value (a TLS key), each of its lines, since diffs and line-oriented output
+ * show one line at a time.
  */
 function outputForms(value: string): string[] {
-  const forms = [value, JSON.stringify(value).slice(1, -1)];
-  if (/[\r\n]/.test(value)) forms.push(...value.split(/\r?\n|\r/).map((l) => l.trim()));
-  return forms;
+  const shown = [value];
+  for (const form of forms) {
+    try {
+      shown.push(form(value));
+    } catch {
+      // A form that cannot take this value (quote() refuses NUL) cannot produce it either.
+    }
+  }
+  const out = shown.flatMap((v) => [v, JSON.stringify(v).slice(1, -1)]);
+  if (/[\r\n]/.test(value)) out.push(...value.split(/\r?\n|\r/).map((l) => l.trim()));
+  return out;
 }
 
 export class Secret {
