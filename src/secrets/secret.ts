@@ -104,6 +104,18 @@ export function redact(text: string): string {
 }
 
 /**
+ * Whether a text (a rendered file) holds any registered secret, in any form. Such a file is
+ * sensitive as a whole: its diff would show the lines around the secret, and after a rotation
+ * the old value, which the redactor no longer knows.
+ */
+export function containsSecret(text: string | Buffer): boolean {
+  if (registry.size === 0) return false;
+  const s = typeof text === 'string' ? text : text.toString('utf8');
+  for (const v of registry) if (s.includes(v)) return true;
+  return false;
+}
+
+/**
  * Deep copy of a value (as JSON would carry it) with every Secret replaced by its mask and
  * every registered value masked inside strings. Strings are masked before JSON escapes them.
  */
