@@ -116,6 +116,15 @@ const plainHelpers: Record<string, HelperDelegate> = {
     if (typeof v !== 'string' && typeof v !== 'number') throw new Error(`helper "quote": expected a string or number, got ${typeof v}`);
     return quote(v);
   },
+  /**
+   * {{raw value}}: the value as is. In a shell field (cmd, unless, onlyIf, validate), where
+   * every other {{…}} is quoted, it splices shell syntax on purpose; elsewhere it changes nothing.
+   */
+  raw: (...args: Args) => {
+    const { values } = split(args);
+    required('raw', values, 1);
+    return String(values[0]);
+  },
   /** {{#if (includes list item)}}. */
   includes: (...args: Args) => {
     const { values } = split(args);
