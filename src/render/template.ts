@@ -1,8 +1,9 @@
 /**
  * Handlebars, strict and unescaped: the only file that knows about handlebars besides its
- * helpers. A missing variable is a UserError naming the template, line and variable; template
- * paths cannot leave the role; Secrets are revealed into the content (the host needs the real
- * password) and masked again by the redactor wherever output goes.
+ * helpers and the shell-field rewriting (shell-template.ts). A missing variable is a UserError
+ * naming the template, line and variable; template paths cannot leave the role; Secrets are
+ * revealed into the content (the host needs the real password) and masked again by the
+ * redactor wherever output goes.
  */
 import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import { basename, join } from 'node:path';

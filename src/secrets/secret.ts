@@ -33,6 +33,7 @@ export function addSecretForm(form: (value: string) => string): void {
 }
 
 function register(value: string): void {
+  if (value.length < MIN_SECRET_LENGTH) return; // nor its forms: quoted, "ab" would still mask every 'ab'
   values.add(value);
   addForms(value);
 }
