@@ -12,3 +12,4 @@ export type { Facts } from './facts/types.js';
 export { Secret } from './secrets/secret.js';
 export { quote, sh } from './shell/quote.js';
 export { UserError } from './errors.js';
+export { CA_CERT_FILE } from './pki/ca.js';
