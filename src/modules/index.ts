@@ -8,8 +8,9 @@ import * as sysctl from './sysctl.js';
 import * as command from './command.js';
 import * as meta from './meta.js';
 import * as tls from './tls.js';
+import * as cluster from './cluster.js';
 
-export { apt, files, systemd, users, sysctl, command, meta, tls };
+export { apt, files, systemd, users, sysctl, command, meta, tls, cluster };
 
 const factories = [
   apt.packages, apt.repository, apt.update,
@@ -20,6 +21,7 @@ const factories = [
   command.run,
   meta.skip,
   tls.certificate, tls.caTrust,
+  cluster.primary,
 ];
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
