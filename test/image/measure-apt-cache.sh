@@ -14,9 +14,10 @@ s=$(t); apt-get $opt update -qq >/dev/null 2>&1
 u=$(t); DEBIAN_FRONTEND=noninteractive apt-get $opt install -y -qq --download-only $2 >/dev/null 2>&1
 d=$(t); DEBIAN_FRONTEND=noninteractive apt-get $opt install -y -qq $2 >/dev/null 2>&1
 e=$(t)
-printf "%-7s update %5.1f s  download %5.1f s (%s)  install %5.1f s\n" "$1" "$(echo "$u - $s" | bc)" "$(echo "$d - $u" | bc)" "$(du -sh /var/cache/apt/archives | cut -f1)" "$(echo "$e - $d" | bc)"
+awk -v m="$1" -v s="$s" -v u="$u" -v d="$d" -v e="$e" -v size="$(du -sh /var/cache/apt/archives | cut -f1)" \
+  "BEGIN { printf \"%-7s update %5.1f s  download %5.1f s (%s)  install %5.1f s\\n\", m, u - s, d - u, size, e - d }"
 '
 echo "measure-apt-cache: $pkgs; load average $(cut -d' ' -f1-3 /proc/loadavg)"
 for mode in direct cache cache; do
-  docker run --rm "$image" bash -c "apt-get install -y -qq bc >/dev/null 2>&1 || true; $script" sh "$mode" "$pkgs"
+  docker run --rm "$image" bash -c "$script" sh "$mode" "$pkgs"
 done
