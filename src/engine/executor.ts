@@ -161,6 +161,8 @@ export async function execute(deps: ExecutorDeps, opts: ExecuteOptions): Promise
         return deps.readRoleFile(bt.roleDir, src);
       },
       hosts: hostsView,
+      inventory: deps.inventory,
+      peerRun: (name, cmd, o) => deps.transports.get(name).run(cmd, o),
     };
   }
 
