@@ -12,13 +12,19 @@ type Run = (cmd: string, opts: { stdin: string }) => Promise<{ code: number; std
 
 export interface RecordedRun {
   local: { ok: true; record: AuditRecord; file: string } | { ok: false; file: string; error: string };
-  /** Per changed host. */
+  /** Per host that keeps a copy. */
   remote: Record<string, { ok: boolean; error?: string }>;
 }
 
 export async function recordRun(
   s: RunSummary,
-  opts: { runOn: (host: string) => Run | undefined; localFile?: string; remotePath?: string },
+  opts: {
+    runOn: (host: string) => Run | undefined;
+    /** Hosts that keep a copy (default: those that changed); never in check mode. */
+    hosts?: string[];
+    localFile?: string;
+    remotePath?: string;
+  },
 ): Promise<RecordedRun> {
   const draft = buildRecord(s);
   const file = opts.localFile ?? defaultAuditFile();
@@ -32,7 +38,7 @@ export async function recordRun(
   if (s.mode !== 'check') {
     const changed = Object.entries(draft.hosts).filter(([, h]) => h.changed > 0).map(([host]) => host);
     await Promise.all(
-      changed.map(async (host) => {
+      (opts.hosts ?? changed).map(async (host) => {
         const run = opts.runOn(host);
         if (!run) return void (remote[host] = { ok: false, error: 'no open session to the host' });
         try {
