@@ -9,7 +9,7 @@
  * redacted, the active run is aborted and recorded, and the exit code is 70.
  */
 import { CommanderError } from 'commander';
-import { UserError, EXIT, messageOf } from '../errors.js';
+import { UserError, EXIT } from '../errors.js';
 import { redact } from '../secrets/secret.js';
 import { RunControl } from '../engine/control.js';
 
@@ -38,7 +38,13 @@ export async function withRunControl<T>(fn: (control: RunControl) => Promise<T>)
   process.on('SIGTERM', onSignal);
   activeRuns.add(control);
   try {
-    return await fn(control);
+    const result = await fn(control);
+    // A crash ended the run under us: its handler records it and exits 70, not this result.
+    if (crashed) await crashed;
+    return result;
+  } catch (e) {
+    if (crashed) await crashed;
+    throw e;
   } finally {
     activeRuns.delete(control);
     process.off('SIGINT', onSignal);
@@ -50,20 +56,22 @@ export async function withRunControl<T>(fn: (control: RunControl) => Promise<T>)
 export function handleCrashes(): void {
   if (crashHandled) return;
   crashHandled = true;
-  process.on('uncaughtException', (e) => void crash(e));
-  process.on('unhandledRejection', (e) => void crash(e));
+  process.on('uncaughtException', crash);
+  process.on('unhandledRejection', crash);
 }
 
 let crashHandled = false;
-let crashing = false;
+/** Set once a crash is being handled; never resolves (it ends in process.exit). */
+let crashed: Promise<never> | undefined;
 
-async function crash(e: unknown): Promise<void> {
-  if (crashing) return; // a second failure while the first is being recorded
-  crashing = true;
-  reportError(e);
-  setTimeout(() => process.exit(EXIT.bug), CRASH_RECORD_MS);
-  await Promise.allSettled([...activeRuns].map((c) => c.crash(messageOf(e))));
-  process.exit(EXIT.bug);
+function crash(e: unknown): void {
+  if (crashed) return; // a second failure while the first is being recorded
+  crashed = (async () => {
+    reportError(e);
+    setTimeout(() => process.exit(EXIT.bug), CRASH_RECORD_MS);
+    await Promise.allSettled([...activeRuns].map((c) => c.crash()));
+    return process.exit(EXIT.bug);
+  })();
 }
 
 /** Prints an error the way its kind asks for and returns the exit code. */

@@ -10,7 +10,7 @@ export class RunControl {
   #stopped = false;
   #aborted = false;
   #onAbort = new Set<() => void>();
-  #onCrash = new Set<(reason: string) => Promise<void>>();
+  #onCrash = new Set<() => Promise<void>>();
 
   /** Nothing new may start (stopped or aborted). */
   get stopping(): boolean {
@@ -31,9 +31,9 @@ export class RunControl {
     for (const cb of [...this.#onAbort]) cb();
   }
 
-  async crash(reason: string): Promise<void> {
+  async crash(): Promise<void> {
     this.abort();
-    await Promise.allSettled([...this.#onCrash].map((cb) => cb(reason)));
+    await Promise.allSettled([...this.#onCrash].map((cb) => cb()));
   }
 
   /** cb runs once on abort (at once if already aborted). Returns the unsubscribe. */
@@ -46,7 +46,7 @@ export class RunControl {
     return () => this.#onAbort.delete(cb);
   }
 
-  onCrash(cb: (reason: string) => Promise<void>): () => void {
+  onCrash(cb: () => Promise<void>): () => void {
     this.#onCrash.add(cb);
     return () => this.#onCrash.delete(cb);
   }
