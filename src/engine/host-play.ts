@@ -65,7 +65,7 @@ async function driftOf(env: HostPlayEnv, plan: PlanFile, h: HostRun, play: Prepa
   }
 }
 
-export function selectedByTags(bt: BoundTask, opts: { tags?: string[]; skipTags?: string[] }): boolean {
+function selectedByTags(bt: BoundTask, opts: { tags?: string[]; skipTags?: string[] }): boolean {
   const tags = new Set([...bt.task.tags, ...(bt.roleName ? [bt.roleName] : [])]);
   if (opts.skipTags?.some((t) => tags.has(t))) return false;
   if (!opts.tags || opts.tags.length === 0) return true;

@@ -335,6 +335,51 @@ describe('engine under faults', () => {
     expect(r.stdout).not.toContain(basename(fleet.inventoryDir));
   }, 120_000);
 
+  it('a wrong become password is the same refusal (FAILED, counted, with the reason) in apply and exec', async () => {
+    const setup = await fleet.exec(
+      'target2',
+      [
+        'id pwuser >/dev/null 2>&1 || useradd -m -s /bin/sh pwuser',
+        "echo 'pwuser:right-Pass-1' | chpasswd",
+        "echo 'pwuser ALL=(ALL) ALL' > /etc/sudoers.d/pwuser && chmod 440 /etc/sudoers.d/pwuser",
+        'install -d -m 700 -o pwuser -g pwuser /home/pwuser/.ssh',
+        'install -m 600 -o pwuser -g pwuser /home/admin/.ssh/authorized_keys /home/pwuser/.ssh/authorized_keys',
+      ].join(' && '),
+    );
+    expect(setup.code, setup.stderr).toBe(0);
+    const dir = await mkdtemp(join(tmpdir(), 'infra-become-'));
+    const wrong = await vaultEncrypt('becomePassword', 'wrong-Pass-2', passwordFile);
+    const target2 = fleet.targets.find((t) => t.name === 'target2')!;
+    await writeFile(
+      join(dir, 'hosts.yaml'),
+      [
+        'hosts:',
+        `  bastion: { address: 127.0.0.1, port: ${fleet.bastion.port}, groups: [bastion], bastion: null }`,
+        '  target2:',
+        `    address: ${target2.ip}`,
+        '    groups: [targets]',
+        '    user: pwuser',
+        `    becomePassword: ${wrong}`,
+        'groups:',
+        `  all: { user: admin, key: ${fleet.keyPath}, bastion: bastion, become: sudo }`,
+        '  bastion: {}',
+        '  targets: {}',
+        '',
+      ].join('\n'),
+    );
+    await writeFile(join(dir, 'known_hosts'), await readFile(join(fleet.inventoryDir, 'known_hosts')));
+    for (const args of [
+      ['apply', join(FIXTURES, 'template-vars.yaml'), '-i', dir, '-l', 'target2', '--json'],
+      ['exec', '-i', dir, '-l', 'target2', '--json', '--', 'true'],
+    ]) {
+      const r = await infra(args);
+      expect(r.code, `${args[0]}: ${r.stderr}`).toBe(1);
+      expect(r.events.some((e) => e.type === 'host.unreachable'), args[0]).toBe(false);
+      expect(r.events.find((e) => e.type === 'host.failed'), args[0]).toMatchObject({ host: 'target2', error: 'sudo rejected the become password' });
+      expect(r.recap, args[0]).toEqual([expect.objectContaining({ host: 'target2', failed: 1, unreachable: false, error: 'sudo rejected the become password' })]);
+    }
+  }, 120_000);
+
   it('a frozen host is unreachable within the keepalive bound (--keepalive-interval × --keepalive-count)', async () => {
     await fleet.exec('target2', 'rm -f /opt/infra-slow-1 /opt/infra-slow-2 /opt/infra-slow-handler');
     const id = (await docker(['ps', '-q', '--filter', `label=infra-test.pid=${process.pid}`, '--filter', 'label=infra-test.host=target2'])).trim().split('\n')[0];
