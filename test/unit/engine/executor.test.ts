@@ -7,7 +7,7 @@ import { describe, it, expect } from 'vitest';
 import { z } from 'zod';
 import { execute, type ExecutorDeps, type ExecuteOptions } from '../../../src/engine/executor.js';
 import { batchHosts } from '../../../src/engine/batches.js';
-import { defineModule, makeTask, type Task } from '../../../src/modules/types.js';
+import { defineModule, makeTask, type Module, type Task } from '../../../src/modules/types.js';
 import type { Transport } from '../../../src/transport/types.js';
 import { HostUnreachable, HostRefused, emptyCounters } from '../../../src/transport/types.js';
 import { Secret } from '../../../src/secrets/secret.js';
@@ -36,6 +36,11 @@ const setKey = defineModule<{ key: string; value: string; fail?: boolean }>({
     state.get(host.name)!.set(p.key, p.value);
   },
 });
+
+/** A test module whose params are { k } (described by k): only check/apply differ. */
+function kModule(m: Pick<Module<{ k: string }>, 'name' | 'check' | 'apply'>) {
+  return defineModule<{ k: string }>({ params: z.object({ k: z.string() }), describe: (p) => p.k, ...m });
+}
 
 const facts = { hostname: 'x', os: { id: 'debian' }, container: 'docker' } as unknown as Facts;
 
@@ -196,10 +201,8 @@ describe('executor', () => {
 
   it('a connection lost mid-task fails that task with "state unknown" and marks the host unreachable', async () => {
     reset();
-    const lossy = defineModule<{ k: string }>({
+    const lossy = kModule({
       name: 'test.remote',
-      params: z.object({ k: z.string() }),
-      describe: (p) => p.k,
       async check(host) {
         await host.run('probe');
         return { changes: [{ what: 'x' }] };
@@ -238,10 +241,8 @@ describe('executor', () => {
   it('Ctrl-C once: no new task starts, pending handlers still run', async () => {
     reset();
     const control = new RunControl();
-    const first = defineModule<{ k: string }>({
+    const first = kModule({
       name: 'test.stopper',
-      params: z.object({ k: z.string() }),
-      describe: (p) => p.k,
       async check() {
         return control.stopping ? { changes: [], reason: 'done' } : { changes: [{ what: 'x' }] };
       },
@@ -273,10 +274,8 @@ describe('executor', () => {
 
   it('fails a task that does not converge (check after apply still sees changes)', async () => {
     reset();
-    const liar = defineModule<{ k: string }>({
+    const liar = kModule({
       name: 'test.liar',
-      params: z.object({ k: z.string() }),
-      describe: (p) => p.k,
       async check() {
         return { changes: [{ what: 'set k' }] };
       },
@@ -300,10 +299,8 @@ describe('executor: issue 10 regressions', () => {
   it('render with task vars keeps the standard template data (groups, host, facts) and merges vars over it', async () => {
     reset();
     const seen: Record<string, unknown>[] = [];
-    const renders = defineModule<{ k: string }>({
+    const renders = kModule({
       name: 'test.render',
-      params: z.object({ k: z.string() }),
-      describe: (p) => p.k,
       async check(host) {
         await host.render('t.hbs', { vars: { extra: 'x', base: 'overridden' } });
         return { changes: [], reason: 'rendered' };
@@ -327,10 +324,8 @@ describe('executor: issue 10 regressions', () => {
 
   it("each host's recap time is its own, not the whole run's", async () => {
     reset();
-    const slow = defineModule<{ k: string }>({
+    const slow = kModule({
       name: 'test.slow',
-      params: z.object({ k: z.string() }),
-      describe: (p) => p.k,
       async check(host) {
         if (host.name === 'h1') await new Promise((r) => setTimeout(r, 400));
         return { changes: [], reason: 'waited' };
@@ -355,10 +350,8 @@ describe('executor: issue 10 regressions', () => {
 
   it('a lost connection is said once, not "state unknown (state unknown)"', async () => {
     reset();
-    const lossy = defineModule<{ k: string }>({
+    const lossy = kModule({
       name: 'test.remote',
-      params: z.object({ k: z.string() }),
-      describe: (p) => p.k,
       async check(host) {
         await host.run('probe');
         return { changes: [], reason: 'x' };
@@ -379,10 +372,8 @@ describe('executor: issue 10 regressions', () => {
   it('a changed secret alone is drift: fingerprints are keyed hashes of the real values, never the values', async () => {
     reset();
     let password = new Secret('first-Passw0rd-value');
-    const secretive = defineModule<{ k: string }>({
+    const secretive = kModule({
       name: 'test.secretive',
-      params: z.object({ k: z.string() }),
-      describe: (p) => p.k,
       async check() {
         return { changes: [{ what: `set password ${password.reveal()}` }], diff: [{ kind: 'value', name: 'pw', before: null, after: password as unknown as string, sensitive: true }] };
       },
@@ -411,10 +402,8 @@ describe('executor: handlers are never lost', () => {
   /** A handler that fails while `broken` is set, and records its successful runs. */
   let broken = true;
   const restarts: string[] = [];
-  const restart = defineModule<{ k: string }>({
+  const restart = kModule({
     name: 'test.restart',
-    params: z.object({ k: z.string() }),
-    describe: (p) => p.k,
     async check() {
       return { changes: [{ what: 'restart' }], always: true };
     },
@@ -467,10 +456,8 @@ describe('executor: abort', () => {
   it('fails the running task as aborted, starts nothing else, runs no handler', async () => {
     reset();
     const control = new RunControl();
-    const hang = defineModule<{ k: string }>({
+    const hang = kModule({
       name: 'test.hang',
-      params: z.object({ k: z.string() }),
-      describe: (p) => p.k,
       async check() {
         return { changes: [{ what: 'wait' }] };
       },
