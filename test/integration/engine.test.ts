@@ -289,7 +289,7 @@ describe('engine under faults', () => {
     await fleet.exec('target2', 'rm -f /opt/infra-crash-1');
     const secret = 'crash-secret-value-2';
     await writeGroupVars(secret);
-    const run = startInfra(['run', 'crash', '-i', fleet.inventoryDir, '-l', 'target2', '--json'], /"task.start".*test\.crash/, { cwd: join(REPO, 'test/fixtures/engine-crash') });
+    const run = startInfra(['run', 'crash', '-i', fleet.inventoryDir, '-l', 'target2', '--json'], /"task.start".*test\.crash/, { cwd: join(REPO, 'test/fixtures/engine-roles') });
     await run.seen;
     expect(await run.exited).toBe(70);
     const stderr = run.stderr();
@@ -334,6 +334,16 @@ describe('engine under faults', () => {
     expect(r.stdout.split('\n')[0]).toMatch(/ — apply — 1 host of fleet — run [0-9a-f]{8}$/);
     expect(r.stdout).not.toContain(basename(fleet.inventoryDir));
   }, 120_000);
+
+  it('a module can open a fresh connection to its host through the same route (probeConnection)', async () => {
+    const r = await infra(['run', 'probe', '-i', fleet.inventoryDir, '-l', 'target1', '--json'], { cwd: join(REPO, 'test/fixtures/engine-roles') });
+    expect(r.code, r.stderr).toBe(0);
+    const probe = taskResults(r, 'target1')[0];
+    expect(probe).toMatchObject({ status: 'ok', reason: expect.stringMatching(/^probe ok in \d+ ms$/) });
+    console.log(`probeConnection: ${probe.reason}`);
+    // The session's own connection stays the only one counted: the probe is not the session.
+    expect(r.recap[0].counters).toMatchObject({ connections: 1 });
+  }, 60_000);
 
   it('a wrong become password is the same refusal (FAILED, counted, with the reason) in apply and exec', async () => {
     const setup = await fleet.exec(
