@@ -153,12 +153,6 @@ describe('engine through the bastion', () => {
     expect(failed).toMatchObject({ host: 'target1', error: expect.stringMatching(/^target1 is locked by \S+@\S+ since \d\d:\d\d:\d\d \(run [0-9a-f]+, infra apply /) });
     // Refused before any task: counted as failed, with the reason, not a row of zeros.
     expect(second.recap).toEqual([expect.objectContaining({ host: 'target1', failed: 1, unreachable: false, error: failed!.error })]);
-    // exec takes the same lock, and says it is an exec.
-    const exec = await infra(['exec', '-i', fleet.inventoryDir, '-l', 'target1', '--json', '--', 'true']);
-    expect(exec.code).toBe(1);
-    expect(exec.events[0]).toMatchObject({ type: 'run.start', mode: 'exec' });
-    expect(exec.events.find((e) => e.type === 'host.failed')).toMatchObject({ host: 'target1', error: expect.stringMatching(/^target1 is locked by /) });
-    expect(exec.recap).toEqual([expect.objectContaining({ host: 'target1', failed: 1 })]);
     expect(second.durationMs).toBeLessThan(15_000);
     // The controller dies mid-run: the lock goes with its session, once the command that was
     // running on the host (sleep 4) has ended — until then the host is still busy.
@@ -267,6 +261,12 @@ describe('engine under faults', () => {
     const run = startInfra(['apply', join(FIXTURES, 'abort.yaml'), '-i', fleet.inventoryDir, '-l', 'target1', '--json'], /"task.start".*sleep 300/);
     await run.seen;
     expect((await leftovers('target1', 'sleep 300')).procs).toMatch(/sleep 300/);
+    // exec takes the same run lock, and says it is an exec.
+    const exec = await infra(['exec', '-i', fleet.inventoryDir, '-l', 'target1', '--json', '--', 'true']);
+    expect(exec.code).toBe(1);
+    expect(exec.events[0]).toMatchObject({ type: 'run.start', mode: 'exec' });
+    expect(exec.events.find((e) => e.type === 'host.failed')).toMatchObject({ host: 'target1', error: expect.stringMatching(/^target1 is locked by .*abort\.yaml/) });
+    expect(exec.recap).toEqual([expect.objectContaining({ host: 'target1', failed: 1 })]);
     run.child.kill('SIGINT');
     await new Promise((r) => setTimeout(r, 300));
     const t0 = Date.now();
