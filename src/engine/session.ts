@@ -11,7 +11,7 @@ import type { Inventory } from '../inventory/types.js';
 import { TransportPool } from '../transport/index.js';
 import type { LockMeta, Transport } from '../transport/types.js';
 import { createReporter } from '../report/index.js';
-import type { HostRecap, Reporter } from '../report/events.js';
+import type { Reporter } from '../report/events.js';
 import type { AuditMode } from '../audit/record.js';
 import { EXIT } from '../errors.js';
 import { redact } from '../secrets/secret.js';
@@ -99,7 +99,7 @@ export class RunSession {
       runId: this.runId,
       command: redact(this.req.commandLine),
       mode: this.req.mode,
-      inventory: this.inventoryName,
+      inventory: this.#inventoryName,
       hosts: this.req.hosts,
       at: new Date(this.started).toISOString(),
     });
@@ -113,15 +113,15 @@ export class RunSession {
   }
 
   /** Writes the audit record, then the recap (run.end). Once. */
-  async end(r: RunEnd): Promise<HostRecap[]> {
-    const recap = this.hosts.recap(this.pool.counters());
-    if (this.#ended) return recap;
+  async end(r: RunEnd): Promise<void> {
+    if (this.#ended) return;
     this.#ended = true;
+    const recap = this.hosts.recap(this.pool.counters());
     const aborted = r.aborted || this.control.aborted;
     await recordAudit({
       runId: this.runId,
       commandLine: this.req.commandLine,
-      inventory: this.inventoryName,
+      inventory: this.#inventoryName,
       inventoryDir: this.req.inventory.dir,
       limit: this.req.limit,
       mode: this.req.mode,
@@ -141,7 +141,6 @@ export class RunSession {
       interrupted: this.control.stopping,
       exitCode: r.exitCode,
     });
-    return recap;
   }
 
   close(): Promise<void> {
@@ -154,7 +153,7 @@ export class RunSession {
     return this.#closed;
   }
 
-  private get inventoryName(): string {
+  get #inventoryName(): string {
     return this.req.inventoryName ?? this.req.inventory.env;
   }
 
