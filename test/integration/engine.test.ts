@@ -324,7 +324,7 @@ describe('engine under faults', () => {
   }, 120_000);
 
   it('apply plan.json names the inventory as it was given, not its absolute path', async () => {
-    const dir = await mkdtemp(join(tmpdir(), 'infra-named-'));
+    const dir = await mkdtemp(join(work, 'named-'));
     await mkdir(join(dir, 'inventories'));
     await symlink(fleet.inventoryDir, join(dir, 'inventories', 'fleet'));
     const planFile = join(dir, 'plan.json');
@@ -357,7 +357,7 @@ describe('engine under faults', () => {
       ].join(' && '),
     );
     expect(setup.code, setup.stderr).toBe(0);
-    const dir = await mkdtemp(join(tmpdir(), 'infra-become-'));
+    const dir = await mkdtemp(join(work, 'become-'));
     const wrong = await vaultEncrypt('becomePassword', 'wrong-Pass-2', passwordFile);
     const target2 = fleet.targets.find((t) => t.name === 'target2')!;
     await writeFile(
