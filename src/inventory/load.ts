@@ -270,6 +270,8 @@ function resolveConnection(
   if (merged.keyPassphrase) conn.keyPassphrase = merged.keyPassphrase;
   if (merged.becomePassword) conn.becomePassword = merged.becomePassword;
   if (merged.bastion) conn.bastion = merged.bastion;
+  if (merged.keepaliveInterval !== undefined) conn.keepaliveIntervalMs = Math.round(merged.keepaliveInterval * 1000);
+  if (merged.keepaliveCount !== undefined) conn.keepaliveCountMax = merged.keepaliveCount;
   return conn;
 }
 

@@ -20,6 +20,9 @@ export interface ConnectionSettings {
   become: false | 'sudo';
   /** sudo password (a vault value); absent = NOPASSWD via sudo -n. */
   becomePassword?: Secret;
+  /** ssh keepalive; absent = the transport's default (15 s × 3). */
+  keepaliveIntervalMs?: number;
+  keepaliveCountMax?: number;
 }
 
 /** One variable's value at one precedence level, with where it came from. */
