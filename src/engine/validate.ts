@@ -19,10 +19,10 @@ export async function checkInput(req: InputRequest): Promise<string> {
       templates++;
     }
   }
-  // Role tasks need facts; with placeholder facts (Debian 12, not a container) every role's
+  // Role tasks need facts; with placeholder facts (Debian 12, not a container, a default route on eth0) every role's
   // task list is built and each task's parameters validated, so a role bug or a bad
   // cross-host reference (an unknown group in firewall.allow) shows here, not mid-run.
-  const facts = { ...defaultFacts(), os: { id: 'debian', versionId: '12', codename: 'bookworm', prettyName: 'Debian GNU/Linux 12 (bookworm)', family: 'debian' as const }, container: 'none' };
+  const facts = { ...defaultFacts(), os: { id: 'debian', versionId: '12', codename: 'bookworm', prettyName: 'Debian GNU/Linux 12 (bookworm)', family: 'debian' as const }, container: 'none', iface: 'eth0', ipv4: '192.0.2.1' };
   const hostsView = (pattern: string) =>
     selectHosts(input.inventory, pattern).map((n) => {
       const h = input.inventory.hosts.get(n)!;
