@@ -13,7 +13,7 @@ import type { HostRecap } from '../report/events.js';
 import { chooseReporter } from './session.js';
 import { forEachLimit } from './batches.js';
 import { loadInventoryFor } from './input.js';
-import { appendLocal, appendRemote, buildRecord, defaultAuditFile } from '../audit/index.js';
+import { writeAuditRecord } from './audit.js';
 
 export interface AdhocRequest {
   cwd: string;
@@ -36,7 +36,6 @@ export async function execOnHosts(req: AdhocRequest & { command: string }): Prom
   const runId = randomBytes(4).toString('hex');
   const started = Date.now();
   const recap = new Map<string, HostRecap>();
-  const ranOn = new Set<string>();
   reporter.emit({ type: 'run.start', runId, command: redact(req.commandLine), mode: 'apply', inventory: inventory.env, hosts, at: new Date().toISOString() });
   try {
     await forEachLimit(hosts, req.forks, async (host) => {
@@ -47,7 +46,6 @@ export async function execOnHosts(req: AdhocRequest & { command: string }): Prom
         const t = pool.get(host);
         await t.connect();
         const res = await t.run(req.command, { timeoutMs: req.timeoutMs });
-        ranOn.add(host); // it returned an exit code: the command ran there
         reporter.emit({ type: 'exec.output', host, code: res.code, stdout: res.stdout, stderr: res.stderr });
         if (res.code === 0) r.changed++;
         else r.failed++;
@@ -62,7 +60,7 @@ export async function execOnHosts(req: AdhocRequest & { command: string }): Prom
     const list = hosts.map((h) => ({ ...recap.get(h)!, counters: counters[h] }));
     const failed = list.some((r) => r.failed || r.unreachable);
     const exitCode = failed ? EXIT.hostFailed : EXIT.ok;
-    await auditExec({ runId, req, inventory: inventory.env, inventoryDir: inventory.dir, recap: list, started, exitCode, ranOn: [...ranOn], pool });
+    await auditExec({ runId, req, inventory: inventory.env, inventoryDir: inventory.dir, recap: list, started, exitCode, pool });
     reporter.emit({ type: 'run.end', runId, recap: list, durationMs: Date.now() - started, interrupted: false, exitCode });
     return exitCode;
   } finally {
@@ -72,10 +70,8 @@ export async function execOnHosts(req: AdhocRequest & { command: string }): Prom
 }
 
 /**
- * The audit record of an exec: locally, and on every host the command was started on,
- * whatever its exit code. An apply records only on hosts that changed because it knows what
- * changed; an ad-hoc command has no such notion — `rm -rf x; false` fails and still changes
- * the host — so each host that ran it keeps the record. Failures are warnings, never fatal.
+ * The audit record of an exec: locally, and on every host the command ran on, whatever its
+ * exit code (audit/record.ts `recipients`). Failures are warnings, never fatal.
  */
 async function auditExec(a: {
   runId: string;
@@ -85,35 +81,23 @@ async function auditExec(a: {
   recap: HostRecap[];
   started: number;
   exitCode: number;
-  ranOn: string[];
   pool: TransportPool;
 }): Promise<void> {
-  const draft = buildRecord({
-    runId: a.runId,
-    commandLine: a.req.commandLine,
-    inventory: a.inventory,
-    inventoryDir: a.inventoryDir,
-    limit: a.req.limit,
-    mode: 'exec',
-    recap: a.recap,
-    changedTasks: {},
-    started: a.started,
-    ended: Date.now(),
-    exitCode: a.exitCode,
-  });
-  const warn = (where: string, error: unknown) =>
-    process.stderr.write(redact(`warning: audit record not written ${where}: ${error instanceof Error ? error.message : String(error)}\n`));
-  const file = defaultAuditFile();
-  await appendLocal(draft, file).catch((e: unknown) => warn(`to ${file}`, e));
-  await Promise.all(
-    a.ranOn.map(async (host) => {
-      try {
-        const r = await appendRemote((cmd, o) => a.pool.get(host).run(cmd, o), draft);
-        if (!r.ok) warn(`on ${host}`, r.error ?? 'unknown error');
-      } catch (e) {
-        warn(`on ${host}`, e);
-      }
-    }),
+  await writeAuditRecord(
+    {
+      runId: a.runId,
+      commandLine: a.req.commandLine,
+      inventory: a.inventory,
+      inventoryDir: a.inventoryDir,
+      limit: a.req.limit,
+      mode: 'exec',
+      recap: a.recap,
+      changedTasks: {},
+      started: a.started,
+      ended: Date.now(),
+      exitCode: a.exitCode,
+    },
+    a.pool,
   );
 }
 

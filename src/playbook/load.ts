@@ -7,8 +7,8 @@
 import { UserError, UserErrors, didYouMean } from '../errors.js';
 import { makeTask, type Module, type Task, type TaskOptions } from '../modules/types.js';
 import type { VaultDecryptor } from '../secrets/types.js';
-import { loadYamlFile, formatPath, type YamlDoc, type YamlPath } from '../inventory/yaml.js';
-import { zodErrors } from '../inventory/zod-errors.js';
+import { loadYamlFile, formatPath, type YamlDoc, type YamlPath } from '../yaml/positions.js';
+import { zodErrors } from '../yaml/zod-errors.js';
 import { isPlainObject } from '../inventory/vars.js';
 import { loadRole, type RoleDef } from './role.js';
 import { playbookSchema, taskOptionsSchema, TASK_OPTION_KEYS, type Play, type Playbook, type RoleRef } from './schema.js';

@@ -4,7 +4,7 @@ import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { infra, REPO } from './run-cli.js';
 
-const NOT_COMMANDS = new Set(['main', 'options']);
+const NOT_COMMANDS = new Set(['main', 'options', 'vault-file']); // vault-file: the vault command's own helper
 const commandFiles = readdirSync(join(REPO, 'src', 'cli'))
   .filter((f) => f.endsWith('.ts'))
   .map((f) => f.slice(0, -3))

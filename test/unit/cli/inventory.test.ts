@@ -1,6 +1,11 @@
 /** `infra inventory hosts|graph|list -i prod` through the real CLI. */
-import { describe, it, expect } from 'vitest';
+import { describe, it, expect, afterAll } from 'vitest';
+import { join } from 'node:path';
 import { infra } from './run-cli.js';
+import { aliasBomb } from '../yaml/alias-bomb.js';
+import { tmpTree, removeTrees } from '../inventory/tmp-tree.js';
+
+afterAll(removeTrees);
 
 describe('infra inventory -i prod', () => {
   it('hosts: name, address and route, one per line, in inventory order', async () => {
@@ -46,5 +51,14 @@ describe('infra inventory -i prod', () => {
     expect(db1.groups).toEqual(['all', 'postgres', 'postgres_primary']);
     expect(db1.bastion).toBe('bastion');
     expect(db1.vars.firewall.allow.map((a: { port: number }) => a.port)).toEqual([5432, 6432]);
+  });
+
+  it('list: a YAML alias bomb exits 2 within seconds, naming file:line', async () => {
+    const dir = tmpTree({ 'hosts.yaml': aliasBomb() });
+    const t0 = Date.now();
+    const r = await infra(['inventory', 'list', '-i', dir]);
+    expect(Date.now() - t0).toBeLessThan(10_000);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(new RegExp(`^error: ${join(dir, 'hosts.yaml')}:10:14: YAML aliases expand to more than \\d+ values`));
   });
 });

@@ -66,10 +66,10 @@ describe('loadInventory rejects bad input with file:line:col and a hint', () => 
     [
       'group_vars for an unknown group',
       { ...ok('hosts: {}\ngroups:\n  postgres: {}\n'), 'group_vars/postgress.yaml': 'a: 1\n' },
-      /^group_vars\/postgress\.yaml: group_vars\/postgress\.yaml: vars for unknown group "postgress" — did you mean "postgres"\?/,
+      /^group_vars\/postgress\.yaml: vars for unknown group "postgress" — did you mean "postgres"\?/,
     ],
-    ['host_vars for an unknown host', { ...ok('hosts:\n  db1: {address: a}\n'), 'host_vars/db2.yaml': 'a: 1\n' }, /vars for unknown host "db2" — did you mean "db1"\?/],
-    ['group_vars not a mapping', { ...ok('hosts: {}\n'), 'group_vars/all.yaml': '- a\n- b\n' }, /^group_vars\/all\.yaml:1:1: .*expected a mapping of variables/],
+    ['host_vars for an unknown host', { ...ok('hosts:\n  db1: {address: a}\n'), 'host_vars/db2.yaml': 'a: 1\n' }, /^host_vars\/db2\.yaml: vars for unknown host "db2" — did you mean "db1"\?/],
+    ['group_vars not a mapping', { ...ok('hosts: {}\n'), 'group_vars/all.yaml': '- a\n- b\n' }, /^group_vars\/all\.yaml:1:1: expected a mapping of variables\n/],
     ['malformed group_vars', { ...ok('hosts: {}\n'), 'group_vars/all.yaml': 'a: 1\na: 2\n' }, /^group_vars\/all\.yaml:2:1: invalid YAML: Map keys must be unique/],
     ['!vault without a password', { ...ok('hosts: {}\n'), 'group_vars/all.yaml': 'db_password: !vault $infra$...\n' }, /^group_vars\/all\.yaml:1:14: .*no vault password given\n  hint: .*--vault-password-file/],
   ])('%s', async (_name, files, expected) => {

@@ -1,9 +1,10 @@
+import { spawnSync } from 'node:child_process';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
-import { formatStatus } from '../../../src/cli/lab.js';
+import { formatStatus, notRunning } from '../../../src/cli/lab.js';
 import { UserError } from '../../../src/errors.js';
 import { defaultLabOptions, REPO_ROOT } from '../../../src/lab/options.js';
 import { ensureDockerAnswers } from '../../../src/lab/preflight.js';
@@ -76,6 +77,41 @@ describe('lab status table', () => {
       'bastion  127.0.0.1:2222  running\n' +
       'db1      172.28.77.31    missing',
     );
+  });
+});
+
+describe('lab status exit code', () => {
+  const host = (name: string, state: string) => ({ name, address: '172.28.77.9', state });
+  it('is up only when every host is running', () => {
+    expect(notRunning([host('a', 'running'), host('b', 'running')])).toEqual([]);
+    expect(notRunning([host('a', 'running'), host('b', 'exited'), host('c', 'missing')]).map((h) => h.name)).toEqual(['b', 'c']);
+    expect(notRunning([host('a', 'missing'), host('b', 'missing')])).toHaveLength(2);
+  });
+
+  // The real CLI against a stand-in `docker` on PATH that reports the containers it is told to.
+  it('`infra lab status` exits 1 when any host is not running, 0 when all are', async () => {
+    const bin = await mkdtemp(join(tmpdir(), 'infra-fakedocker-'));
+    await writeFile(
+      join(bin, 'docker'),
+      '#!/bin/sh\ncase "$1" in version) echo 24.0.0;; ps) printf "%b" "$FAKE_DOCKER_PS";; *) exit 1;; esac\n',
+      { mode: 0o755 },
+    );
+    const names = (await readTopology(defaultLabOptions().inventoryDir)).hosts.map((h) => h.name);
+    const status = (ps: string) =>
+      spawnSync(process.execPath, [join(REPO_ROOT, 'bin', 'infra'), 'lab', 'status'], {
+        env: { ...process.env, PATH: `${bin}:${process.env.PATH}`, FAKE_DOCKER_PS: ps, CI: '1' },
+        encoding: 'utf8',
+      });
+    const all = status(names.map((n) => `infra-lab-${n}\\trunning\\n`).join(''));
+    const one = status(names.slice(1).map((n) => `infra-lab-${n}\\trunning\\n`).join('') + `infra-lab-${names[0]}\\texited\\n`);
+    const none = status('');
+    await rm(bin, { recursive: true });
+    expect(all.status, all.stderr).toBe(0);
+    expect(all.stdout.split('\n').filter((l) => l.endsWith('running'))).toHaveLength(names.length);
+    expect(one.status).toBe(1);
+    expect(one.stderr).toContain(`lab: not up: ${names[0]} exited`);
+    expect(none.status).toBe(1);
+    expect(none.stdout.split('\n').filter((l) => l.endsWith('missing'))).toHaveLength(names.length);
   });
 });
 
