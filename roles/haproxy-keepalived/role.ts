@@ -31,7 +31,7 @@ const RELOAD_HAPROXY =
 
 /** True (exit 0) when the unit's running process executes a binary that a package upgrade replaced. */
 const binaryReplaced = (unit: string) =>
-  `pid=$(systemctl show -p MainPID --value ${unit}) && [ "$pid" -gt 0 ] && readlink /proc/$pid/exe | grep -q ' (deleted)$'`;
+  sh`pid=$(systemctl show -p MainPID --value ${unit}) && [ "$pid" -gt 0 ] && readlink /proc/$pid/exe | grep -q ' (deleted)$'`;
 
 export default defineRole({
   name: 'haproxy-keepalived',

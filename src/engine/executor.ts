@@ -161,6 +161,7 @@ export async function execute(deps: ExecutorDeps, opts: ExecuteOptions): Promise
         return deps.readRoleFile(bt.roleDir, src);
       },
       hosts: hostsView,
+      inventory: deps.inventory,
     };
   }
 

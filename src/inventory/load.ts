@@ -148,7 +148,7 @@ export async function loadInventory(envOrPath: string, opts: LoadInventoryOption
 
   if (errors.length === 1) throw errors[0];
   if (errors.length > 1) throw new UserErrors(errors.sort(byPosition));
-  return { env, dir, hosts, groups, knownHostsPath: join(dir, 'known_hosts') };
+  return { env, dir, hosts, groups, knownHostsPath: join(dir, 'known_hosts'), vault: opts.decryptor };
 }
 
 /** `lab` → <cwd>/inventories/lab; anything path-like → that directory (or hosts.yaml's). */

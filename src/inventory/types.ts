@@ -4,6 +4,7 @@
  */
 import type { SourcePos } from '../errors.js';
 import type { Secret } from '../secrets/secret.js';
+import type { VaultDecryptor } from '../secrets/types.js';
 
 export interface ConnectionSettings {
   connection: 'ssh' | 'local';
@@ -60,4 +61,6 @@ export interface Inventory {
   groups: Map<string, GroupSpec>;
   /** Absolute path of the known_hosts file (may not exist yet). */
   knownHostsPath: string;
+  /** Decrypts vault values kept beside the inventory when they are needed (pki/ca-key.yaml). */
+  vault?: VaultDecryptor;
 }

@@ -7,9 +7,10 @@ import * as users from './users.js';
 import * as sysctl from './sysctl.js';
 import * as command from './command.js';
 import * as meta from './meta.js';
+import * as tls from './tls.js';
 import * as haproxy from './haproxy.js';
 
-export { apt, files, systemd, users, sysctl, command, meta, haproxy };
+export { apt, files, systemd, users, sysctl, command, meta, tls, haproxy };
 
 const factories = [
   apt.packages, apt.repository, apt.update,
@@ -19,6 +20,7 @@ const factories = [
   sysctl.param,
   command.run,
   meta.skip,
+  tls.certificate, tls.caTrust,
   haproxy.server,
 ];
 

@@ -6,6 +6,7 @@
 import type { z } from 'zod';
 import type { RunOptions, RunResult, PutOptions } from '../transport/types.js';
 import type { Facts } from '../facts/types.js';
+import type { Inventory } from '../inventory/types.js';
 
 /** One thing that will change, for people: "mode 0644 → 0600", "install nginx 1.22.1-9". */
 export interface Change {
@@ -64,6 +65,8 @@ export interface HostContext {
   roleFile(src: string): Promise<Buffer>;
   /** Other hosts of the inventory matching a limit pattern. */
   hosts(pattern: string): HostView[];
+  /** The inventory this host is part of (files beside it: its CA under pki/). */
+  readonly inventory?: Inventory;
 }
 
 export interface Module<P> {
