@@ -20,10 +20,11 @@ export const keepalivedVars = z.object({
   keepalived_group: z.string().min(1).default('lb'),
   /** VRRP router id: unique among the VRRP routers of the network segment. */
   keepalived_router_id: z.number().int().min(1).max(255).default(51),
-  /** VRRP v2 PASS authentication (at most 8 characters; the real fence is the firewall). */
+  /** VRRPv2 PASS authentication, from the vault (at most 8 characters; the real fence is the firewall). */
   keepalived_auth_pass: z
     .custom<Secret>((v) => v instanceof Secret, 'must be a vault value (!vault ..., made with `infra vault encrypt-string`)')
-    .refine((s) => s.reveal().length >= 1 && s.reveal().length <= 8, 'keepalived uses at most 8 characters of auth_pass: give 1 to 8'),
+    .refine((s) => s.reveal().length >= 1 && s.reveal().length <= 8, 'keepalived uses at most 8 characters of auth_pass: give 1 to 8')
+    .optional(),
   /** Initial election only (nopreempt): default 150 for the group's first host, 140, 130, ... */
   keepalived_priority: z.number().int().min(1).max(254).optional(),
   /** The interface carrying the VIP; default: the host's default-route interface (facts). */

@@ -9,7 +9,7 @@
  * Changes are applied by reload (haproxy: seamless; keepalived: SIGHUP, the VIP stays where
  * it is); a restart happens only when a package upgrade replaced the running binary.
  */
-import { defineRole, z, apt, files, systemd, sysctl, command, sh, UserError } from 'infra';
+import { defineRole, z, apt, files, systemd, sysctl, command, meta, sh, UserError } from 'infra';
 import { haproxyVars, haproxyModel, ADMIN_SOCKET, SERVER_STATE_FILE } from './haproxy.js';
 import { keepalivedVars, vrrpModel } from './keepalived.js';
 import { tlsSchema, tlsTasks } from './tls.js';
@@ -47,7 +47,7 @@ export default defineRole({
       sysctl.param({ name: 'net.ipv4.ip_nonlocal_bind', value: 1, file: '/etc/sysctl.d/90-infra-haproxy-keepalived.conf' }),
 
       // HAProxy
-      ...tlsTasks(v.haproxy_tls, 'reload haproxy'),
+      ...tlsTasks(v.haproxy_tls, v.vip, 'reload haproxy'),
       systemd.unit({
         name: 'haproxy',
         dropIn: 'infra-server-state',
@@ -82,6 +82,9 @@ export default defineRole({
         vars: { vrrp, checkScript: CHECK_SCRIPT },
         notify: 'reload keepalived',
       }),
+      ...(v.keepalived_auth_pass
+        ? []
+        : [meta.skip({ what: 'VRRP authentication', reason: 'keepalived_auth_pass is not set: peers are fenced by the firewall only (VRRP from the lb hosts)' })]),
       systemd.service({ name: 'keepalived', enabled: true, state: 'started' }),
       command.run({ cmd: 'systemctl restart keepalived', onlyIf: binaryReplaced('keepalived'), name: 'restart keepalived onto its upgraded binary' }),
     ];

@@ -14,6 +14,7 @@ import { Secret } from '../../../src/secrets/secret.js';
 import { UserError } from '../../../src/errors.js';
 import type { Task } from '../../../src/modules/types.js';
 import type { Facts } from '../../../src/facts/types.js';
+import { tls } from '../../../src/modules/index.js';
 import { contextFor, fakeInventory, type FakeInventory } from './context.js';
 
 const REPO = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
@@ -124,6 +125,25 @@ describe('the install guide order, validation and reloads', () => {
     expect(params(key)).toMatchObject({ mode: '0640', owner: 'root', group: 'haproxy' });
     expect(params(key).content).toBeInstanceOf(Secret);
     expect(params(key).content.reveal()).toBe(KEY);
+  });
+});
+
+describe('TLS sources (tls.ts)', () => {
+  it('pki: tls.certificate from the inventory CA, for the VIP and the site names, key made on the host for haproxy only', () => {
+    const tasks = tasksOf('lb1', { vars: { haproxy_tls: { source: 'pki', names: ['www.example.com'] } } });
+    const cert = byModule(tasks, 'tls.certificate');
+    expect(cert.map(params)).toEqual([
+      { certPath: '/etc/haproxy/certs/site.pem', keyPath: '/etc/haproxy/certs/site.pem.key', caPath: '/etc/haproxy/certs/ca.crt', owner: 'root', group: 'haproxy', keyMode: '0640', mode: '0640', sans: ['10.20.0.10', 'www.example.com'] },
+    ]);
+    expect(cert[0].notify).toEqual(['reload haproxy']);
+    expect(byModule(tasks, 'files.file')).toEqual([]);
+    expect(tls.certificate.module.params.safeParse(cert[0].params).success).toBe(true);
+  });
+
+  it('vault: the chain and the key written as files, the key never in clear in the task', () => {
+    const files = byModule(tasksOf('lb1'), 'files.file');
+    expect(files.map((t) => params(t).path)).toEqual(['/etc/haproxy/certs/site.pem', '/etc/haproxy/certs/site.pem.key']);
+    expect(JSON.stringify(files.map((t) => t.params))).not.toContain('MIIBkey');
   });
 });
 
@@ -299,10 +319,19 @@ describe('variables: what would break the config, leak a secret or inject a dire
     if (!r.success) expect(r.error.issues.map((i) => i.message).join('; ')).toMatch(message);
   });
 
-  it('vip and the vault values are required; the rest has defaults', () => {
+  it('vip and the certificate source are required; the rest has defaults', () => {
     const r = roleVars.safeParse({});
     expect(r.success).toBe(false);
-    if (!r.success) expect(r.error.issues.map((i) => i.path.join('.')).sort()).toEqual(['haproxy_tls', 'keepalived_auth_pass', 'vip']);
+    if (!r.success) expect(r.error.issues.map((i) => i.path.join('.')).sort()).toEqual(['haproxy_tls', 'vip']);
     expect(parse({}).success).toBe(true);
+  });
+
+  it('without keepalived_auth_pass: no authentication block, and the run says so (skipped, with the reason)', async () => {
+    const noAuth = fakeInventory({ ...FLEET, groups: { lb: { vars: { vip: '10.20.0.10', haproxy_tls: { source: 'pki' } } } } });
+    const skip = byModule(tasksOf('lb1', {}, noAuth), 'meta.skip').map(params);
+    expect(skip).toEqual([{ what: 'VRRP authentication', reason: expect.stringMatching(/keepalived_auth_pass is not set: peers are fenced by the firewall only/) }]);
+    expect(byModule(tasksOf('lb1'), 'meta.skip')).toEqual([]);
+    const conf = (await render('lb1', {}, noAuth)).get('keepalived.conf.hbs')!;
+    expect(conf).not.toMatch(/authentication|auth_pass/);
   });
 });
