@@ -23,6 +23,10 @@ const SERVER_STATE = join(REPO, 'test/fixtures/playbooks/haproxy/server-state.ya
 const LBS = ['lb1', 'lb2'];
 const AUTH_PASS = 'vrrp-k3y';
 const NAME = 'lb.test';
+/** Both certificate sources live: lb1 from the inventory's internal CA, lb2 from the vault. */
+const PKI_CA = 'infra fleet CA';
+const VAULT_CA = 'vault test CA';
+const ISSUER: Record<string, string> = { lb1: PKI_CA, lb2: VAULT_CA };
 /** Low limits so the drills hit them quickly. */
 const RATE_LIMIT = 30;
 const HTTP_REQUEST_TIMEOUT_S = 3;
@@ -66,6 +70,10 @@ async function https(from: string, path = '/', args = ''): Promise<{ code: numbe
   return { code: Number(code), headers: headers ?? '', body: body ?? '' };
 }
 
+/** openssl s_client to the VIP from mon1, verifying the chain and the name. */
+const sClient = (opts: string) =>
+  exec('mon1', `echo | timeout 10 openssl s_client -connect ${vip}:443 -servername ${NAME} -CAfile /tmp/ca.pem -verify_hostname ${NAME} -verify_return_error ${opts} 2>&1`);
+
 const adminSocket = (lb: string, cmd: string) => out(lb, `echo '${cmd}' | socat -t 5 stdio unix-connect:/run/haproxy/admin.sock`);
 /** Status of backend server api/<server> in `show stat` on one load balancer. */
 async function serverStatus(lb: string, server: string): Promise<string> {
@@ -87,7 +95,7 @@ async function vaultString(name: string, value: string): Promise<string> {
 /** A CA and a server certificate for lb.test and the VIP, made here (what the vault would hold). */
 async function makeCertificates(dir: string): Promise<{ ca: string; cert: string; key: string }> {
   const o = (args: string[]) => run('openssl', args, { cwd: dir });
-  await o(['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-keyout', 'ca.key', '-out', 'ca.pem', '-days', '2', '-subj', '/CN=infra test CA']);
+  await o(['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-keyout', 'ca.key', '-out', 'ca.pem', '-days', '2', '-subj', `/CN=${VAULT_CA}`]);
   await o(['req', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-keyout', 'site.key', '-out', 'site.csr', '-subj', `/CN=${NAME}`]);
   await writeFile(join(dir, 'san.ext'), `subjectAltName=DNS:${NAME},IP:${vip}\nextendedKeyUsage=serverAuth\n`);
   await o(['x509', '-req', '-in', 'site.csr', '-CA', 'ca.pem', '-CAkey', 'ca.key', '-CAcreateserial', '-out', 'site.pem', '-days', '2', '-extfile', 'san.ext']);
@@ -129,19 +137,23 @@ beforeAll(async () => {
 
   // The lab's lb openings (80/443 to anyone, stats to monitoring, VRRP between lbs): the fleet uses the lab's own.
   const labLb = parse(await readFile(join(REPO, 'inventories/lab/group_vars/lb.yaml'), 'utf8')) as { firewall: unknown };
-  const [key, pass] = await Promise.all([vaultString('haproxy_tls.key', certs.key), vaultString('keepalived_auth_pass', AUTH_PASS)]);
+  const [key, pass, pki] = await Promise.all([
+    vaultString('haproxy_tls.key', certs.key),
+    vaultString('keepalived_auth_pass', AUTH_PASS),
+    infra(['pki', 'init', '-i', fleet.inventoryDir, '--name', PKI_CA], { env }),
+  ]);
+  expect(pki.code, pki.stderr).toBe(0);
+  const pkiCa = await readFile(join(fleet.inventoryDir, 'pki/ca.crt'), 'utf8');
   await mkdir(join(fleet.inventoryDir, 'group_vars'), { recursive: true });
+  await mkdir(join(fleet.inventoryDir, 'host_vars'), { recursive: true });
   const indent = (pem: string) => pem.trimEnd().split('\n').map((l) => `    ${l}`).join('\n');
+  await writeFile(join(fleet.inventoryDir, 'host_vars', 'lb1.yaml'), `haproxy_tls: { source: pki, names: [${NAME}] }\n`);
+  await writeFile(join(fleet.inventoryDir, 'host_vars', 'lb2.yaml'), ['haproxy_tls:', '  source: vault', '  cert: |', indent(certs.cert), `  key: ${key}`, ''].join('\n'));
   await writeFile(
     join(fleet.inventoryDir, 'group_vars', 'lb.yaml'),
     [
       `vip: ${vip}`,
       `firewall: ${JSON.stringify(labLb.firewall)}`,
-      'haproxy_tls:',
-      '  source: vault',
-      '  cert: |',
-      indent(certs.cert),
-      `  key: ${key}`,
       `keepalived_auth_pass: ${pass}`,
       `haproxy_rate_limit: { requests: ${RATE_LIMIT}, period: 10s }`,
       `haproxy_timeouts: { http_request: ${HTTP_REQUEST_TIMEOUT_S}s }`,
@@ -158,7 +170,7 @@ beforeAll(async () => {
       await startApi(h);
     }),
   );
-  await exec('mon1', `cat > /tmp/ca.pem <<'EOF'\n${certs.ca}EOF`);
+  await exec('mon1', `cat > /tmp/ca.pem <<'EOF'\n${certs.ca}${pkiCa}EOF`);
 
   firstApply = await infra(['apply', SITE, '-i', fleet.inventoryDir, '--json', '--verify'], { env, timeoutMs: 600_000 });
 }, 900_000);
@@ -176,6 +188,9 @@ describe('haproxy-keepalived converged on lb1 and lb2', () => {
     expect(firstApply.code).toBe(0);
     expect(output(firstApply)).not.toContain(AUTH_PASS);
     for (const line of keyPem.split('\n').filter((l) => l.length > 20 && !l.startsWith('-----'))) expect(output(firstApply)).not.toContain(line);
+    // lb1's certificate comes from the inventory's CA: its key is made on lb1 and never travels.
+    const cert = taskResults(firstApply, 'lb1').find((e) => e.module === 'tls.certificate')!;
+    expect(cert.changes.map((c) => c.what)).toEqual(['generate key on the host', 'issue certificate', 'write CA certificate /etc/haproxy/certs/ca.crt']);
     console.log(`first apply (hardening + role, 2 hosts): ${(firstApply.durationMs / 1000).toFixed(1)} s`);
   });
 
@@ -218,16 +233,20 @@ describe('haproxy-keepalived converged on lb1 and lb2', () => {
     expect(r).toBe(`301 https://${vip}/x?y=1`);
   });
 
-  it('openssl s_client: TLS 1.3 with the CA-signed certificate; TLS 1.2 accepted; TLS 1.1 refused', async () => {
-    const s = (opts: string) => exec('mon1', `echo | timeout 10 openssl s_client -connect ${vip}:443 -servername ${NAME} -CAfile /tmp/ca.pem -verify_hostname ${NAME} -verify_return_error ${opts} 2>&1`);
-    const tls13 = await s('');
+  it('openssl s_client: TLS 1.3 with the CA-signed certificate of the VIP holder; TLS 1.2 accepted; TLS 1.1 refused', async () => {
+    const [holder] = await vipHolders();
+    const tls13 = await sClient('');
     expect(tls13.stdout).toMatch(/New, TLSv1\.3, Cipher is TLS_/);
     expect(tls13.stdout).toMatch(/Verify return code: 0 \(ok\)/);
-    expect(tls13.stdout).toMatch(/subject=CN ?= ?lb\.test/);
-    expect(tls13.stdout).toMatch(/issuer=CN ?= ?infra test CA/);
-    const tls12 = await s('-tls1_2');
+    expect(tls13.stdout).toMatch(new RegExp(`issuer=CN ?= ?${ISSUER[holder]}`));
+    // Each node holds the certificate of its source: the internal CA's (key made on lb1), the vault's.
+    expect(await out('lb1', 'openssl verify -CAfile /etc/haproxy/certs/ca.crt /etc/haproxy/certs/site.pem; openssl x509 -noout -ext subjectAltName -in /etc/haproxy/certs/site.pem')).toMatch(
+      new RegExp(`^/etc/haproxy/certs/site.pem: OK\\n[^]*DNS:${NAME.replace('.', '\\.')}[^]*IP Address:${vip.replace(/\./g, '\\.')}`),
+    );
+    expect(await out('lb2', 'openssl x509 -noout -issuer -in /etc/haproxy/certs/site.pem')).toMatch(new RegExp(`CN ?= ?${VAULT_CA}$`));
+    const tls12 = await sClient('-tls1_2');
     expect(tls12.stdout).toMatch(/New, TLSv1\.2, Cipher is ECDHE-/);
-    const tls11 = await s('-tls1_1');
+    const tls11 = await sClient('-tls1_1');
     expect(tls11.stdout).not.toMatch(/New, TLSv1\.1/);
   });
 
@@ -351,6 +370,10 @@ describe('drills', () => {
     console.log(`VIP moved ${holder} → ${backup} in ${seconds.toFixed(1)} s after haproxy stopped`);
     expect(seconds).toBeLessThan(10);
     expect((await https('mon1')).code).toBe(200);
+    // The other node's certificate (the other source) now answers, verified.
+    const tls = await sClient('');
+    expect(tls.stdout).toMatch(/Verify return code: 0 \(ok\)/);
+    expect(tls.stdout).toMatch(new RegExp(`issuer=CN ?= ?${ISSUER[backup]}`));
   }, 60_000);
 
   it('re-converging while the VIP sits on the backup starts haproxy and leaves the VIP where it is; then 0 changed, plan exit 0', async () => {
