@@ -29,6 +29,7 @@ const VAULT_CA = 'vault test CA';
 const ISSUER: Record<string, string> = { lb1: PKI_CA, lb2: VAULT_CA };
 /** Low limits so the drills hit them quickly. */
 const RATE_LIMIT = 30;
+const CONN_LIMIT = 10;
 const HTTP_REQUEST_TIMEOUT_S = 3;
 const MAX_BODY = 1024 * 1024;
 
@@ -155,7 +156,7 @@ beforeAll(async () => {
       `vip: ${vip}`,
       `firewall: ${JSON.stringify(labLb.firewall)}`,
       `keepalived_auth_pass: ${pass}`,
-      `haproxy_rate_limit: { requests: ${RATE_LIMIT}, period: 10s }`,
+      `haproxy_rate_limit: { requests: ${RATE_LIMIT}, period: 10s, connections: ${CONN_LIMIT} }`,
       `haproxy_timeouts: { http_request: ${HTTP_REQUEST_TIMEOUT_S}s }`,
       'haproxy_health: { interval: 1s, fall: 2, rise: 1 }',
       `haproxy_max_body_bytes: ${MAX_BODY}`,
@@ -310,6 +311,23 @@ describe('haproxy-keepalived converged on lb1 and lb2', () => {
     expect(unknown.code).toBe(1);
     expect(taskResults(unknown).find((e) => e.status === 'failed')?.error).toMatch(/backend api has no server "api9" \(servers: api1, api2\)/);
   }, 120_000);
+
+  it('a reload drops no request: traffic through the VIP while haproxy reloads twice, every answer 200', async () => {
+    const [holder] = await vipHolders();
+    const loop = out('api2', `for i in $(seq 1 24); do curl -sk -o /dev/null -w '%{http_code}\\n' --max-time 5 --resolve ${NAME}:443:${vip} https://${NAME}/; sleep 0.1; done`);
+    await sleep(600);
+    await exec(holder, 'systemctl reload haproxy');
+    await sleep(600);
+    await exec(holder, 'systemctl reload haproxy');
+    expect((await loop).split('\n')).toEqual(Array(24).fill('200'));
+  });
+
+  it('more concurrent connections from one address than the limit: the extra ones are refused', async () => {
+    // Idle connections to :80: a kept one times out reading (open), a refused one reads EOF (closed).
+    const probe = `exec 3<>/dev/tcp/${vip}/80; read -t 2 -u 3 x; [ $? -gt 128 ] && echo open || echo closed`;
+    const states = (await out('api2', `for i in $(seq 1 ${CONN_LIMIT + 2}); do bash -c '${probe}' & done; wait`)).split('\n').sort();
+    expect(states).toEqual([...Array(2).fill('closed'), ...Array(CONN_LIMIT).fill('open')]);
+  });
 
   it('a burst over the rate limit gets 429', async () => {
     // From api1 (a client like any other): the stick table counts per source address.
