@@ -13,6 +13,7 @@ import type { PlanFile } from './types.js';
 import { execute } from './executor.js';
 import { preparePlaysOf } from './prepare.js';
 import { loadRunInput, type InputRequest } from './input.js';
+import { checkTasksOffline } from './validate.js';
 import { openSession } from './session.js';
 
 export interface RunRequest extends InputRequest {
@@ -41,6 +42,7 @@ export async function runPlaybook(req: RunRequest): Promise<number> {
   }
   const input = await loadRunInput(req);
   const plays = preparePlaysOf(input, req.limit);
+  await checkTasksOffline(input, plays);
   const runId = randomBytes(4).toString('hex');
   const allHosts = [...new Set(plays.flatMap((p) => p.hosts))];
   const session = openSession({ ...req, inventory: input.inventory, renderer: input.renderer, runId, hosts: allHosts });
