@@ -3,8 +3,7 @@
  * haproxy.cfg template renders (backend servers from an inventory group, who may read the
  * stats, connection limits sized from the host's memory).
  */
-import { z, UserError, type HostView } from 'infra';
-import { reachableAddress } from '../hardening/firewall.js';
+import { z, UserError, members, privateAddress, type HostView, type Member } from 'infra';
 import { CERT_PATH } from './tls.js';
 
 /** An HAProxy time: 500ms, 10s, 1m, 2h, 1d. */
@@ -91,7 +90,7 @@ const CIDR = /^\d{1,3}(\.\d{1,3}){3}(\/\d{1,2})?$/;
 
 /** Names (groups, hosts) become the addresses other hosts see; addresses stay. */
 export function addressesOf(names: string[], hosts: (pattern: string) => HostView[]): string[] {
-  const out = names.flatMap((n) => (CIDR.test(n) ? [n] : hosts(n).map(reachableAddress)));
+  const out = names.flatMap((n) => (CIDR.test(n) ? [n] : hosts(n).map(privateAddress)));
   return [...new Set(out)].sort();
 }
 
@@ -104,23 +103,16 @@ export function maxconnFor(memoryMb: number): number {
   return Math.min(200_000, Math.max(2_000, Math.floor(n / 1000) * 1000));
 }
 
-export interface BackendServer {
-  name: string;
-  address: string;
-}
-
 /** One server per host of the group, named after the host (`set server api/api1 state drain`). */
-export function backendServers(group: string, hosts: (pattern: string) => HostView[]): BackendServer[] {
-  let members: HostView[];
+export function backendServers(backend: { group: string; port: number }, hosts: (pattern: string) => HostView[]): Member[] {
   try {
-    members = hosts(group);
+    return members(hosts, backend.group, { port: backend.port });
   } catch (e) {
-    throw new UserError(`haproxy_backend.group "${group}" is not a group or host of the inventory`, {
+    throw new UserError(`haproxy_backend.group "${backend.group}" is not a group or host of the inventory`, {
       hint: 'set haproxy_backend.group to the group of the API servers (e.g. api)',
       cause: e,
     });
   }
-  return members.map((h) => ({ name: h.name, address: reachableAddress(h) }));
 }
 
 /** Everything haproxy.cfg.hbs renders besides the variables themselves. */
@@ -130,10 +122,10 @@ export function haproxyModel(v: HaproxyVars, self: HostView, memoryMb: number, h
     adminSocket: ADMIN_SOCKET,
     serverStateFile: SERVER_STATE_FILE,
     maxconn: v.haproxy_maxconn ?? maxconnFor(memoryMb),
-    statsAddress: reachableAddress(self),
+    statsAddress: privateAddress(self),
     // Loopback always: on-call reads the stats from the host itself.
     statsSources: ['127.0.0.1', ...addressesOf(v.haproxy_stats_allow, hosts)],
     rateExempt: addressesOf(v.haproxy_rate_limit.exempt, hosts),
-    servers: backendServers(v.haproxy_backend.group, hosts),
+    servers: backendServers(v.haproxy_backend, hosts),
   };
 }

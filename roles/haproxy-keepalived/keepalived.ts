@@ -7,8 +7,7 @@
  * holding it; and the rendered file depends on the inventory only, never on who holds the VIP
  * now, so re-applying changes nothing and reloads nothing.
  */
-import { z, UserError, Secret, type HostView } from 'infra';
-import { reachableAddress } from '../hardening/firewall.js';
+import { z, UserError, Secret, privateAddress, type HostView } from 'infra';
 
 const ipv4 = z.string().regex(/^(25[0-5]|2[0-4]\d|1?\d?\d)(\.(25[0-5]|2[0-4]\d|1?\d?\d)){3}$/, 'an IPv4 address');
 
@@ -58,7 +57,7 @@ export function vrrpModel(
       hint: `run the role on the hosts of ${v.keepalived_group} only, or set keepalived_group`,
     });
   }
-  const clash = members.find((h) => reachableAddress(h) === v.vip);
+  const clash = members.find((h) => privateAddress(h) === v.vip);
   if (clash) throw new UserError(`vip ${v.vip} is the address of ${clash.name}`, { hint: 'the VIP must be an unused address of the hosts’ network' });
   const ifname = v.keepalived_interface ?? iface;
   if (!ifname) {
@@ -67,7 +66,7 @@ export function vrrpModel(
   return {
     priority: v.keepalived_priority ?? Math.max(1, 150 - 10 * index),
     interface: ifname,
-    sourceAddress: reachableAddress(self),
-    peers: members.filter((h) => h.name !== self.name).map(reachableAddress),
+    sourceAddress: privateAddress(self),
+    peers: members.filter((h) => h.name !== self.name).map(privateAddress),
   };
 }

@@ -2,7 +2,7 @@
  * Resolves the inventory's firewall openings into nftables rules (pure): groups and host
  * names become the addresses other hosts see (`private_address`, else `address`).
  */
-import type { HostView } from '../../src/modules/types.js';
+import { privateAddress, type HostView } from 'infra';
 
 /** IP protocols opened as a whole (they have no ports), by number: minimal systems have no /etc/protocols. */
 export const PORTLESS_PROTOCOLS = { vrrp: 112 } as const;
@@ -29,9 +29,6 @@ export interface NftRule {
 const IPV4 = /^\d{1,3}(\.\d{1,3}){3}(\/\d{1,2})?$/;
 const IPV6 = /^[0-9a-fA-F:]+:[0-9a-fA-F:]*(\/\d{1,3})?$/;
 
-export const reachableAddress = (h: Pick<HostView, 'address' | 'vars'>): string =>
-  typeof h.vars.private_address === 'string' ? h.vars.private_address : h.address;
-
 /** The nftables match and the default comment of one opening. */
 function matchOf(r: AllowRule): { match: string; name: string } {
   const proto = r.proto ?? 'tcp';
@@ -50,7 +47,7 @@ export function resolveRules(rules: AllowRule[], hosts: (pattern: string) => Hos
       else if (IPV6.test(src)) rule.sources6.push(src);
       else {
         for (const h of hosts(src)) {
-          const a = reachableAddress(h);
+          const a = privateAddress(h);
           (a.includes(':') ? rule.sources6 : rule.sources4).push(a);
         }
       }

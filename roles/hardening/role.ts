@@ -5,8 +5,8 @@
  * validated before it is installed, SSH stays open from the jump host, and the account
  * infra connects with keeps its access.
  */
-import { defineRole, z, apt, files, systemd, users, sysctl, command, meta, UserError } from 'infra';
-import { resolveRules, reachableAddress, PORTLESS_PROTOCOLS, type AllowRule } from './firewall.js';
+import { defineRole, z, apt, files, systemd, users, sysctl, command, meta, UserError, privateAddress } from 'infra';
+import { resolveRules, PORTLESS_PROTOCOLS, type AllowRule } from './firewall.js';
 
 const allowRule = z
   .object({
@@ -271,9 +271,9 @@ function groupAllow(group: string, groupVars: Record<string, unknown> | undefine
 /** The addresses a host behind `bastion` sees SSH come from. */
 function jumpHostAddresses(bastion: string, hosts: (p: string) => { address: string; vars: Record<string, unknown>; name: string; groups: string[] }[], jumpGroup: string): string[] {
   const named = safeHosts(hosts, bastion);
-  const addrs = named.length ? named.map(reachableAddress) : [bastion.replace(/^.*@/, '').replace(/:\d+$/, '')];
+  const addrs = named.length ? named.map(privateAddress) : [bastion.replace(/^.*@/, '').replace(/:\d+$/, '')];
   // Any jump host of the inventory may carry SSH (several bastions in one environment).
-  return [...new Set([...addrs, ...safeHosts(hosts, jumpGroup).map(reachableAddress)])];
+  return [...new Set([...addrs, ...safeHosts(hosts, jumpGroup).map(privateAddress)])];
 }
 
 function safeHosts<T>(hosts: (p: string) => T[], pattern: string): T[] {

@@ -162,6 +162,7 @@ export async function execute(deps: ExecutorDeps, opts: ExecuteOptions): Promise
       },
       hosts: hostsView,
       inventory: deps.inventory,
+      peerRun: (name, cmd, o) => deps.transports.get(name).run(cmd, o),
     };
   }
 

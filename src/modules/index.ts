@@ -8,9 +8,10 @@ import * as sysctl from './sysctl.js';
 import * as command from './command.js';
 import * as meta from './meta.js';
 import * as tls from './tls.js';
+import * as cluster from './cluster.js';
 import * as haproxy from './haproxy.js';
 
-export { apt, files, systemd, users, sysctl, command, meta, tls, haproxy };
+export { apt, files, systemd, users, sysctl, command, meta, tls, cluster, haproxy };
 
 const factories = [
   apt.packages, apt.repository, apt.update,
@@ -21,6 +22,7 @@ const factories = [
   command.run,
   meta.skip,
   tls.certificate, tls.caTrust,
+  cluster.primary,
   haproxy.server,
 ];
 

@@ -67,6 +67,11 @@ export interface HostContext {
   hosts(pattern: string): HostView[];
   /** The inventory this host is part of (files beside it: its CA under pki/). */
   readonly inventory?: Inventory;
+  /**
+   * A read-only command on another inventory host, through that host's own session (opened
+   * when needed, without the run lock): live cluster state (src/cluster/live.ts), never changes.
+   */
+  peerRun?(host: string, cmd: string, opts?: RunOptions): Promise<RunResult>;
 }
 
 export interface Module<P> {

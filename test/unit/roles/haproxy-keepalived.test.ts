@@ -156,11 +156,7 @@ describe('inventory → backends, stats sources, VRRP peers', () => {
   it('a host added to the group becomes a server on the next apply (horizontal scaling)', async () => {
     const grown = fakeInventory({ ...FLEET, hosts: { ...FLEET.hosts, api3: { address: '10.20.0.23', groups: ['api'], vars: { private_address: '10.30.0.23' } } } });
     const servers = template(tasksOf('lb1', {}, grown), 'haproxy.cfg.hbs').vars.lb.servers;
-    expect(servers).toEqual([
-      { name: 'api1', address: '10.20.0.21' },
-      { name: 'api2', address: '10.20.0.22' },
-      { name: 'api3', address: '10.30.0.23' },
-    ]);
+    expect(servers.map((m: { name: string; endpoint: string }) => `${m.name} ${m.endpoint}`)).toEqual(['api1 10.20.0.21:80', 'api2 10.20.0.22:80', 'api3 10.30.0.23:80']);
   });
 
   it('stats bound to the host private address, readable from loopback and the monitoring group only', async () => {
