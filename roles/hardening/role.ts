@@ -6,16 +6,23 @@
  * infra connects with keeps its access.
  */
 import { defineRole, z, apt, files, systemd, users, sysctl, command, meta, UserError, privateAddress } from 'infra';
-import { resolveRules, type AllowRule } from './firewall.js';
+import { resolveRules, PORTLESS_PROTOCOLS, type AllowRule } from './firewall.js';
 
 const allowRule = z
   .object({
-    port: z.union([z.number().int().min(1).max(65535), z.string().regex(/^\d+(-\d+)?$/)]),
-    proto: z.enum(['tcp', 'udp']).default('tcp'),
+    /** tcp/udp only: a port or a range "N-M". */
+    port: z.union([z.number().int().min(1).max(65535), z.string().regex(/^\d+(-\d+)?$/)]).optional(),
+    /** tcp/udp with a port, or a protocol opened as a whole: vrrp (keepalived). */
+    proto: z.enum(['tcp', 'udp', 'vrrp']).default('tcp'),
     from: z.array(z.string().min(1)).min(1),
     comment: z.string().optional(),
   })
-  .strict();
+  .strict()
+  .superRefine((r, ctx) => {
+    const portless = r.proto in PORTLESS_PROTOCOLS;
+    if (portless && r.port !== undefined) ctx.addIssue({ code: 'custom', path: ['port'], message: `${r.proto} has no ports: remove port` });
+    if (!portless && r.port === undefined) ctx.addIssue({ code: 'custom', path: ['port'], message: `Required for ${r.proto}` });
+  });
 
 /**
  * Baseline kernel settings (CIS / dev-sec). net.* are per network namespace. ip_forward comes
@@ -257,7 +264,7 @@ function groupAllow(group: string, groupVars: Record<string, unknown> | undefine
   const where = (path: (string | number)[]) => path.map((p) => (typeof p === 'number' ? `[${p}]` : `.${p}`)).join('');
   const problems = parsed.error.issues.map((i) => `firewall.allow${where(i.path)}: ${i.message}`).join('; ');
   throw new UserError(`group ${group}: ${problems}`, {
-    hint: `fix firewall.allow in group_vars/${group}.yaml (or the group's vars: in hosts.yaml): each rule is { port, proto?, from: [...], comment? }`,
+    hint: `fix firewall.allow in group_vars/${group}.yaml (or the group's vars: in hosts.yaml): each rule is { port, proto?, from: [...], comment? } or { proto: vrrp, from: [...] }`,
   });
 }
 

@@ -10,7 +10,7 @@ describe('infra check', () => {
     const r = await infra(['check', '-i', env]);
     expect(r.stderr).toBe('');
     expect(r.code).toBe(0);
-    expect(r.stdout).toMatch(new RegExp(`^ok: 11 hosts in ${env}, 2 plays over 11 hosts, 3 roles, \\d+ templates\\n$`));
+    expect(r.stdout).toMatch(new RegExp(`^ok: 11 hosts in ${env}, \\d+ plays over 11 hosts, \\d+ roles, \\d+ templates\\n$`));
   });
 
   it("builds every role's tasks: an unknown group in a firewall opening fails check, not the run", async () => {

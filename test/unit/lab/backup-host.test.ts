@@ -33,13 +33,13 @@ describe.each([
     const inv = await loadInventory(env, { cwd: REPO_ROOT });
     expect(inv.hosts.get('backup1')!.conn).toMatchObject({ address: backup, bastion: 'bastion' });
     const rules = firewallOf(inv, 'backup1');
-    expect(rules.find((r) => r.port === '22')).toMatchObject({ sources4: [bastion], any: false });
-    expect(rules.find((r) => r.port === '8432')).toMatchObject({ sources4: dbs, sources6: [], any: false });
+    expect(rules.find((r) => r.match === 'tcp dport 22')).toMatchObject({ sources4: [bastion], any: false });
+    expect(rules.find((r) => r.match === 'tcp dport 8432')).toMatchObject({ sources4: dbs, sources6: [], any: false });
     expect(rules.filter((r) => r.any)).toEqual([]);
   });
 
   it('the postgres hosts accept pgBackRest from backup1 only', async () => {
     const inv = await loadInventory(env, { cwd: REPO_ROOT });
-    for (const db of ['db1', 'db2']) expect(firewallOf(inv, db).find((r) => r.port === '8432')).toMatchObject({ sources4: [backup], any: false });
+    for (const db of ['db1', 'db2']) expect(firewallOf(inv, db).find((r) => r.match === 'tcp dport 8432')).toMatchObject({ sources4: [backup], any: false });
   });
 });
