@@ -4,19 +4,17 @@
  * Redis documents; the exporter's is read-only and cannot read the config: CONFIG GET would
  * show masterauth).
  */
-import { z, Secret } from 'infra';
+import { z, Secret, vaultSecret } from 'infra';
 
-/** A required secret: "not set" when missing, refused when written in clear. */
-export const vaultValue = z.any().superRefine((v, ctx) => {
-  if (v === undefined) ctx.addIssue({ code: z.ZodIssueCode.invalid_type, expected: z.ZodParsedType.object, received: z.ZodParsedType.undefined });
-  else if (!(v instanceof Secret)) ctx.addIssue({ code: z.ZodIssueCode.custom, message: 'must be a !vault value (infra vault encrypt-string --name NAME), not clear text' });
-}) as unknown as z.ZodType<Secret, z.ZodTypeDef, unknown>;
+/** Where the secrets go: every host of the role needs them, Sentinel-only hosts too. */
+export const SECRETS_FILE = 'group_vars/all.yaml (or a group holding every Redis and Sentinel host)';
+export const secret = (name: string) => vaultSecret(name, { file: SECRETS_FILE });
 
 /** An application user: `@dangerous` (FLUSHALL, CONFIG, KEYS, DEBUG, ...) is never granted. */
 export const appUser = z
   .object({
     name: z.string().regex(/^[A-Za-z0-9_.-]+$/, 'letters, digits, _ . - only'),
-    password: vaultValue,
+    password: secret('redis_app_users[].password'),
     keys: z.array(z.string().regex(/^(~|%R~|%W~|%RW~)\S+$/, 'a key pattern such as ~app:*')).default(['~*']),
     channels: z.array(z.string().regex(/^&\S+$/, 'a channel pattern such as &events:*')).default([]),
     commands: z.array(z.string().regex(/^[+-][@A-Za-z0-9|_-]+$/, 'a command rule such as +@read')).default(['+@all', '-@dangerous']),

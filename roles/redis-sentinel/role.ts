@@ -6,10 +6,10 @@
  * or through Redis itself, and replicas follow the master the Sentinels name, not the one
  * the inventory remembers.
  */
-import { defineRole, z, apt, files, systemd, sysctl, meta, redis, UserError, Secret } from 'infra';
-import { aclUsers, appUser, vaultValue, SYSTEM_USERS } from './acl.js';
-import { reachableAddress, topology } from './topology.js';
-import { tlsVars, redisTlsSettings, sentinelTlsSettings, clientTls, localHost, exporterTarget } from './tls.js';
+import { defineRole, z, apt, files, systemd, sysctl, meta, redis, UserError, Secret, privateAddress } from 'infra';
+import { aclUsers, appUser, secret, SYSTEM_USERS } from './acl.js';
+import { topology } from './topology.js';
+import { tlsVars, tlsTasks, redisTlsSettings, sentinelTlsSettings, clientTls, localHost, exporterTarget } from './tls.js';
 
 const port = z.number().int().min(1).max(65535);
 
@@ -30,10 +30,10 @@ export const vars = z.object({
   /** RDB snapshot points: "<seconds> <changes>" pairs. */
   redis_save: z.string().regex(/^(\d+ \d+)( \d+ \d+)*$/, 'pairs of "<seconds> <changes>"').default('3600 1 300 100 60 10000'),
   redis_admin_user: z.string().regex(/^[A-Za-z0-9_.-]+$/).default('admin'),
-  redis_admin_password: vaultValue,
-  redis_replication_password: vaultValue,
-  redis_sentinel_password: vaultValue,
-  redis_monitoring_password: vaultValue,
+  redis_admin_password: secret('redis_admin_password'),
+  redis_replication_password: secret('redis_replication_password'),
+  redis_sentinel_password: secret('redis_sentinel_password'),
+  redis_monitoring_password: secret('redis_monitoring_password'),
   redis_app_users: z.array(appUser).default([]),
   /** Allow making a replica of a host that is a master holding keys while no Sentinel knows the cluster. */
   redis_replica_discard_data: z.boolean().default(false),
@@ -64,7 +64,7 @@ export default defineRole({
     const clash = v.redis_app_users.find((u) => (SYSTEM_USERS as readonly string[]).includes(u.name) || u.name === v.redis_admin_user);
     if (clash) throw new UserError(`role redis-sentinel: redis_app_users: "${clash.name}" is a user the role defines itself`, { hint: `pick another name (reserved: ${[...SYSTEM_USERS, v.redis_admin_user].join(', ')})` });
 
-    const self = reachableAddress({ address: host.address, vars: hostVars(hosts, host.name) });
+    const self = privateAddress({ address: host.address, vars: hostVars(hosts, host.name) });
     const inContainer = host.facts.container !== 'none';
     const admin = { host: localHost(v, self), port: v.redis_port, user: v.redis_admin_user, password: v.redis_admin_password, tls: clientTls(v) };
     const exporter = exporterTarget(v, self);
@@ -161,12 +161,16 @@ export default defineRole({
 
     return [
       ...packageTasks(v, host.facts.os, isRedis, isSentinel),
+      ...tlsTasks(v, [...(isRedis ? ['restart redis'] : []), ...(isSentinel ? ['restart redis sentinel'] : [])]),
       ...(isRedis ? redisTasks() : []),
       ...(isSentinel ? sentinelTasks() : []),
     ];
   },
   handlers: {
     'restart redis exporter': systemd.restart('prometheus-redis-exporter'),
+    // A renewed TLS certificate is read at start.
+    'restart redis': systemd.restart('redis-server'),
+    'restart redis sentinel': systemd.restart('redis-sentinel'),
   },
 });
 

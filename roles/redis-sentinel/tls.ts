@@ -1,29 +1,19 @@
 /**
- * Optional TLS for clients, replication and Sentinel (pure). Every TLS decision of the role
- * lives here, so the internal PKI plugs in at one place: the certificate files it issues are
- * the paths below. With TLS on, the plaintext port is closed (port 0) and the same port
- * number speaks TLS; replicas and Sentinels connect with TLS too.
+ * Optional TLS for clients, replication and Sentinel (pure) — every TLS decision of the role.
+ * The certificates come from the inventory's internal CA (`infra pki init`): a key made on the
+ * host, a certificate naming the host's addresses, renewed before it expires. With TLS on,
+ * the plaintext port is closed (port 0) and the same port number speaks TLS; replicas and
+ * Sentinels connect with TLS too (tls-replication).
  */
-import { z } from 'infra';
+import { z, files, tls, type Task } from 'infra';
 
-const path = z.string().regex(/^\/./, 'an absolute path');
+/** Not under /etc/redis (2770 redis): the exporter (user prometheus) reads the CA certificate. */
+export const TLS_DIR = '/etc/ssl/redis';
+export const CERT_FILE = `${TLS_DIR}/redis.crt`;
+export const KEY_FILE = `${TLS_DIR}/redis.key`;
+export const CA_FILE = `${TLS_DIR}/ca.crt`;
 
-export const tlsVars = z
-  .object({
-    enabled: z.boolean().default(false),
-    /**
-     * This host's certificate and key (the key readable by the redis user only), and the CA
-     * that signs every member. Not under /etc/redis (2770 redis): the exporter (user
-     * prometheus) must read the CA certificate too.
-     */
-    cert_file: path.default('/etc/ssl/redis/redis.crt'),
-    key_file: path.default('/etc/ssl/redis/redis.key'),
-    ca_file: path.default('/etc/ssl/redis/ca.crt'),
-    /** Ask clients for a certificate too: no (password only), optional, yes. */
-    auth_clients: z.enum(['no', 'optional', 'yes']).default('no'),
-  })
-  .strict()
-  .default({});
+export const tlsVars = z.object({ enabled: z.boolean().default(false) }).strict().default({});
 
 interface Vars {
   redis_port: number;
@@ -31,29 +21,37 @@ interface Vars {
   redis_tls: z.infer<typeof tlsVars>;
 }
 
-const common = (v: Vars): Record<string, string> => ({
-  'tls-cert-file': v.redis_tls.cert_file,
-  'tls-key-file': v.redis_tls.key_file,
-  'tls-ca-cert-file': v.redis_tls.ca_file,
-  'tls-auth-clients': v.redis_tls.auth_clients,
+const common: Record<string, string> = {
+  'tls-cert-file': CERT_FILE,
+  'tls-key-file': KEY_FILE,
+  'tls-ca-cert-file': CA_FILE,
+  // Clients authenticate with their ACL user; TLS encrypts and proves the server.
+  'tls-auth-clients': 'no',
   'tls-replication': 'yes',
-});
+};
+
+/** The host's certificate; a renewed one is read at restart (`notify`: the services that use it). */
+export function tlsTasks(v: Vars, notify: string[]): Task[] {
+  if (!v.redis_tls.enabled) return [];
+  return [
+    files.directory({ path: TLS_DIR, mode: '0755', owner: 'root', group: 'root' }),
+    tls.certificate({ certPath: CERT_FILE, keyPath: KEY_FILE, caPath: CA_FILE, owner: 'root', group: 'redis', keyMode: '0640', mode: '0644', notify }),
+  ];
+}
 
 /** redis.conf directives (they override the plaintext port). */
 export function redisTlsSettings(v: Vars): Record<string, string> {
-  if (!v.redis_tls.enabled) return {};
-  return { port: '0', 'tls-port': String(v.redis_port), ...common(v) };
+  return v.redis_tls.enabled ? { port: '0', 'tls-port': String(v.redis_port), ...common } : {};
 }
 
 /** sentinel.conf directives: Sentinel listens with TLS and reaches the servers with it (tls-replication). */
 export function sentinelTlsSettings(v: Vars): Record<string, string> {
-  if (!v.redis_tls.enabled) return {};
-  return { port: '0', 'tls-port': String(v.redis_sentinel_port), ...common(v) };
+  return v.redis_tls.enabled ? { port: '0', 'tls-port': String(v.redis_sentinel_port), ...common } : {};
 }
 
-/** How redis-cli (infra, on-call) and the exporter connect. */
+/** How redis-cli (infra, on-call) connects. */
 export function clientTls(v: Vars): { caFile: string } | undefined {
-  return v.redis_tls.enabled ? { caFile: v.redis_tls.ca_file } : undefined;
+  return v.redis_tls.enabled ? { caFile: CA_FILE } : undefined;
 }
 
 /**
@@ -68,5 +66,5 @@ export function localHost(v: Vars, self: string): string {
 export function exporterTarget(v: Vars, self: string): { addr: string; args: string } {
   const host = localHost(v, self);
   if (!v.redis_tls.enabled) return { addr: `redis://${host}:${v.redis_port}`, args: '' };
-  return { addr: `rediss://${host}:${v.redis_port}`, args: ` -tls-ca-cert-file=${v.redis_tls.ca_file}` };
+  return { addr: `rediss://${host}:${v.redis_port}`, args: ` -tls-ca-cert-file=${CA_FILE}` };
 }

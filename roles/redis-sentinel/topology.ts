@@ -2,7 +2,7 @@
  * Who is who, from the inventory (pure): the master the inventory names, the replicas, the
  * Sentinels, and the address each one is reached at. Bad topologies are input errors.
  */
-import { UserError, type HostView } from 'infra';
+import { UserError, privateAddress, type HostView } from 'infra';
 
 export interface Member {
   name: string;
@@ -18,10 +18,6 @@ export interface Topology {
   redis: Member[];
   sentinels: Member[];
 }
-
-/** The address other hosts reach a host at: its private address, else its inventory address. */
-export const reachableAddress = (h: Pick<HostView, 'address' | 'vars'>): string =>
-  typeof h.vars.private_address === 'string' ? h.vars.private_address : h.address;
 
 export interface TopologyVars {
   redis_master_group: string;
@@ -40,7 +36,7 @@ export function topology(v: TopologyVars, hosts: (pattern: string) => HostView[]
       return [];
     }
   };
-  const member = (port: number) => (h: HostView): Member => ({ name: h.name, ip: reachableAddress(h), port });
+  const member = (port: number) => (h: HostView): Member => ({ name: h.name, ip: privateAddress(h), port });
   const masters = group(v.redis_master_group);
   if (masters.length !== 1) {
     throw new UserError(`role redis-sentinel: group ${v.redis_master_group} must hold exactly one host (it holds ${masters.length}${masters.length ? `: ${masters.map((h) => h.name).join(', ')}` : ''})`, {

@@ -269,24 +269,12 @@ describe('redis-sentinel: failover drills', () => {
     expect(changedTasks(again)).toEqual([]);
   }, 600_000);
 
-  it('TLS on the living members: the plaintext port closes, clients, Sentinel and the exporter speak TLS; re-apply: 0 changed', async () => {
-    // A throwaway CA and certificates naming each host's address (in production: the internal PKI).
-    const members = ['redis1', 'mon1'];
-    const issue = [
-      'set -e; d=$(mktemp -d); cd $d',
-      'openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout ca.key -out ca.crt -days 2 -subj "/CN=test CA" 2>/dev/null',
-      ...members.map((h) => `openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout ${h}.key -out ${h}.csr -subj "/CN=${h}" 2>/dev/null && printf 'subjectAltName=IP:${ip[h]}\\n' > ${h}.ext && openssl x509 -req -in ${h}.csr -CA ca.crt -CAkey ca.key -CAcreateserial -days 2 -out ${h}.crt -extfile ${h}.ext 2>/dev/null`),
-      `tar -cz ca.crt ${members.map((h) => `${h}.crt ${h}.key`).join(' ')} | base64 -w0`,
-    ].join('\n');
-    const bundle = (await fleet.exec('redis1', issue)).stdout.trim();
-    for (const h of [...members, 'api1']) {
-      const put = await fleet.exec(
-        h,
-        `set -e; d=$(mktemp -d); echo ${bundle} | base64 -d | tar -xz -C $d; install -d -m 0755 /etc/ssl/redis; install -m 0644 $d/ca.crt /etc/ssl/redis/ca.crt` +
-          (h === 'api1' ? '' : `; install -m 0644 $d/${h}.crt /etc/ssl/redis/redis.crt; install -m 0640 -g redis $d/${h}.key /etc/ssl/redis/redis.key`),
-      );
-      expect(put.code, put.stderr).toBe(0);
-    }
+  it('TLS on the living members (certificates from the internal CA): the plaintext port closes, clients, Sentinel and the exporter speak TLS; re-apply: 0 changed', async () => {
+    // The inventory's internal CA: the role has each member's certificate issued by it.
+    const init = await infra(['pki', 'init', '-i', fleet.inventoryDir], { env });
+    expect(init.code, init.stderr).toBe(0);
+    const ca = await readFile(join(fleet.inventoryDir, 'pki/ca.crt'), 'utf8');
+    expect((await fleet.exec('api1', `install -d /etc/ssl/redis && printf '%s' ${q(ca)} > /etc/ssl/redis/ca.crt`)).code).toBe(0);
 
     const tlsOn = [...ROLE_ONLY, '--limit', 'all:!redis2', '-e', '{"redis_tls": {"enabled": true}}'];
     const on = await apply([...tlsOn, '--verify']);
