@@ -62,7 +62,13 @@ const certificateParams = z
   })
   .strict()
   .refine((p) => p.validity > p.renewBefore, { message: 'validity must be longer than renewBefore (or every run re-issues)', path: ['validity'] })
-  .refine((p) => new Set([p.certPath, p.keyPath, p.caPath]).size === (p.caPath ? 3 : 2), { message: 'certPath, keyPath and caPath must differ' });
+  .refine(
+    (p) => {
+      const paths = [p.certPath, p.keyPath, ...(p.caPath ? [p.caPath] : [])];
+      return new Set(paths).size === paths.length;
+    },
+    { message: 'certPath, keyPath and caPath must differ' },
+  );
 export type CertificateParams = z.infer<typeof certificateParams>;
 
 /** The SANs a host's certificate carries: inventory name, address, private_address, then extras. */

@@ -128,6 +128,10 @@ describe('tls.certificate parameters', () => {
     expect(JSON.stringify(r.error?.issues)).toMatch(message);
   });
 
+  it('caPath is optional: a certificate and a key alone are valid', () => {
+    expect(tls.certificate.module.params.safeParse({ certPath: params.certPath, keyPath: params.keyPath }).success).toBe(true);
+  });
+
   it('reads durations in days, weeks and years', () => {
     const r = parse({ renewBefore: '2w', validity: '2y' });
     expect(r.success && [r.data.renewBefore, r.data.validity]).toEqual([14, 730]);
