@@ -64,13 +64,14 @@ const MARK = '@@infra-patch@@';
 
 /**
  * One round trip: refresh the package lists (the only thing it changes: apt's cache), simulate
- * the upgrade, and read whether a reboot is already pending. Exits non-zero only when the
- * lists could not be refreshed.
+ * the upgrade, and read whether a reboot is already pending. Exits 90 when a list could not be
+ * refreshed (pending updates read from stale lists would be a lie).
  */
 export const SCAN_COMMAND = [
   `t=$(mktemp) || exit 97`,
   `trap 'rm -f "$t"' EXIT`,
-  `if ! { ${UPDATE_COMMAND}; } >"$t" 2>&1; then tail -5 "$t" >&2; exit 90; fi`,
+  // A source that cannot be reached is only a warning to apt (exit 0, old lists kept): not to us.
+  `if ! { ${UPDATE_COMMAND}; } >"$t" 2>&1 || grep -Eq '^(W|E): (Failed to fetch|Some index files failed)' "$t"; then grep -E '^(W|E|Err):' "$t" | tail -5 >&2; exit 90; fi`,
   `echo ${MARK}sim`,
   `LC_ALL=C apt-get -s -o Debug::NoLocking=true upgrade --with-new-pkgs 2>&1 || exit 91`,
   `echo ${MARK}reboot`,

@@ -120,6 +120,21 @@ async function stopWatchers(tag: string): Promise<{ requests: string[]; failed: 
   return { requests, failed: requests.filter((l) => !l.endsWith(' 200')), snapshots };
 }
 
+/**
+ * A VIP move resets the TCP connections open on the old holder at that instant (the new holder
+ * has no state for them): a request in flight then fails, every later one succeeds. Anywhere
+ * else (API servers drained, patched, back) no request may fail.
+ */
+function expectNoFailureButAtVipMove(watched: Awaited<ReturnType<typeof stopWatchers>>, report: PatchReport): void {
+  const at = (l: string) => Number(l.split(' ')[0]);
+  const moves = report.hosts.filter((h) => /moved to/.test(h.steps.find((s) => s.step === 'take out of service')?.detail ?? '')).map((h) => Date.parse(h.outOfService!.from) / 1000);
+  const near = (l: string) => moves.some((m) => at(l) >= m - 1 && at(l) <= m + 5);
+  const atMove = watched.failed.filter(near);
+  console.log(`VIP moves: ${moves.length}; requests failed then: ${atMove.length} of ${watched.requests.filter(near).length}`);
+  expect(watched.failed.filter((l) => !near(l))).toEqual([]);
+  expect(atMove.length).toBeLessThanOrEqual(moves.length);
+}
+
 const drained = (s: Record<string, number>) => Object.keys(s).filter((k) => s[k] & 0x08).sort();
 
 /** The API backend: who answered, and /health that fails once a bad upgrade broke the host. */
@@ -176,21 +191,27 @@ beforeAll(async () => {
   await publish('lab-security', DEMO, '1.0');
   await publish('lab-updates', EXTRA, '1.0');
   await must('bastion', `systemd-run -q --unit=lab-repo python3 -m http.server 8080 --bind ${fleet.bastion.ip} --directory ${REPO_DIR}`);
+  await waitFor('the repository answering', async () => (await exec('bastion', `curl -fsS -o /dev/null ${repoUrl}/dists/lab-security/Release`)).code === 0);
   const sources = `deb [trusted=yes] ${repoUrl} lab-security main\ndeb [trusted=yes] ${repoUrl} lab-updates main\n`;
-  const lbRole = infra(['run', 'haproxy-keepalived', '-i', fleet.inventoryDir, '-l', 'lb', '--json'], { env, timeoutMs: 600_000 });
-  await Promise.all(
-    HOSTS.map((h) =>
-      must(
-        h,
-        `printf '${sources}' > /etc/apt/sources.list.d/infra-lab.list && echo 'Acquire::http::Proxy::${fleet.bastion.ip} "DIRECT";' > /etc/apt/apt.conf.d/99infra-lab && ` +
-          `for i in 1 2 3; do apt-get update -q >/dev/null 2>&1 && break; sleep 2; done && DEBIAN_FRONTEND=noninteractive apt-get install -y -q ${DEMO} ${EXTRA} >/dev/null 2>&1 && systemctl is-active ${DEMO}`,
-      ),
-    ),
-  );
-  const converged = await lbRole;
+  const useRepo = (h: string) =>
+    must(
+      h,
+      `printf '${sources}' > /etc/apt/sources.list.d/infra-lab.list && echo 'Acquire::http::Proxy::${fleet.bastion.ip} "DIRECT";' > /etc/apt/apt.conf.d/99infra-lab && ` +
+        `for i in 1 2 3 4; do apt-get update -q -o DPkg::Lock::Timeout=60 >/tmp/update.log 2>&1 && break; [ $i = 4 ] && { cat /tmp/update.log; exit 1; }; sleep 3; done && ` +
+        `DEBIAN_FRONTEND=noninteractive apt-get install -y -q -o DPkg::Lock::Timeout=60 ${DEMO} ${EXTRA} >/tmp/install.log 2>&1 || { cat /tmp/install.log; exit 1; }; systemctl is-active ${DEMO}`,
+    );
+  // The load balancers' role and the other hosts' packages at once (apt on one host at a time).
+  const [converged] = await Promise.all([
+    infra(['run', 'haproxy-keepalived', '-i', fleet.inventoryDir, '-l', 'lb', '--json'], { env, timeoutMs: 600_000 }),
+    ...HOSTS.filter((h) => !LBS.includes(h)).map(useRepo),
+  ]);
   expect(converged.code, output(converged)).toBe(0);
+  await Promise.all(LBS.map(useRepo));
   await waitFor('the VIP on one load balancer', async () => (await vipHolders()).length === 1);
   await waitFor('both API servers UP', async () => (await adminSocket('lb1', 'show stat')).split('\n').filter((l) => /^api,api\d,.*,UP,/.test(l)).length === 2);
+  // From here on the hosts see the lab repository only: a scan's `apt-get update` takes a
+  // second instead of refreshing Debian's lists from the mirror (~25 s here without the cache).
+  await Promise.all(HOSTS.map((h) => must(h, 'mv /etc/apt/sources.list /etc/apt/sources.list.drill-off')));
   // Updates published: 1.1 in the security suite, 1.1 of the other package in the ordinary one.
   await publish('lab-security', DEMO, '1.1');
   await publish('lab-updates', EXTRA, '1.1');
@@ -259,6 +280,7 @@ describe('infra patch: 1.1 rolled out', () => {
     watched = await stopWatchers('rollout');
     report = (await reportOf(run)).json;
     console.log(`patch run (6 hosts, 1.0 → 1.1): ${(run.durationMs / 1000).toFixed(1)} s; ${watched.requests.length} requests through the VIP meanwhile`);
+    for (const h of report.hosts) console.log(`  ${h.host}: ${h.steps.map((s) => `${s.step} ${(s.ms / 1000).toFixed(1)} s`).join(', ')}`);
   }, 600_000);
 
   it('upgrades the security update on every host, not the other one; exit 0', async () => {
@@ -296,9 +318,9 @@ describe('infra patch: 1.1 rolled out', () => {
     for (const lb of LBS) expect((await exec(lb, 'systemctl is-active keepalived')).code, lb).toBe(0);
   });
 
-  it('no request through the VIP failed while it ran', () => {
+  it('no request through the VIP failed while API servers were drained; at most the one in flight when the VIP moved', () => {
     expect(watched.requests.length).toBeGreaterThan(50);
-    expect(watched.failed).toEqual([]);
+    expectNoFailureButAtVipMove(watched, report);
   });
 
   it('a container cannot reboot: "reboot required" is reported and the upgraded service restarted instead', async () => {
@@ -393,13 +415,13 @@ describe('a failing post-check on the second API server', () => {
     }
     expect(await versionOn('api2')).toBe('1.3');
     expect(await versionOn('api1')).toBe('1.3');
-    expect(watched.failed).toEqual([]);
+    expectNoFailureButAtVipMove(watched, report);
   });
 
   it('leaves the hosts after it untouched', async () => {
     for (const h of ['mon1', 'bastion']) {
       expect(hostReport(report, h).outcome, h).toBe('pending');
-      expect(hostReport(report, h).steps, h).toEqual([]);
+      expect(hostReport(report, h).steps.map((s) => s.step), h).toEqual(['pending updates']);
       expect(await versionOn(h), h).toBe('1.1');
     }
     const reports = await readdir(join(work, 'reports'));
