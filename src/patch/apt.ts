@@ -102,11 +102,12 @@ function parseRebootFile(text: string): string[] | null {
  * All: `upgrade --with-new-pkgs` (a new kernel's package is installed, nothing is removed).
  * Config files the admin changed are kept; needrestart only lists (restarts are ours to decide).
  */
+/** `updates`: everything the scan found; the command picks what `selection` installs. */
 export function upgradeCommand(selection: Selection, updates: PendingUpdate[]): string {
   const opts = raw(`${APT_OPTS} -o Dpkg::Options::=--force-confdef -o Dpkg::Options::=--force-confold`);
   const env = raw(`${APT_ENV} NEEDRESTART_MODE=l`);
   if (selection === 'all') return sh`${env} apt-get ${opts} upgrade --with-new-pkgs`;
-  return sh`${env} apt-get ${opts} install --only-upgrade ${updates.filter((u) => u.from !== null).map((u) => u.name)}`;
+  return sh`${env} apt-get ${opts} install --only-upgrade ${selected(updates, 'security').filter((u) => u.from !== null).map((u) => u.name)}`;
 }
 
 /** After the upgrade: installed versions of the packages, and the reboot-required file. */

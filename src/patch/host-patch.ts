@@ -31,6 +31,8 @@ export interface PatchEnv {
   control: RunControl;
   hostRun(host: string): HostRun;
   selection: Selection;
+  /** --check: what is pending counts as "would change"; in a run the scan itself changes nothing. */
+  check: boolean;
   /** --reboot: over every policy's. */
   reboot?: RebootMode;
   /** Other hosts of the run are reached through it. */
@@ -104,6 +106,7 @@ export async function scanHost(env: PatchEnv, report: HostReport): Promise<Scan 
     }
     const reboot = todo.some((u) => u.reboot) || scan.rebootPending ? ' — a reboot would follow' : '';
     return {
+      status: env.check ? 'changed' : 'ok',
       detail: `${todo.length} update(s) to install${reboot}`,
       changes,
       diff: todo.map((u) => ({ kind: 'package' as const, name: u.name, before: u.from, after: u.to })),
@@ -139,7 +142,7 @@ export async function patchHost(env: PatchEnv, hp: HostPolicy, strategy: Strateg
   let upgraded: HostReport['upgraded'] = [];
   let rebootPending: string[] | null = null;
   const upgradeOk = await step(env, report, 'patch.upgrade', `upgrade ${env.selection === 'all' ? 'all packages' : 'security updates'}`, async () => {
-    await runOk(remote, host, upgradeCommand(env.selection, todo), 'apt-get upgrade', { timeoutMs: UPGRADE_TIMEOUT_MS });
+    await runOk(remote, host, upgradeCommand(env.selection, scan.updates), 'apt-get upgrade', { timeoutMs: UPGRADE_TIMEOUT_MS });
     const after = parseAfter((await runOk(remote, host, afterCommand(scan.updates.map((u) => u.name)), 'read the installed versions')).stdout);
     upgraded = scan.updates
       .filter((u) => after.installed.has(u.name) && after.installed.get(u.name) !== u.from)

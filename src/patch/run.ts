@@ -91,6 +91,7 @@ export async function patchFleet(req: PatchRequest): Promise<number> {
     control: req.control,
     hostRun: (h) => session.hosts.get(h),
     selection: req.selection,
+    check: req.check,
     reboot: req.reboot,
     carriesRun: (h) => carriers.has(h),
   };

@@ -10,6 +10,7 @@
  */
 
 const DAYS = ['Sun', 'Mon', 'Tue', 'Wed', 'Thu', 'Fri', 'Sat'] as const;
+const FULL_DAYS = ['sunday', 'monday', 'tuesday', 'wednesday', 'thursday', 'friday', 'saturday'];
 
 export interface MaintenanceWindow {
   text: string;
@@ -56,7 +57,8 @@ function parseDays(spec: string, text: string): Set<number> {
 }
 
 function dayIndex(name: string, text: string): number {
-  const i = DAYS.findIndex((d) => d.toLowerCase() === name.slice(0, 3).toLowerCase() && name.length >= 3);
+  const n = name.toLowerCase();
+  const i = FULL_DAYS.findIndex((d) => n === d || n === d.slice(0, 3));
   if (i < 0) throw new Error(`"${text}": "${name}" is not a day (Mon Tue Wed Thu Fri Sat Sun, a range Mon-Fri, a list Sat,Sun, or daily)`);
   return i;
 }
