@@ -104,7 +104,10 @@ export async function scanHost(env: PatchEnv, report: HostReport): Promise<Scan 
       const others = scan.updates.length ? `; ${scan.updates.length} update(s) not from a security suite (--all installs them)` : '';
       return { status: 'ok', detail: `nothing to patch${others}` };
     }
-    const reboot = todo.some((u) => u.reboot) || scan.rebootPending ? ' — a reboot would follow' : '';
+    // Predicted from the package names (the reboot-required file appears only after the upgrade).
+    const pending = scan.rebootPending && (scan.rebootPending.length ? scan.rebootPending : ['/var/run/reboot-required']);
+    report.reboot.required = [...new Set([...todo.filter((u) => u.reboot).map((u) => u.name), ...(pending ?? [])])];
+    const reboot = report.reboot.required.length ? ' — a reboot would follow' : '';
     return {
       status: env.check ? 'changed' : 'ok',
       detail: `${todo.length} update(s) to install${reboot}`,

@@ -78,11 +78,14 @@ export async function patchFleet(req: PatchRequest): Promise<number> {
   if (!req.check && !req.forceWindow) refuseOutsideWindows(windows);
 
   const carriers = carryingTheRun(inventory, [...policies.keys()]);
-  const session = new RunSession({ ...req, inventory, hosts: [...policies.keys()], mode: req.check ? 'check' : 'patch', diff: req.diff });
-  const lock = req.check ? undefined : { meta: session.lockMeta(), waitMs: req.lockWaitMs };
-  const remote = sessionRemote(session, inventory, lock);
+  // The strategies name their helpers from the inventory alone (before any session exists).
+  let session: RunSession | undefined;
+  const remote = sessionRemote(() => session!, inventory, () => lock);
   const strategies = new Map(groups.map((g) => [g.name, strategyFor(g, remote)]));
   const helpers = helperHosts(groups, strategies, policies);
+  const everyone = [...policies.keys(), ...helpers];
+  session = new RunSession({ ...req, inventory, hosts: everyone, mode: req.check ? 'check' : 'patch', diff: req.diff });
+  const lock = req.check ? undefined : { meta: session.lockMeta(), waitMs: req.lockWaitMs };
 
   const reports = new Map<string, HostReport>([...policies.values()].map((hp) => [hp.host, emptyReport(hp)]));
   const env: PatchEnv = {
@@ -101,7 +104,6 @@ export async function patchFleet(req: PatchRequest): Promise<number> {
   try {
     session.start();
     // 2. connect and lock everything the run touches; 3. scan what it patches.
-    const everyone = [...policies.keys(), ...helpers];
     await forEachLimit(everyone, req.forks, async (host) => {
       const h = session.hosts.get(host);
       await connectHost(h, { transports: session.pool, reporter: session.reporter, lock, gatherFacts: (run) => gatherFacts((cmd) => run(cmd)) });
@@ -247,26 +249,31 @@ function helperHosts(groups: PatchGroup[], strategies: Map<string, Strategy>, po
   return [...out];
 }
 
-function sessionRemote(session: RunSession, inventory: Inventory, lock: { meta: ReturnType<RunSession['lockMeta']>; waitMs: number } | undefined): Remote {
+type Lock = { meta: ReturnType<RunSession['lockMeta']>; waitMs: number } | undefined;
+
+function sessionRemote(sessionOf: () => RunSession, inventory: Inventory, lockOf: () => Lock): Remote {
   const matching = (pattern: string): string[] => selectHosts(inventory, pattern);
-  const views = new HostViews(inventory, matching, (h) => session.hosts.find(h)?.facts);
+  const views = new HostViews(inventory, matching, (h) => sessionOf().hosts.find(h)?.facts);
   const spec = (host: string) => inventory.hosts.get(host)!;
   const remote: Remote = {
-    run: (host, cmd, o) => session.pool.get(host).run(cmd, o),
-    facts: (host) => session.hosts.get(host).facts!,
+    run: (host, cmd, o) => sessionOf().pool.get(host).run(cmd, o),
+    facts: (host) => sessionOf().hosts.get(host).facts!,
     vars: (host) => spec(host).vars,
     hosts: matching,
     address: (host) => privateAddress({ address: spec(host).conn.address, vars: spec(host).vars }),
     async reconnect(host) {
+      const session = sessionOf();
+      const lock = lockOf();
       const t = await session.pool.reopen(host);
       await t.connect();
       if (lock) await t.lock(lock.meta, 0);
       session.hosts.get(host).transport = t;
     },
     announce(host, message) {
-      session.reporter.emit({ type: 'task.result', host, task: 'announce', module: 'patch.announce', status: 'ok', changes: [], reason: message, warning: message, ms: 0 });
+      sessionOf().reporter.emit({ type: 'task.result', host, task: 'announce', module: 'patch.announce', status: 'ok', changes: [], reason: message, warning: message, ms: 0 });
     },
     context(host): HostContext {
+      const session = sessionOf();
       const t = () => session.pool.get(host);
       return {
         name: host,

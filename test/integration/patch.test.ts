@@ -12,6 +12,7 @@
  *   upgraded service where no reboot is possible, and the client never sees a failed request;
  *   1.2, the API servers only (-l api): Ctrl-C while api1 is out of service finishes api1 and
  *   puts it back, and api2 is not started;
+ *   another run holding api2's lock stops the patch run before anything changed;
  *   1.3, a bad release on api2: its post-check fails, the run stops with api2 drained and the
  *   hosts after it untouched, exit 1, and the report says so.
  */
@@ -382,6 +383,21 @@ describe('Ctrl-C during the rollout', () => {
     expect(hostReport(json, 'api2').outcome).toBe('pending');
     for (const h of ['api2', ...LBS, 'mon1', 'bastion']) expect(await versionOn(h), h).toBe('1.1');
   }, 300_000);
+});
+
+describe('the run lock', () => {
+  it('a host another run holds stops the patch run before anything changed', async () => {
+    const holder = infra(['exec', '-i', fleet.inventoryDir, '-l', 'api2', '--', 'sleep 15'], { env });
+    await waitFor('infra exec holding api2', async () => (await exec('api2', 'pgrep -fx "sleep 15"')).code === 0);
+    const r = await patch(['-l', 'api']);
+    expect(r.code, output(r)).toBe(1);
+    const { json } = await reportOf(r);
+    expect(json.result).toBe('stopped');
+    expect(json.stopped?.reason).toMatch(/^before anything changed: api2: api2 is locked by .* \(run \w+, infra exec -i .* -l api2 -- sleep 15\)/);
+    expect(await versionOn('api1')).toBe('1.2');
+    for (const lb of LBS) expect(drained(await adminStates(lb)), lb).toEqual([]);
+    expect((await holder).code).toBe(0);
+  }, 120_000);
 });
 
 describe('a failing post-check on the second API server', () => {

@@ -143,6 +143,90 @@ describe('after the upgrade, in a container', () => {
   });
 });
 
+/** Sentinels and PostgreSQL members, simulated: who is master/primary, SENTINEL FAILOVER, psql's answer. */
+class ClusterFleet extends FakeFleet {
+  master = 'r1';
+  primary = 'db1';
+  down = new Set<string>();
+  override async run(host: string, cmd: string) {
+    const ok = (stdout: string, code = 0) => ({ code, stdout, stderr: code ? 'could not connect' : '', stdoutBytes: Buffer.from(stdout) });
+    if (cmd.includes('redis-cli')) {
+      this.log.push(`${host}: ${cmd}`);
+      if (cmd.includes('get-master-addr-by-name')) return ok(`${this.address(this.master)}\n6379\n`);
+      if (cmd.includes('REPLICAS')) {
+        const reps = this.hosts('redis').filter((h) => h !== this.master);
+        return ok(reps.map((h) => `name\n${this.address(h)}:6379\nip\n${this.address(h)}\nflags\n${this.down.has(h) ? 's_down,slave' : 'slave'}\nmaster-link-status\n${this.down.has(h) ? 'err' : 'ok'}\n`).join(''));
+      }
+      if (cmd.includes('FAILOVER')) {
+        this.master = this.hosts('redis').find((h) => h !== this.master)!;
+        return ok('OK\n');
+      }
+    }
+    if (cmd.includes('pg_is_in_recovery')) {
+      this.log.push(`${host}: psql`);
+      if (this.down.has(host)) return ok('', 2);
+      return ok(host === this.primary ? 'f\n' : 't\n');
+    }
+    return super.run(host, cmd);
+  }
+}
+
+function clusterFleet(): ClusterFleet {
+  return new ClusterFleet({
+    r1: { groups: ['redis', 'sentinel'], address: '10.0.0.41', packages: pkg() },
+    r2: { groups: ['redis', 'sentinel'], address: '10.0.0.42', packages: pkg() },
+    s3: { groups: ['sentinel'], address: '10.0.0.43', packages: {} },
+    db1: { groups: ['postgres'], address: '10.0.0.31', packages: pkg() },
+    db2: { groups: ['postgres'], address: '10.0.0.32', packages: pkg() },
+  });
+}
+
+describe('redis-sentinel', () => {
+  const redis = group('redis', ['r1', 'r2'], { strategy: 'redis-sentinel' });
+
+  it('replicas first; the master after a Sentinel failover away from it, back as a linked replica', async () => {
+    const f = clusterFleet();
+    const s = strategyFor(redis, f);
+    expect(s.helpers()).toEqual(['s3']);
+    expect(await s.order(['r1', 'r2'])).toEqual(['r2', 'r1']);
+    expect(await s.takeOut('r2')).toBe('replica: no traffic to move');
+    await s.guard(['r1']);
+    expect(await s.takeOut('r1')).toBe('Sentinel failover: r2 is master now, r1 its replica');
+    expect(f.log.filter((l) => l.includes('FAILOVER'))).toEqual([`r1: timeout 5 redis-cli -h 10.0.0.41 -p 26379 SENTINEL FAILOVER main`]);
+    expect(await s.putBack('r1')).toBe('linked replica of r2');
+  }, 20_000);
+
+  it('refuses while another replica is not linked', async () => {
+    const f = clusterFleet();
+    f.hostsByName.r3 = { groups: ['redis'], address: '10.0.0.44', packages: {} };
+    f.down.add('r3');
+    await expect(strategyFor(group('redis', ['r1', 'r2', 'r3'], { strategy: 'redis-sentinel' }), f).guard(['r2'])).rejects.toThrow(/replica\(s\) r3 not linked \(Sentinel: s_down,slave\): never two members down at once/);
+  });
+});
+
+describe('postgres', () => {
+  const pg = group('postgres', ['db1', 'db2'], { strategy: 'postgres' });
+
+  it('replicas first; the primary last, in an announced downtime', async () => {
+    const f = clusterFleet();
+    const s = strategyFor(pg, f);
+    expect(await s.order(['db1', 'db2'])).toEqual(['db2', 'db1']);
+    await s.guard(['db2']);
+    expect(await s.takeOut('db2')).toBe('replica: no traffic to move');
+    expect(await s.putBack('db2')).toBe('replica answers (in recovery)');
+    await s.guard(['db1']);
+    expect(await s.takeOut('db1')).toMatch(/^announced downtime: db1 is the PostgreSQL primary; writes fail until it is patched and back/);
+    expect(f.announced).toHaveLength(1);
+    expect(await s.putBack('db1')).toBe('primary answers again: downtime over');
+  });
+
+  it('a member that does not answer stops the run before anything (the order cannot be known)', async () => {
+    const f = clusterFleet();
+    f.down.add('db2');
+    await expect(strategyFor(pg, f).order(['db1', 'db2'])).rejects.toThrow(/db2: pg_is_in_recovery\(\) did not answer \(exit 2: could not connect\)/);
+  });
+});
+
 describe('redis-sentinel: what Sentinel says about replicas', () => {
   it('parses SENTINEL REPLICAS and tells a linked replica', () => {
     const out = 'name\n10.0.0.42:6379\nip\n10.0.0.42\nport\n6379\nflags\nslave\nmaster-link-status\nok\nname\n10.0.0.41:6379\nip\n10.0.0.41\nport\n6379\nflags\ns_down,slave\nmaster-link-status\nerr\n';
