@@ -122,11 +122,18 @@ export async function patchFleet(req: PatchRequest): Promise<number> {
     } else {
       for (const [host, s] of scans) reports.get(host)!.outcome = selected(s.updates, req.selection).length ? 'pending' : 'up to date';
       // 4. the plan, read live (who holds the VIP, who is master).
-      plan = await planRollout(groups, strategies, carriers, (h) => reports.get(h)!.outcome === 'pending');
+      try {
+        plan = await planRollout(groups, strategies, carriers, (h) => reports.get(h)!.outcome === 'pending');
+      } catch (e) {
+        if (!(e instanceof PlanError)) throw e;
+        const reason = `before anything changed: the order of patch group ${e.group.name} cannot be read: ${e.message}`;
+        for (const h of e.group.hosts) session.hosts.get(h).refuse(reason);
+        stopped = { host: e.group.hosts[0], reason };
+      }
       for (const p of plan) {
         session.reporter.emit({ type: 'play.start', play: `patch ${p.group.name}: ${p.strategy.describe}; ${p.group.serial} at a time`, hosts: p.batches.flat() });
       }
-      if (!req.check) stopped = await rollOut(env, plan, policies, scans, reports);
+      if (!req.check && !stopped) stopped = await rollOut(env, plan, policies, scans, reports);
     }
     const anyFailed = [...session.hosts.recap(session.pool.counters())].some((r) => r.failed > 0 || r.unreachable) || stopped !== undefined;
     const pending = [...reports.values()].some((r) => r.outcome === 'pending');
@@ -154,12 +161,24 @@ async function planRollout(groups: PatchGroup[], strategies: Map<string, Strateg
   for (const group of groups) {
     const strategy = strategies.get(group.name)!;
     const todo = group.hosts.filter(needed);
-    const ordered = await strategy.order(todo.filter((h) => !carriers.has(h)));
+    const ordered = await strategy.order(todo.filter((h) => !carriers.has(h))).catch((e: Error) => {
+      throw new PlanError(group, e.message);
+    });
     if (ordered.length) out.push({ group, strategy, batches: batchHosts(ordered, [group.serial]) });
     const carried = todo.filter((h) => carriers.has(h));
     if (carried.length) last.push({ group, strategy, batches: carried.map((h) => [h]) });
   }
   return [...out, ...last];
+}
+
+/** A strategy could not read the live state its order depends on (the Sentinels disagree, a member does not answer). */
+class PlanError extends Error {
+  constructor(
+    readonly group: PatchGroup,
+    message: string,
+  ) {
+    super(message);
+  }
 }
 
 /** Batch after batch; the first failure (or Ctrl-C) ends it. Returns where it stopped. */

@@ -387,13 +387,13 @@ describe('Ctrl-C during the rollout', () => {
 
 describe('the run lock', () => {
   it('a host another run holds stops the patch run before anything changed', async () => {
-    const holder = infra(['exec', '-i', fleet.inventoryDir, '-l', 'api2', '--', 'sleep 15'], { env });
-    await waitFor('infra exec holding api2', async () => (await exec('api2', 'pgrep -fx "sleep 15"')).code === 0);
+    const holder = infra(['exec', '-i', fleet.inventoryDir, '-l', 'api2', '--', 'sleep 8'], { env });
+    await waitFor('infra exec holding api2', async () => (await exec('api2', 'pgrep -fx "sleep 8"')).code === 0);
     const r = await patch(['-l', 'api']);
     expect(r.code, output(r)).toBe(1);
     const { json } = await reportOf(r);
     expect(json.result).toBe('stopped');
-    expect(json.stopped?.reason).toMatch(/^before anything changed: api2: api2 is locked by .* \(run \w+, infra exec -i .* -l api2 -- sleep 15\)/);
+    expect(json.stopped?.reason).toMatch(/^before anything changed: api2: api2 is locked by .* \(run \w+, infra exec -i .* -l api2 -- sleep 8\)/);
     expect(await versionOn('api1')).toBe('1.2');
     for (const lb of LBS) expect(drained(await adminStates(lb)), lb).toEqual([]);
     expect((await holder).code).toBe(0);
@@ -444,4 +444,14 @@ describe('a failing post-check on the second API server', () => {
     const reports = await readdir(join(work, 'reports'));
     expect(reports.filter((f) => f.endsWith('.md')).length).toBe(reports.filter((f) => f.endsWith('.json')).length);
   });
+});
+
+describe('a repository that cannot be reached', () => {
+  it('fails the scan (apt only warns and keeps its old lists): no stale "nothing to patch"', async () => {
+    await must('bastion', 'systemctl stop lab-repo');
+    const r = await patch(['--check', '-l', 'mon1']);
+    expect(r.code, output(r)).toBe(1);
+    const { json } = await reportOf(r);
+    expect(json.stopped?.reason).toMatch(new RegExp(`mon1: pending updates: apt-get update failed:\\n.*${repoUrl.replace(/[.:/]/g, '\\$&')}`));
+  }, 120_000);
 });
