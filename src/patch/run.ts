@@ -19,7 +19,8 @@ import { gatherFacts } from '../facts/index.js';
 import { UserError, EXIT, messageOf } from '../errors.js';
 import { batchHosts, forEachLimit } from '../engine/batches.js';
 import { loadInventoryFor } from '../engine/input.js';
-import { RunSession, type KeepaliveOptions } from '../engine/session.js';
+import { RunSession } from '../engine/session.js';
+import type { AdhocRequest } from '../engine/adhoc.js';
 import type { RunControl } from '../engine/control.js';
 import { connectHost } from '../engine/host-run.js';
 import { HostViews } from '../engine/host-context.js';
@@ -35,17 +36,8 @@ import { describeOpening, isOpen, nextOpening } from './window.js';
 import type { RebootMode } from './reboot.js';
 import type { Remote } from './remote.js';
 
-export interface PatchRequest {
-  cwd: string;
-  inventory: string;
-  limit?: string;
-  vaultPasswordFile?: string;
-  forks: number;
-  json: boolean;
+export interface PatchRequest extends AdhocRequest {
   diff: boolean;
-  acceptNew: boolean;
-  commandLine: string;
-  keepalive?: KeepaliveOptions;
   check: boolean;
   selection: Selection;
   reboot?: RebootMode;
@@ -54,8 +46,6 @@ export interface PatchRequest {
   reportDir?: string;
   lockWaitMs: number;
   control: RunControl;
-  /** For tests: the time windows are judged at. */
-  now?: Date;
 }
 
 interface Planned {
@@ -73,7 +63,7 @@ export async function patchFleet(req: PatchRequest): Promise<number> {
   if (req.window && inWindow.length === 0) {
     throw new UserError(`no selected host is patched in window "${req.window}"`, { hint: 'a host is in window NAME when its patch.window is NAME (group_vars); drop --window to patch every selected host' });
   }
-  const now = req.now ?? new Date();
+  const now = new Date();
   const windows = windowStates(policies, now);
   if (!req.check && !req.forceWindow) refuseOutsideWindows(windows);
 
