@@ -10,10 +10,8 @@ import { resolveRules, PORTLESS_PROTOCOLS, type AllowRule } from './firewall.js'
 
 const allowRule = z
   .object({
-    /** tcp/udp only: a port or a range "N-M". */
-    port: z.union([z.number().int().min(1).max(65535), z.string().regex(/^\d+(-\d+)?$/)]).optional(),
-    /** tcp/udp with a port, or a protocol opened as a whole: vrrp (keepalived). */
-    proto: z.enum(['tcp', 'udp', 'vrrp']).default('tcp'),
+    port: z.union([z.number().int().min(1).max(65535), z.string().regex(/^\d+(-\d+)?$/)]).optional().describe('tcp/udp only: a port or a range "N-M"'),
+    proto: z.enum(['tcp', 'udp', 'vrrp']).default('tcp').describe('tcp/udp with a port, or a protocol opened as a whole: vrrp (keepalived)'),
     from: z.array(z.string().min(1)).min(1),
     comment: z.string().optional(),
   })
@@ -75,10 +73,8 @@ export const vars = z.object({
     .array(z.string())
     .default(['sntrup761x25519-sha512@openssh.com', 'curve25519-sha256', 'curve25519-sha256@libssh.org', 'diffie-hellman-group16-sha512', 'diffie-hellman-group18-sha512', 'diffie-hellman-group-exchange-sha256']),
   ssh_host_key_algorithms: z.array(z.string()).default(['ssh-ed25519', 'rsa-sha2-512', 'rsa-sha2-256']),
-  /** Hosts of this group are jump hosts: SSH open to ssh_allow_from, forwarding for jumps. */
-  ssh_jump_group: z.string().default('bastion'),
-  /** Who may SSH to a jump host (or to a host reached directly): CIDRs, groups or hosts. Empty = anyone. */
-  ssh_allow_from: z.array(z.string()).default([]),
+  ssh_jump_group: z.string().default('bastion').describe('Hosts of this group are jump hosts: SSH open to ssh_allow_from, forwarding for jumps'),
+  ssh_allow_from: z.array(z.string()).default([]).describe('Who may SSH to a jump host (or to a host reached directly): CIDRs, groups or hosts. Empty = anyone'),
   admin_users: z
     .array(
       z.object({
