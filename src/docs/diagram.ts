@@ -49,70 +49,80 @@ export function networkGraph(site: Site): Graph {
     for (const [to] of collapse(site.hosts, jump.tier.id, behind, leaves)) edges.add(hostId(jump.name), to, 'ssh (jump)', 'path');
   }
 
-  // The firewall: who may reach what. External sources are nodes of their own.
+  // The firewall: who may reach what, as (source, target, service); a source outside the inventory is a node of its own.
   const byAddress = new Map(site.hosts.map((h) => [h.privateAddress, h] as const));
-  const flows = new Map<string, { source: string; external?: string; service: string; targets: Set<string> }>();
+  const tierOfHost = new Map(site.hosts.map((h) => [h.name, h.tier.id]));
+  const flows = new Map<string, Flow>();
   for (const fw of site.firewall.hosts) {
     for (const g of fw.grants) {
-      for (const src of g.sources) {
-        const host = byAddress.get(src);
-        const external = host ? undefined : src === 'any' ? INTERNET : safeId(`net_${src}`);
-        if (external && !nodes.some((n) => n.id === external)) nodes.push({ id: external, label: src === 'any' ? 'any (internet)' : src, kind: 'external' });
-        const source = host ? host.name : external!;
-        const key = JSON.stringify([source, g.service]);
-        const flow = flows.get(key) ?? { source, external, service: g.service, targets: new Set<string>() };
-        flow.targets.add(fw.host);
-        flows.set(key, flow);
+      for (const address of g.sources) {
+        const host = byAddress.get(address);
+        const src = host ? host.name : address === 'any' ? INTERNET : safeId(`net_${address}`);
+        if (!host && !nodes.some((n) => n.id === src)) nodes.push({ id: src, label: address === 'any' ? 'any (internet)' : address, kind: 'external' });
+        const flow = { src, srcTier: host?.tier.id, dst: fw.host, dstTier: tierOfHost.get(fw.host)!, service: g.service };
+        flows.set(JSON.stringify([src, fw.host, g.service]), flow);
       }
     }
   }
-  // From one source tier to every other host: one edge to "every host".
-  const tierOfHost = new Map(site.hosts.map((h) => [h.name, h.tier.id]));
-  const bySourceTier = new Map<string, { from: string; tier?: string; service: string; targets: Set<string> }>();
-  for (const f of flows.values()) {
-    const tier = f.external ? undefined : tierOfHost.get(f.source)!;
-    const key = JSON.stringify([f.external ?? tier, f.service]);
-    const agg = bySourceTier.get(key) ?? { from: f.external ?? tier!, tier, service: f.service, targets: new Set<string>() };
-    f.targets.forEach((t) => agg.targets.add(t));
-    bySourceTier.set(key, agg);
+  const ends = (members: string[], tier: string | undefined): string[] => {
+    if (!tier) return members; // an external node
+    const all = leaves.get(tier)!;
+    return all.every((m) => members.includes(m)) ? [nodeOrCluster(tier, leaves)] : members.map(hostId);
+  };
+  const wide = site.hosts.length > 2;
+  let rest = [...flows.values()];
+  // What a tier sends on one service to every other host: one edge to "every host".
+  for (const block of blocks(rest, (f) => [f.srcTier ?? f.src, f.service])) {
+    const { sources, targets } = block;
+    if (!wide || !block.product || !covers(site.hosts, block.flows[0].srcTier, new Set(targets))) continue;
+    for (const from of ends(sources, block.flows[0].srcTier)) edges.add(from, EVERY, block.flows[0].service, 'flow');
+    rest = rest.filter((f) => !block.flows.includes(f));
   }
-  const everyFrom = new Set<string>();
-  for (const [key, agg] of bySourceTier) {
-    if (covers(site.hosts, agg.tier, agg.targets) && site.hosts.length > 2) {
-      edges.add(agg.tier ? nodeOrCluster(agg.tier, leaves) : agg.from, EVERY, agg.service, 'flow');
-      everyFrom.add(key);
-    }
+  // What a tier receives on one service from every other host: one edge from "every host".
+  for (const block of blocks(rest.filter((f) => f.srcTier), (f) => [f.dstTier, f.service])) {
+    const { sources, targets } = block;
+    if (!wide || !block.product || !covers(site.hosts, block.flows[0].dstTier, new Set(sources))) continue;
+    for (const to of ends(targets, block.flows[0].dstTier)) edges.add(EVERY, to, block.flows[0].service, 'flow');
+    rest = rest.filter((f) => !block.flows.includes(f));
   }
-  // From every other host to one tier: one edge from "every host".
-  const remaining = [...flows.values()].filter((f) => !everyFrom.has(JSON.stringify([f.external ?? tierOfHost.get(f.source), f.service])));
-  const byTargetTier = new Map<string, Set<string>>();
-  for (const f of remaining) {
-    if (f.external) continue;
-    for (const t of f.targets) {
-      const key = JSON.stringify([tierOfHost.get(t), f.service]);
-      byTargetTier.set(key, (byTargetTier.get(key) ?? new Set()).add(f.source));
-    }
-  }
-  const everyTo = new Set<string>();
-  for (const [key, sources] of byTargetTier) {
-    const [tier, service] = JSON.parse(key) as [string, string];
-    if (covers(site.hosts, tier, sources) && site.hosts.length > 2) {
-      edges.add(EVERY, nodeOrCluster(tier, leaves), service, 'flow');
-      everyTo.add(key);
-    }
-  }
-  // The rest: tier to tier, or host to host inside a tier.
-  for (const f of remaining) {
-    for (const t of f.targets) {
-      if (!f.external && everyTo.has(JSON.stringify([tierOfHost.get(t), f.service]))) continue;
-      if (f.external) edges.add(f.external, nodeOrCluster(tierOfHost.get(t)!, leaves), f.service, 'flow');
-      else if (tierOfHost.get(f.source) === tierOfHost.get(t)) {
-        if (f.source !== t) edges.add(hostId(f.source), hostId(t), f.service, 'flow');
-      } else edges.add(nodeOrCluster(tierOfHost.get(f.source)!, leaves), nodeOrCluster(tierOfHost.get(t)!, leaves), f.service, 'flow');
+  // The rest: box to box where whole boxes take part, host to host otherwise (always inside a box).
+  for (const block of blocks(rest, (f) => [f.srcTier ?? f.src, f.dstTier, f.service])) {
+    const { srcTier, dstTier, service } = block.flows[0];
+    if (block.product && srcTier !== dstTier) {
+      for (const from of ends(block.sources, srcTier)) for (const to of ends(block.targets, dstTier)) edges.add(from, to, service, 'flow');
+    } else {
+      for (const f of block.flows) if (f.src !== f.dst) edges.add(f.srcTier ? hostId(f.src) : f.src, hostId(f.dst), service, 'flow');
     }
   }
   if (edges.touches(EVERY)) nodes.push({ id: EVERY, label: 'every host', kind: 'every' });
   return { clusters, nodes, edges: edges.list() };
+}
+
+/** One allowed flow: a source (a host, or an external node id), the host that lets it in, a service. */
+interface Flow {
+  src: string;
+  /** undefined: a source outside the inventory. */
+  srcTier?: string;
+  dst: string;
+  dstTier: string;
+  service: string;
+}
+
+/**
+ * Flows grouped by a key (in first-seen order), with their sources and targets, and whether
+ * every source reaches every target (only then can the block be drawn as one edge).
+ */
+function blocks(flows: Flow[], key: (f: Flow) => unknown[]): { flows: Flow[]; sources: string[]; targets: string[]; product: boolean }[] {
+  const groups = new Map<string, Flow[]>();
+  for (const f of flows) {
+    const k = JSON.stringify(key(f));
+    groups.set(k, [...(groups.get(k) ?? []), f]);
+  }
+  return [...groups.values()].map((fs) => {
+    const sources = [...new Set(fs.map((f) => f.src))];
+    const targets = [...new Set(fs.map((f) => f.dst))];
+    return { flows: fs, sources, targets, product: fs.length === sources.length * targets.length };
+  });
 }
 
 /** Hosts per tier, in inventory order. */
@@ -144,8 +154,10 @@ function collapse(hosts: SiteHost[], tier: string, targets: string[], leaves: Ma
 /** A tier with one host is drawn to that host; a larger one to its box. */
 function nodeOrCluster(tier: string, leaves: Map<string, string[]>): string {
   const members = leaves.get(tier);
-  return members?.length === 1 ? hostId(members[0]) : `cluster_${tier}`;
+  return members?.length === 1 ? hostId(members[0]) : clusterId(tier);
 }
+
+const clusterId = (tier: string): string => safeId(`cluster_${tier}`);
 
 const hostId = (name: string): string => safeId(`host_${name}`);
 
@@ -212,7 +224,7 @@ export function toDot(g: Graph, title: string): string {
     out.push(`${indent}${dq(n.id)} [label=${dq(n.label)}${shape ? `, ${shape}` : ''}];`);
   };
   const cluster = (c: Graph['clusters'][number], indent: string) => {
-    out.push(`${indent}subgraph ${dq(`cluster_${c.id}`)} {`);
+    out.push(`${indent}subgraph ${dq(clusterId(c.id))} {`);
     out.push(`${indent}  label=${dq(c.label)}; style="rounded,filled"; fillcolor=${dq(FILL[c.id] ?? '#ffffff')}; color="#bdc1c6";`);
     for (const child of g.clusters.filter((x) => x.parent === c.id)) cluster(child, `${indent}  `);
     const members = g.nodes.filter((x) => x.cluster === c.id);
@@ -224,7 +236,7 @@ export function toDot(g: Graph, title: string): string {
   for (const n of g.nodes.filter((x) => !x.cluster)) node(n, '  ');
   for (const c of g.clusters.filter((x) => !x.parent)) cluster(c, '  ');
   // An edge to a box: drawn to its first node, clipped at the box (lhead/ltail).
-  const anchor = (id: string) => (id.startsWith('cluster_') ? g.nodes.find((n) => `cluster_${n.cluster}` === id)!.id : id);
+  const anchor = (id: string) => (id.startsWith('cluster_') ? g.nodes.find((n) => clusterId(n.cluster!) === id)!.id : id);
   for (const e of g.edges) {
     const attrs = e.labels.length ? [`label=${dq(wrap(e.labels))}`] : [];
     if (e.from.startsWith('cluster_')) attrs.push(`ltail=${dq(e.from)}`);
@@ -256,7 +268,7 @@ export function toMermaid(g: Graph): string {
     out.push(`${indent}${n.id}${open}${mq(n.label)}${close}`);
   };
   const cluster = (c: Graph['clusters'][number], indent: string) => {
-    out.push(`${indent}subgraph cluster_${c.id}[${mq(c.label)}]`);
+    out.push(`${indent}subgraph ${clusterId(c.id)}[${mq(c.label)}]`);
     for (const child of g.clusters.filter((x) => x.parent === c.id)) cluster(child, `${indent}  `);
     for (const n of g.nodes.filter((x) => x.cluster === c.id)) node(n, `${indent}  `);
     out.push(`${indent}end`);

@@ -1,7 +1,7 @@
 /**
  * Tiers of the network diagram: each host is drawn in the first tier one of its groups
- * names (groups as the shipped inventories spell them); a host in none of them is drawn
- * under "other hosts".
+ * names (groups as the shipped inventories spell them); a host in none of them is drawn in a
+ * box named after its top-level group, and a host in no group under "other hosts".
  */
 export interface Tier {
   id: string;
@@ -28,5 +28,8 @@ export const OTHER_TIER: Tier = { id: 'other', label: 'other hosts', groups: [] 
 
 /** `groups`: every group of the host, ancestors included (as the inventory loader gives them). */
 export function tierOf(groups: readonly string[]): Tier {
-  return TIERS.find((t) => t.groups.some((g) => groups.includes(g))) ?? OTHER_TIER;
+  const known = TIERS.find((t) => t.groups.some((g) => groups.includes(g)));
+  if (known) return known;
+  const top = groups.find((g) => g !== 'all');
+  return top ? { id: `group_${top}`, label: top, groups: [top] } : OTHER_TIER;
 }
