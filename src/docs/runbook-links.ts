@@ -72,8 +72,8 @@ export async function runbookLinks(rolesDir: string): Promise<RunbookLink[]> {
   return out;
 }
 
-/** `runbook_url: X`, `"runbook_url": "X"`, `runbook_url = 'X'`: quoted, or up to a space, comma or brace. */
-const LINK = /\brunbook_url(["']?)\s*[:=]\s*(?:"([^"]*)"|'([^']*)'|([^\s"',}]+))/g;
+/** `runbook_url: X`, `"runbook_url": "X"`, `runbook_url = 'X'`: quoted, or up to a space, comma or brace ({{expressions}} kept whole). */
+const LINK = /\brunbook_url(["']?)\s*[:=]\s*(?:"([^"]*)"|'([^']*)'|((?:\{\{[^}]*\}\}|[^\s"',{}])+))/g;
 
 /** The repository page a link names, or undefined (another site, or a name computed by a template). */
 export function pageOf(url: string): string | undefined {
