@@ -241,29 +241,6 @@ export default defineRole({
   },
 });
 
-type FirewallContext = Pick<import('infra').RoleContext<z.output<typeof vars>>, 'vars' | 'hosts' | 'inventory'> & { host: { name: string; groups: string[] } };
-
-/**
- * Every opening of a host's firewall as the inventory declares it (before resolveRules turns
- * names into addresses), or null when the role leaves the firewall alone (firewall.enabled:
- * false). Pure: the role installs exactly these, and `infra docs` documents them.
- */
-export function firewallOpenings({ vars: v, host, hosts, inventory }: FirewallContext): AllowRule[] | null {
-  const spec = inventory.hosts.get(host.name)!;
-  const isJumpHost = host.groups.includes(v.ssh_jump_group);
-  const direct = !spec.conn.bastion;
-  // SSH: who may connect. Hosts behind a jump host accept SSH only from it.
-  const sshFrom = isJumpHost || direct ? (v.ssh_allow_from.length ? v.ssh_allow_from : ['any']) : jumpHostAddresses(spec.conn.bastion!, hosts, v.ssh_jump_group);
-  const allow: AllowRule[] = [{ port: v.ssh_port, proto: 'tcp', from: sshFrom, comment: 'ssh' }];
-  // Openings declared by every group the host is in, then by the host's own vars.
-  for (const g of host.groups) allow.push(...groupAllow(g, inventory.groups.get(g)?.vars));
-  allow.push(...v.firewall.allow);
-  return v.firewall.enabled ? dedupe(allow) : null;
-}
-
-/** For `infra docs`, which documents the rules this role installs (roles never import each other; src/ loads them). */
-export { resolveRules };
-
 /**
  * A group's own openings. Only the most specific group's list reaches the role's schema, so
  * the others are checked here: a typo must fail loudly, not silently close a port.
@@ -304,3 +281,26 @@ function dedupe(rules: AllowRule[]): AllowRule[] {
     return true;
   });
 }
+
+type FirewallContext = Pick<import('infra').RoleContext<z.output<typeof vars>>, 'vars' | 'hosts' | 'inventory'> & { host: { name: string; groups: string[] } };
+
+/**
+ * Every opening of a host's firewall as the inventory declares it (before resolveRules turns
+ * names into addresses), or null when the role leaves the firewall alone (firewall.enabled:
+ * false). Pure: the role installs exactly these, and `infra docs` documents them.
+ */
+export function firewallOpenings({ vars: v, host, hosts, inventory }: FirewallContext): AllowRule[] | null {
+  const spec = inventory.hosts.get(host.name)!;
+  const isJumpHost = host.groups.includes(v.ssh_jump_group);
+  const direct = !spec.conn.bastion;
+  // SSH: who may connect. Hosts behind a jump host accept SSH only from it.
+  const sshFrom = isJumpHost || direct ? (v.ssh_allow_from.length ? v.ssh_allow_from : ['any']) : jumpHostAddresses(spec.conn.bastion!, hosts, v.ssh_jump_group);
+  const allow: AllowRule[] = [{ port: v.ssh_port, proto: 'tcp', from: sshFrom, comment: 'ssh' }];
+  // Openings declared by every group the host is in, then by the host's own vars.
+  for (const g of host.groups) allow.push(...groupAllow(g, inventory.groups.get(g)?.vars));
+  allow.push(...v.firewall.allow);
+  return v.firewall.enabled ? dedupe(allow) : null;
+}
+
+/** For `infra docs`, which documents the rules this role installs (roles never import each other; src/ loads them). */
+export { resolveRules };
