@@ -44,9 +44,13 @@ export function networkGraph(site: Site): Graph {
   // How infra connects: controller → directly reached hosts → the hosts behind each of them.
   const leaves = clusterMembers(site.hosts);
   for (const h of site.hosts.filter((x) => !x.bastion)) edges.add(CONTROLLER, hostId(h.name), `ssh ${h.address}:${h.port}`, 'path');
+  const wide = site.hosts.length > 2;
   for (const jump of site.hosts) {
-    const behind = site.hosts.filter((h) => h.bastion === jump.name).map((h) => h.name);
-    for (const [to] of collapse(site.hosts, jump.tier.id, behind, leaves)) edges.add(hostId(jump.name), to, 'ssh (jump)', 'path');
+    const behind = site.hosts.filter((h) => h.bastion === jump.name);
+    if (!behind.length) continue;
+    const everyOther = wide && covers(site.hosts, jump.tier.id, new Set(behind.map((h) => h.name)));
+    const byTier = [...clusterMembers(behind)].flatMap(([tier, members]) => ends(members, tier, leaves));
+    for (const to of everyOther ? [EVERY] : byTier) edges.add(hostId(jump.name), to, 'ssh (jump)', 'path');
   }
 
   // The firewall: who may reach what, as (source, target, service); a source outside the inventory is a node of its own.
@@ -64,32 +68,26 @@ export function networkGraph(site: Site): Graph {
       }
     }
   }
-  const ends = (members: string[], tier: string | undefined): string[] => {
-    if (!tier) return members; // an external node
-    const all = leaves.get(tier)!;
-    return all.every((m) => members.includes(m)) ? [nodeOrCluster(tier, leaves)] : members.map(hostId);
-  };
-  const wide = site.hosts.length > 2;
   let rest = [...flows.values()];
   // What a tier sends on one service to every other host: one edge to "every host".
   for (const block of blocks(rest, (f) => [f.srcTier ?? f.src, f.service])) {
     const { sources, targets } = block;
     if (!wide || !block.product || !covers(site.hosts, block.flows[0].srcTier, new Set(targets))) continue;
-    for (const from of ends(sources, block.flows[0].srcTier)) edges.add(from, EVERY, block.flows[0].service, 'flow');
+    for (const from of ends(sources, block.flows[0].srcTier, leaves)) edges.add(from, EVERY, block.flows[0].service, 'flow');
     rest = rest.filter((f) => !block.flows.includes(f));
   }
   // What a tier receives on one service from every other host: one edge from "every host".
   for (const block of blocks(rest.filter((f) => f.srcTier), (f) => [f.dstTier, f.service])) {
     const { sources, targets } = block;
     if (!wide || !block.product || !covers(site.hosts, block.flows[0].dstTier, new Set(sources))) continue;
-    for (const to of ends(targets, block.flows[0].dstTier)) edges.add(EVERY, to, block.flows[0].service, 'flow');
+    for (const to of ends(targets, block.flows[0].dstTier, leaves)) edges.add(EVERY, to, block.flows[0].service, 'flow');
     rest = rest.filter((f) => !block.flows.includes(f));
   }
   // The rest: box to box where whole boxes take part, host to host otherwise (always inside a box).
   for (const block of blocks(rest, (f) => [f.srcTier ?? f.src, f.dstTier, f.service])) {
     const { srcTier, dstTier, service } = block.flows[0];
     if (block.product && srcTier !== dstTier) {
-      for (const from of ends(block.sources, srcTier)) for (const to of ends(block.targets, dstTier)) edges.add(from, to, service, 'flow');
+      for (const from of ends(block.sources, srcTier, leaves)) for (const to of ends(block.targets, dstTier, leaves)) edges.add(from, to, service, 'flow');
     } else {
       for (const f of block.flows) if (f.src !== f.dst) edges.add(f.srcTier ? hostId(f.src) : f.src, hostId(f.dst), service, 'flow');
     }
@@ -126,7 +124,7 @@ function blocks(flows: Flow[], key: (f: Flow) => unknown[]): { flows: Flow[]; so
 }
 
 /** Hosts per tier, in inventory order. */
-function clusterMembers(hosts: SiteHost[]): Map<string, string[]> {
+function clusterMembers(hosts: readonly SiteHost[]): Map<string, string[]> {
   const out = new Map<string, string[]>();
   for (const h of hosts) out.set(h.tier.id, [...(out.get(h.tier.id) ?? []), h.name]);
   return out;
@@ -137,18 +135,10 @@ function covers(hosts: SiteHost[], tier: string | undefined, targets: Set<string
   return hosts.every((h) => targets.has(h.name) || h.tier.id === tier) && targets.size > 1;
 }
 
-/** The targets of a jump host as edges: "every host" when it reaches all others, else one per tier. */
-function collapse(hosts: SiteHost[], tier: string, targets: string[], leaves: Map<string, string[]>): Map<string, string[]> {
-  const out = new Map<string, string[]>();
-  if (!targets.length) return out;
-  if (covers(hosts, tier, new Set(targets)) && hosts.length > 2) return out.set(EVERY, targets);
-  for (const t of targets) {
-    const leaf = hosts.find((h) => h.name === t)!.tier.id;
-    const whole = leaves.get(leaf)!.every((m) => targets.includes(m));
-    const to = whole ? nodeOrCluster(leaf, leaves) : hostId(t);
-    out.set(to, [...(out.get(to) ?? []), t]);
-  }
-  return out;
+/** Where edges to or from some hosts of a tier end: its box when they are all of it, else each host (an external node as it is). */
+function ends(members: string[], tier: string | undefined, leaves: Map<string, string[]>): string[] {
+  if (!tier) return members;
+  return leaves.get(tier)!.every((m) => members.includes(m)) ? [nodeOrCluster(tier, leaves)] : members.map(hostId);
 }
 
 /** A tier with one host is drawn to that host; a larger one to its box. */
