@@ -1,19 +1,17 @@
 /**
  * What the environment's documents are made of: the inventory, the playbook's plays (the roles
  * each host gets) and each host's firewall. Loaded with no network and without the vault: no
- * document shows a secret, so `!vault` values stay sealed (a placeholder Secret) and nobody
- * needs a vault password to regenerate the docs.
+ * document shows a secret, so `!vault` values stay locked (even with a password at hand) and
+ * nobody needs one to regenerate the docs.
  */
 import { relative, resolve } from 'node:path';
-import { rolesDirs } from '../engine/input.js';
+import { lockedDecryptor, rolesDirs } from '../engine/input.js';
 import { loadInventory } from '../inventory/load.js';
 import { selectHosts } from '../inventory/limit.js';
 import type { Inventory } from '../inventory/types.js';
 import { privateAddress } from '../cluster/members.js';
 import { moduleRegistry } from '../modules/index.js';
 import { loadPlaybook } from '../playbook/load.js';
-import { Secret } from '../secrets/secret.js';
-import type { VaultDecryptor } from '../secrets/types.js';
 import { siteFirewall, type SiteFirewall } from './firewall.js';
 import { tierOf, type Tier } from './tiers.js';
 
@@ -53,13 +51,10 @@ export interface Site {
   firewall: SiteFirewall;
 }
 
-/** Vault values are never read for documents: each one loads as an empty Secret. */
-export const SEALED_VAULT: VaultDecryptor = { decrypt: () => new Secret('', 'vault value (sealed: infra docs reads no secret)') };
-
 export async function loadSite(req: { cwd: string; inventory: string; playbook?: string }): Promise<Site> {
-  const inventory = await loadInventory(req.inventory, { cwd: req.cwd, decryptor: SEALED_VAULT });
+  const inventory = await loadInventory(req.inventory, { cwd: req.cwd, decryptor: lockedDecryptor });
   const playbookPath = resolve(req.cwd, req.playbook ?? 'playbooks/site.yaml');
-  const playbook = await loadPlaybook(playbookPath, { modules: moduleRegistry, rolesDirs: rolesDirs(req.cwd), decryptor: SEALED_VAULT, cwd: req.cwd });
+  const playbook = await loadPlaybook(playbookPath, { modules: moduleRegistry, rolesDirs: rolesDirs(req.cwd), decryptor: lockedDecryptor, cwd: req.cwd });
 
   const plays: SitePlay[] = playbook.plays.map((p) => ({
     name: p.name,
