@@ -9,8 +9,9 @@ import * as command from './command.js';
 import * as meta from './meta.js';
 import * as tls from './tls.js';
 import * as cluster from './cluster.js';
+import * as confirm from './confirm.js';
 
-export { apt, files, systemd, users, sysctl, command, meta, tls, cluster };
+export { apt, files, systemd, users, sysctl, command, meta, tls, cluster, confirm };
 
 const factories = [
   apt.packages, apt.repository, apt.update,
@@ -22,6 +23,7 @@ const factories = [
   meta.skip,
   tls.certificate, tls.caTrust,
   cluster.primary,
+  confirm.files,
 ];
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
