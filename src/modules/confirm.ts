@@ -74,25 +74,35 @@ export interface Guard {
   within: number;
   /** The shell command run once the old files are back. */
   rollback: string;
+  /** Arm a systemd timer where systemd runs (false: always the sleep fallback, for tests). */
+  systemd: boolean;
 }
 
 /** The guard of a set of paths: named after the first, made unique by a hash of all. */
-export function guardFor(p: { paths: string[]; within: number; rollback: string }, base = CONFIRM_DIR): Guard {
+export function guardFor(
+  p: { paths: string[]; within: number; rollback: string },
+  o: { base?: string; systemd?: boolean } = {},
+): Guard {
+  const base = o.base ?? CONFIRM_DIR;
   const hash = createHash('sha256').update(p.paths.join('\0')).digest('hex').slice(0, 8);
   const slug = p.paths[0].replace(/^\/+/, '').replace(/\//g, '-').replace(/[^A-Za-z0-9_.-]/g, '_').slice(0, 60);
   const id = `${slug}-${hash}`;
-  return { unit: `infra-confirm-${id}`, dir: posix.join(base, id), base, paths: p.paths, within: p.within, rollback: p.rollback };
+  return { unit: `infra-confirm-${id}`, dir: posix.join(base, id), base, paths: p.paths, within: p.within, rollback: p.rollback, systemd: o.systemd ?? true };
 }
 
 // ---------------------------------------------------------------- scripts run on the host
 
 const vars = (g: Guard): string => sh`d=${g.dir}; u=${g.unit}`;
 
-/** Whether the armed rollback can still fire: its timer waits or runs, or its sleeper lives. */
+/**
+ * Whether the armed rollback can still fire: its timer waits or runs, or its sleeper runs (a
+ * zombie does not count: the PID 1 of some containers never reaps).
+ */
 const ALIVE = [
   'alive() {',
-  '  systemctl is-active --quiet "$u.timer" 2>/dev/null || systemctl is-active --quiet "$u.service" 2>/dev/null ||',
-  '    { [ -s "$d/pid" ] && kill -0 "$(cat "$d/pid")" 2>/dev/null; }',
+  '  systemctl is-active --quiet "$u.timer" 2>/dev/null || systemctl is-active --quiet "$u.service" 2>/dev/null || {',
+  '    [ -s "$d/pid" ] && case "$(sed \'s/.*) //\' "/proc/$(cat "$d/pid")/stat" 2>/dev/null)" in \'\'|Z*) false ;; esac',
+  '  }',
   '}',
 ].join('\n');
 
@@ -159,7 +169,7 @@ export function armScript(g: Guard): string {
     ...copies,
     'cat > "$d/rollback.sh" || exit 1',
     `echo "$(date +%s) ${g.within}" > "$d/armed" || exit 1`,
-    'if [ -d /run/systemd/system ] && command -v systemd-run >/dev/null 2>&1; then',
+    `if ${g.systemd ? '[ -d /run/systemd/system ] && command -v systemd-run >/dev/null 2>&1' : 'false'}; then`,
     '  systemctl stop "$u.timer" "$u.service" 2>/dev/null; systemctl reset-failed "$u.service" 2>/dev/null',
     sh`  systemd-run --quiet --collect --unit="$u" --on-active=${`${g.within}s`} --timer-property=AccuracySec=100ms --description=${description} /bin/sh "$d/rollback.sh" || exit 1`,
     'else',
@@ -321,7 +331,7 @@ async function rollBack(host: HostContext, g: Guard, data: ConfirmData, o: { cau
     await sleep(firesAt + 2000 - Date.now());
     const after = await host.probeConnection();
     throw new Error(
-      `${o.cause}; the session was lost too: the host's own timer ${after.ok ? '' : 'was to '}roll back at ${clock(firesAt)} (${restored}); ` +
+      `${o.cause}; the session was lost too: the host's own timer ${after.ok ? 'rolled' : 'was to roll'} back at ${clock(firesAt)} (${restored}); ` +
         (after.ok ? 'a new connection works again' : `a new connection still fails (${after.error})`),
     );
   }
