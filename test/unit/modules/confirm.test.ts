@@ -14,6 +14,9 @@ import { CLAIMED, armScript, confirmScript, guardFor, rollbackNowScript, rollbac
 import type { ProbeResult } from '../../../src/modules/types.js';
 import type { PutOptions, RunOptions } from '../../../src/transport/types.js';
 import { HostUnreachable } from '../../../src/transport/types.js';
+import { makeTask } from '../../../src/modules/types.js';
+import { renderTaskParams } from '../../../src/playbook/params.js';
+import { createRenderer } from '../../../src/render/template.js';
 import { fakeHost, fileProbe, type Scripted } from './fake-host.js';
 
 const m = confirm.files.module;
@@ -174,6 +177,23 @@ describe('params', () => {
     ['validate without %s', { ...base, validate: 'nft -c' }, /%s/],
   ])('refuses %s', (_what, p, msg) => {
     expect(() => parse(p)).toThrow(msg);
+  });
+
+  it('in YAML, activate, rollback and validate are shell fields (each {{…}} one quoted word); file contents are not', () => {
+    const render = createRenderer({ sharedDir: '/nonexistent' }).renderString;
+    const t = makeTask(m, {
+      files: [{ path: '/etc/x', content: 'unit = {{vars.unit}}\n' }],
+      validate: 'check {{vars.unit}} %s',
+      activate: 'systemctl reload {{vars.unit}}',
+      rollback: 'systemctl restart {{vars.unit}}',
+    });
+    const data = { vars: { unit: "x'; rm -rf / #" }, host: { name: 'web1' } };
+    expect(renderTaskParams(t, data, render)).toEqual({
+      files: [{ path: '/etc/x', content: "unit = x'; rm -rf / #\n" }],
+      validate: `check 'x'\\''; rm -rf / #' %s`,
+      activate: `systemctl reload 'x'\\''; rm -rf / #'`,
+      rollback: `systemctl restart 'x'\\''; rm -rf / #'`,
+    });
   });
 
   it('defaults within to 60 s and keeps file params as files.file has them', () => {
