@@ -280,7 +280,13 @@ export const files = defineModule<ConfirmParams, ConfirmInput>({
     if (!probe.ok) {
       return fail(`new connection after \`${p.activate}\` failed (${probe.error}; ${probe.attempts} attempt(s) in ${seconds(Date.now() - activatedAt)})`, true);
     }
-    const done = await host.run(confirmScript(g));
+    const done = await host.run(confirmScript(g)).catch((e: unknown) => {
+      if (!(e instanceof HostUnreachable)) throw e;
+      throw new Error(
+        `a new connection worked, but the session was lost before confirming: the host rolls back by itself at ${clock(armed + p.within * 1000)} ` +
+          `(${restoredText(data)}); run again after that`,
+      );
+    });
     if (done.code === CLAIMED) {
       throw new Error(
         `a new connection worked, but the host had already rolled back by itself (${seconds(Date.now() - armed)} after arming, within ${p.within} s): ` +

@@ -342,6 +342,13 @@ describe('apply', () => {
     await expect(m.apply(h, P, await checked(h))).rejects.toThrow(/a new connection worked, but the host had already rolled back by itself .*rolled back to the previous \/etc\/x\.nft; raise within/);
   });
 
+  it('the session is lost just before confirming: the good change is rolled back by the host, and the task says when', async () => {
+    const h = host([{ stdout: 'none\n' }, { stdout: OLD }, {}, {}], { probes: [OK], lostAt: 5 });
+    await expect(m.apply(h, P, await checked(h))).rejects.toThrow(
+      /^a new connection worked, but the session was lost before confirming: the host rolls back by itself at \d\d:\d\d:\d\d \(rolled back to the previous \/etc\/x\.nft\); run again after that$/,
+    );
+  });
+
   it('the arm is refused (pending, not root): nothing is written', async () => {
     const pending = host([{ stdout: 'none\n' }, { stdout: OLD }, { code: 76, stdout: '1796065842 60\n' }]);
     await expect(m.apply(pending, P, await checked(pending))).rejects.toThrow(/still pending on this host \(it fires by \d\d:\d\d:\d\d\): nothing was changed/);
