@@ -58,6 +58,38 @@ describe('lockout safety (commit-confirm) through the bastion', () => {
     expect(await leftovers()).toBe('');
   });
 
+  it('what a guard costs on a good run: one new connection (and an arm and a confirm) over a plain write', async () => {
+    const content = 'n = {{ vars.n }}\n';
+    const playbook = join(work, 'cost.yaml');
+    await writeFile(
+      playbook,
+      stringify([
+        {
+          name: 'cost',
+          hosts: 'target1',
+          tasks: [
+            { 'files.file': { path: '/etc/infra-cost-plain.conf', content } },
+            { 'confirm.files': { files: [{ path: '/etc/infra-cost-guarded.conf', content }], activate: 'true' } },
+          ],
+        },
+      ]),
+    );
+    const plain: number[] = [];
+    const guarded: number[] = [];
+    for (const n of [1, 2, 3, 4, 5]) {
+      const r = await infra(['apply', playbook, '-i', fleet.inventoryDir, '--json', '-e', `n=${n}`], { env });
+      expect(r.code, output(r)).toBe(0);
+      const [p, g] = taskResults(r, 'target1');
+      expect([p.status, g.status]).toEqual(['changed', 'changed']);
+      plain.push(p.ms);
+      guarded.push(g.ms);
+    }
+    const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+    console.log(`good run, median of 5: plain write ${median(plain)} ms, guarded write ${median(guarded)} ms (guarded: ${guarded.join(', ')} ms)`);
+    expect(median(guarded) - median(plain)).toBeLessThan(3000);
+    expect(await leftovers()).toBe('');
+  }, 300_000);
+
   it('a firewall that shuts out the bastion is rolled back at once; the next run connects', async () => {
     const original = await readFile(hosts(), 'utf8');
     const inv = parse(original);
