@@ -5,7 +5,7 @@
  * validated before it is installed, SSH stays open from the jump host, and the account
  * infra connects with keeps its access.
  */
-import { defineRole, z, apt, files, systemd, users, sysctl, command, meta, UserError, privateAddress } from 'infra';
+import { defineRole, z, apt, files, systemd, users, sysctl, command, meta, confirm, UserError, privateAddress } from 'infra';
 import { resolveRules, PORTLESS_PROTOCOLS, type AllowRule } from './firewall.js';
 
 const allowRule = z
@@ -56,6 +56,9 @@ export const SYSCTL_PROFILE: Record<string, string | number> = {
   'fs.protected_symlinks': 1,
   'fs.suid_dumpable': 0,
 };
+
+/** Seconds after which a host rolls back an sshd or firewall change nobody confirmed. */
+const CONFIRM_WITHIN = 60;
 
 export const vars = z.object({
   ssh_port: z.number().int().min(1).max(65535).default(22),
@@ -152,15 +155,12 @@ export default defineRole({
       // SSH
       files.template({ src: 'issue.net.hbs', dest: '/etc/issue.net', mode: '0644', owner: 'root', group: 'root' }),
       files.template({ src: 'issue.net.hbs', dest: '/etc/issue', mode: '0644', owner: 'root', group: 'root' }),
-      files.template({
-        src: 'sshd-hardening.conf.hbs',
-        dest: '/etc/ssh/sshd_config.d/20-hardening.conf',
-        mode: '0644',
-        owner: 'root',
-        group: 'root',
+      // Commit-confirmed: reloaded here, kept only if a new connection still gets in.
+      confirm.files({
+        files: [{ path: '/etc/ssh/sshd_config.d/20-hardening.conf', template: 'sshd-hardening.conf.hbs', mode: '0644', owner: 'root', group: 'root', vars: { ssh } }],
         validate: 'sshd -t -f %s',
-        vars: { ssh },
-        notify: 'reload ssh',
+        activate: 'systemctl reload ssh',
+        within: CONFIRM_WITHIN,
       }),
       systemd.service({ name: 'ssh', enabled: true, state: 'started' }),
 
@@ -182,16 +182,18 @@ export default defineRole({
       ...(openings
         ? [
             files.directory({ path: '/etc/nftables.d', mode: '0755', owner: 'root', group: 'root' }),
-            files.template({ src: 'nftables.conf.hbs', dest: '/etc/nftables.conf', mode: '0755', owner: 'root', group: 'root', validate: 'nft -c -f %s', notify: 'reload nftables' }),
-            files.template({
-              src: 'infra.nft.hbs',
-              dest: '/etc/nftables.d/infra.nft',
-              mode: '0640',
-              owner: 'root',
-              group: 'root',
+            // The ruleset (main file + its include) as one commit-confirmed unit: loaded here,
+            // kept only if a new connection still gets in. Loading the old files does not drop
+            // a table they lack (a first install), so the rollback drops ours first then.
+            confirm.files({
+              files: [
+                { path: '/etc/nftables.conf', template: 'nftables.conf.hbs', mode: '0755', owner: 'root', group: 'root' },
+                { path: '/etc/nftables.d/infra.nft', template: 'infra.nft.hbs', mode: '0640', owner: 'root', group: 'root', vars: { rules: resolveRules(openings, hosts), logDrops: v.firewall.log_drops } },
+              ],
               validate: 'nft -c -f %s',
-              vars: { rules: resolveRules(openings, hosts), logDrops: v.firewall.log_drops },
-              notify: 'reload nftables',
+              activate: 'systemctl reload-or-restart nftables',
+              rollback: '[ -e /etc/nftables.d/infra.nft ] || nft delete table inet infra_filter 2>/dev/null; systemctl reload-or-restart nftables',
+              within: CONFIRM_WITHIN,
             }),
             systemd.service({ name: 'nftables', enabled: true, state: 'started' }),
           ]
@@ -231,6 +233,8 @@ export default defineRole({
     ];
   },
   handlers: {
+    // No task of this role notifies these two any more (sshd and nftables are reloaded by their
+    // commit-confirmed tasks); kept for notifications a run before that left pending on a host.
     'reload ssh': systemd.reload('ssh'),
     'reload nftables': systemd.reload('nftables'),
     'restart fail2ban': systemd.restart('fail2ban'),
