@@ -7,7 +7,7 @@
 import { createHash } from 'node:crypto';
 import type { Inventory } from '../inventory/types.js';
 import type { Facts } from '../facts/types.js';
-import type { Check, HostContext, HostView } from '../modules/types.js';
+import { hasChanges, type Check, type HostContext, type HostView } from '../modules/types.js';
 import type { Reporter, HostRecap, TaskStatus } from '../report/events.js';
 import type { Transport, LockMeta, Counters } from '../transport/types.js';
 import { HostUnreachable, HostRefused, HostLocked } from '../transport/types.js';
@@ -211,7 +211,7 @@ export async function execute(deps: ExecutorDeps, opts: ExecuteOptions): Promise
     try {
       const c = await mod.check(ctx, parsed.data);
       if (opts.recordPlan && !handler) recordPlanned(h.name, play.index, label, mod.name, c);
-      if (c.changes.length === 0) return finish({ status: c.skipped ? 'skipped' : 'ok', check: c });
+      if (!hasChanges(c)) return finish({ status: c.skipped ? 'skipped' : 'ok', check: c });
       if (opts.checkMode) return finish({ status: 'changed', check: c });
       await mod.apply(ctx, parsed.data, c);
       if (opts.verify) {

@@ -8,7 +8,7 @@ import { parseProbe, probeCommand, sha256, type FileState } from './file-state.j
 import { applyFile, planFile, type DesiredFile, type FilePlan } from './file-plan.js';
 import { runChecked, splitSections, commandFailed } from './run-checked.js';
 import { renderTemplate } from './whole-file.js';
-import { defineModule, makeTask, unchanged, type Change, type Check, type Diff, type HostContext, type Task } from './types.js';
+import { defineModule, makeTask, nonEmpty, unchanged, type Change, type Check, type Diff, type HostContext, type Task } from './types.js';
 
 const unitName = z
   .string()
@@ -64,7 +64,7 @@ interface ServiceData {
 }
 
 /** The decision, pure. */
-export function decideService(p: ServiceParams, s: ServiceStatus, checkMode: boolean): Check {
+export function decideService(p: ServiceParams, s: ServiceStatus, checkMode: boolean): Check<ServiceData> {
   const changes: Change[] = [];
   const diff: Diff[] = [];
   const data: ServiceData = { daemonReload: p.daemonReload || s.needDaemonReload };
@@ -92,14 +92,14 @@ export function decideService(p: ServiceParams, s: ServiceStatus, checkMode: boo
     diff.push({ kind: 'service', name: p.name, before: s.activeState, after });
   }
   const always = p.state === 'restarted' || p.state === 'reloaded';
-  if (changes.length === 0) {
+  if (!nonEmpty(changes)) {
     const boot = p.enabled === undefined ? '' : `, ${s.unitFileState}`;
     return unchanged(`${p.name} is ${s.activeState}${boot}`);
   }
   return { changes, diff, data, always: always || undefined };
 }
 
-export const service = defineModule<ServiceParams, z.input<typeof serviceParams>>({
+export const service = defineModule<ServiceParams, z.input<typeof serviceParams>, ServiceData>({
   name: 'systemd.service',
   params: serviceParams,
   describe: (p) => `${p.name}${p.state ? ` ${p.state}` : ''}${p.enabled === undefined ? '' : p.enabled ? ' enabled' : ' disabled'}`,
@@ -108,7 +108,7 @@ export const service = defineModule<ServiceParams, z.input<typeof serviceParams>
     return decideService(p, parseShow(r.stdout), host.checkMode);
   },
   async apply(host, p, c) {
-    const d = c.data as ServiceData;
+    const d = c.data;
     if (d.daemonReload) await runChecked(host, 'systemctl daemon-reload', 'systemctl daemon-reload');
     if (d.enable !== undefined) {
       await runChecked(host, sh`systemctl ${d.enable ? 'enable' : 'disable'} -- ${p.name}`, `${d.enable ? 'enable' : 'disable'} ${p.name}`);
@@ -165,7 +165,7 @@ interface UnitData {
   daemonReload: boolean;
 }
 
-export const unit = defineModule<UnitParams, z.input<typeof unitParams>>({
+export const unit = defineModule<UnitParams, z.input<typeof unitParams>, UnitData>({
   name: 'systemd.unit',
   params: unitParams,
   describe: (p) => unitPath(p),
@@ -207,11 +207,11 @@ export const unit = defineModule<UnitParams, z.input<typeof unitParams>>({
       data.daemonReload = true;
       changes.push({ what: 'daemon-reload' });
     }
-    if (changes.length === 0) return unchanged(`${path} is up to date`);
+    if (!nonEmpty(changes)) return unchanged(`${path} is up to date`);
     return { changes, diff, data };
   },
   async apply(host, p, c) {
-    const d = c.data as UnitData;
+    const d = c.data;
     if (d.remove) await runChecked(host, sh`rm -f -- ${d.remove}`, `remove ${d.remove}`);
     if (d.file) {
       if (p.dropIn) await runChecked(host, sh`mkdir -p -- ${`/etc/systemd/system/${p.name}.d`}`, 'create drop-in directory');

@@ -7,7 +7,7 @@ import { raw, sh } from '../shell/quote.js';
 import { parseProbe, probeCommandFor, type FileState } from './file-state.js';
 import { applyFile, joinLines, planFile, splitLines, type DesiredFile, type FilePlan } from './file-plan.js';
 import { runChecked, splitSections } from './run-checked.js';
-import { defineModule, unchanged, type Change, type Check } from './types.js';
+import { defineModule, nonEmpty, unchanged, type Change, type Check } from './types.js';
 
 const accountName = z.string().regex(/^[a-z_][a-z0-9_-]*\$?$/, 'a user/group name: lowercase letters, digits, _ and -');
 const MARK = '@@infra-users@@';
@@ -85,7 +85,7 @@ interface UserData {
 }
 
 /** The decision, pure: useradd / usermod / userdel arguments. */
-export function decideUser(p: UserParams, s: UserStatus): Check {
+export function decideUser(p: UserParams, s: UserStatus): Check<UserData> {
   const e = s.entry;
   if (p.state === 'absent') {
     if (!e) return unchanged(`user ${p.name} does not exist`);
@@ -135,11 +135,11 @@ export function decideUser(p: UserParams, s: UserStatus): Check {
     changes.push({ what: 'comment', from: e.comment, to: p.comment });
     args.push('-c', p.comment);
   }
-  if (changes.length === 0) return unchanged(`user ${p.name} exists (uid ${e.uid})`);
+  if (!nonEmpty(changes)) return unchanged(`user ${p.name} exists (uid ${e.uid})`);
   return { changes, data: { action: 'modify', args } };
 }
 
-export const user = defineModule<UserParams, z.input<typeof userParams>>({
+export const user = defineModule<UserParams, z.input<typeof userParams>, UserData>({
   name: 'users.user',
   params: userParams,
   describe: (p) => p.name,
@@ -157,7 +157,7 @@ export const user = defineModule<UserParams, z.input<typeof userParams>>({
     return decideUser(p, parseUserStatus(r.stdout));
   },
   async apply(host, p, c) {
-    const d = c.data as UserData;
+    const d = c.data;
     const cmd = { create: 'useradd', modify: 'usermod', delete: 'userdel' }[d.action];
     await runChecked(host, sh`${raw(cmd)} ${d.args} -- ${p.name}`, `${cmd} ${p.name}`);
   },
@@ -175,7 +175,7 @@ const groupParams = z
   .strict();
 export type GroupParams = z.infer<typeof groupParams>;
 
-export function decideGroup(p: GroupParams, g: GroupEntry | null): Check {
+export function decideGroup(p: GroupParams, g: GroupEntry | null): Check<string[]> {
   if (p.state === 'absent') {
     if (!g) return unchanged(`group ${p.name} does not exist`);
     return { changes: [{ what: `remove group ${p.name}`, from: `gid ${g.gid}` }], data: ['groupdel'] };
@@ -190,7 +190,7 @@ export function decideGroup(p: GroupParams, g: GroupEntry | null): Check {
   return unchanged(`group ${p.name} exists (gid ${g.gid})`);
 }
 
-export const group = defineModule<GroupParams, z.input<typeof groupParams>>({
+export const group = defineModule<GroupParams, z.input<typeof groupParams>, string[]>({
   name: 'users.group',
   params: groupParams,
   describe: (p) => p.name,
@@ -200,7 +200,7 @@ export const group = defineModule<GroupParams, z.input<typeof groupParams>>({
     return decideGroup(p, parseGroup(r.stdout));
   },
   async apply(host, p, c) {
-    const [cmd, ...args] = c.data as string[];
+    const [cmd, ...args] = c.data;
     await runChecked(host, sh`${raw(cmd)} ${args} -- ${p.name}`, `${cmd} ${p.name}`);
   },
 });
@@ -248,15 +248,10 @@ export function editAuthorizedKeys(lines: string[], p: AuthorizedKeyParams): str
   return out;
 }
 
-interface KeyData {
-  want: DesiredFile;
-  state: FileState;
-  plan: FilePlan;
-  home: string;
-  gid: number;
-}
+/** The write, or (check mode only) the user an earlier task is expected to create. */
+type KeyData = { want: DesiredFile; state: FileState; plan: FilePlan; home: string; gid: number } | { missingUser: string };
 
-export const authorizedKey = defineModule<AuthorizedKeyParams, z.input<typeof authorizedKeyParams>>({
+export const authorizedKey = defineModule<AuthorizedKeyParams, z.input<typeof authorizedKeyParams>, KeyData>({
   name: 'users.authorizedKey',
   params: authorizedKeyParams,
   describe: (p) => `${p.user}: ${p.key.map((k) => (keyIdentity(k) ?? '').slice(0, 30) + '…').join(', ')}`,
@@ -274,7 +269,7 @@ export const authorizedKey = defineModule<AuthorizedKeyParams, z.input<typeof au
     const s = splitSections(r.stdout, MARK);
     const entry = parsePasswd(s.get('passwd') ?? '');
     if (!entry) {
-      if (host.checkMode) return { changes: [{ what: `add key for ${p.user}`, from: 'user not created yet' }] };
+      if (host.checkMode) return { changes: [{ what: `add key for ${p.user}`, from: 'user not created yet' }], data: { missingUser: p.user } };
       throw new Error(`user ${p.user} does not exist`);
     }
     const state = parseProbe(s.get('file') ?? 'absent');
@@ -284,11 +279,13 @@ export const authorizedKey = defineModule<AuthorizedKeyParams, z.input<typeof au
     const want: DesiredFile = { path, content: joinLines(lines), mode: '0600', owner: entry.name, group: String(entry.gid) };
     const plan = planFile(want, state);
     if (plan.changes.length === 0) return unchanged(`${path} is up to date`);
+    if (!nonEmpty(plan.changes)) return unchanged(`${path} is up to date`);
     const data: KeyData = { want, state, plan, home: entry.home, gid: entry.gid };
     return { changes: plan.changes, diff: plan.diff ? [plan.diff] : undefined, data };
   },
   async apply(host, p, c) {
-    const d = c.data as KeyData;
+    const d = c.data;
+    if ('missingUser' in d) throw new Error(`user ${d.missingUser} does not exist`);
     await runChecked(
       host,
       sh`install -d -m 0700 -o ${p.user} -g ${String(d.gid)} -- ${`${d.home}/.ssh`}`,

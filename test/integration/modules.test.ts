@@ -50,7 +50,7 @@ describe('files', () => {
   it('files.file writes content, mode and group; check mode changes nothing', async () => {
     const task = t(files.file({ path: '/etc/infra-test.conf', content: 'a = 1\n', mode: '0640', group: 'adm' }));
     const planned = await checkOnly(h.checkCtx, task);
-    expect(planned.changes[0].what).toBe('create');
+    expect(planned.changes[0]?.what).toBe('create');
     expect(planned.diff?.[0]).toMatchObject({ kind: 'file', before: null, after: 'a = 1\n' });
     expect((await h.exec('test -e /etc/infra-test.conf')).code).toBe(1);
 
@@ -264,7 +264,7 @@ describe('command', () => {
     expect((await checkOnly(h.ctx, t(command.run({ cmd: 'touch /tmp/never', onlyIf: 'false' })))).changes).toEqual([]);
 
     const always = await converge(h.ctx, t(command.run({ cmd: 'echo . >> /tmp/always' })));
-    expect(always.first.changes[0].from).toBe('always runs (no creates/unless/onlyIf guard)');
+    expect(always.first.changes[0]?.from).toBe('always runs (no creates/unless/onlyIf guard)');
     expect(always.secondApplied).toBe(true);
     expect(await sh('cat /tmp/always')).toBe('.\n.\n');
 

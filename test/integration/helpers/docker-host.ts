@@ -17,7 +17,7 @@ import { spawnChannel } from '../../../src/transport/local-channel.js';
 import { sessionArgv } from '../../../src/transport/session-script.js';
 import { Session } from '../../../src/transport/session.js';
 import { createRenderer } from '../../../src/render/template.js';
-import type { Check, HostContext, Task } from '../../../src/modules/types.js';
+import { hasChanges, type Check, type HostContext, type Task } from '../../../src/modules/types.js';
 import type { PutOptions, RunOptions, RunResult } from '../../../src/transport/types.js';
 
 const ROLE_DIR = fileURLToPath(new URL('../../fixtures/roles/modtest/', import.meta.url));
@@ -134,11 +134,11 @@ export async function converge(host: HostContext, task: Task<unknown>): Promise<
   const m = task.module;
   const p = m.params.parse(task.params);
   const first = await m.check(host, p);
-  if (first.changes.length > 0) await m.apply(host, p, first);
+  if (hasChanges(first)) await m.apply(host, p, first);
   const after = await m.check(host, p);
   const second = await m.check(host, p);
   let secondApplied = false;
-  if (second.changes.length > 0) {
+  if (hasChanges(second)) {
     await m.apply(host, p, second);
     secondApplied = true;
   }

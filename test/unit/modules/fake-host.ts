@@ -4,7 +4,7 @@
  */
 import { createHash } from 'node:crypto';
 import type { Facts } from '../../../src/facts/types.js';
-import type { HostContext } from '../../../src/modules/types.js';
+import { hasChanges, type Changes, type Check, type HostContext } from '../../../src/modules/types.js';
 import type { PutOptions, RunResult } from '../../../src/transport/types.js';
 
 export interface Scripted {
@@ -70,6 +70,12 @@ export function fakeHost(answers: Scripted[], opts: { checkMode?: boolean; templ
     },
     hosts: () => [],
   };
+}
+
+/** The check, asserted to have changes (what apply() takes). */
+export function withChanges<D>(c: Check<D>): Changes<D> {
+  if (!hasChanges(c)) throw new Error(`expected changes, got none (${c.reason})`);
+  return c;
 }
 
 /** The probe output for a regular file (see src/modules/file-state.ts). */

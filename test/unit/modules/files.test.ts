@@ -4,7 +4,7 @@ import { parseProbe, probeCommand } from '../../../src/modules/file-state.js';
 import { planFile } from '../../../src/modules/file-plan.js';
 import { editBlock, editLine } from '../../../src/modules/line-edit.js';
 import { Secret } from '../../../src/secrets/secret.js';
-import { fakeHost, fileProbe } from './fake-host.js';
+import { fakeHost, fileProbe, withChanges } from './fake-host.js';
 
 const parse = <P>(f: { module: { params: { parse(v: unknown): P } } }, v: unknown): P => f.module.params.parse(v);
 
@@ -103,7 +103,7 @@ describe('files.* check() on a fake host', () => {
     const p = parse(files.file, { path: '/etc/app.key', content: new Secret('s3cr3t-value'), mode: '0600' });
     const c = await files.file.module.check(host, p);
     expect(c.diff?.[0]).toMatchObject({ sensitive: true });
-    await files.file.module.apply(host, p, c);
+    await files.file.module.apply(host, p, withChanges(c));
     expect(host.puts).toEqual([{ path: '/etc/app.key', bytes: 's3cr3t-value', opts: { mode: '0600', owner: undefined, group: undefined, validate: undefined } }]);
     expect(host.commands.join('\n')).not.toContain('s3cr3t-value');
   });
@@ -117,7 +117,7 @@ describe('files.* check() on a fake host', () => {
   it('files.file: rewriting keeps the old owner and mode unless asked', async () => {
     const host = fakeHost([{ stdout: fileProbe({ content: 'old\n', mode: '640', owner: 'app', uid: 1000, gid: 1000 }) }]);
     const p = parse(files.file, { path: '/etc/a', content: 'new\n' });
-    await files.file.module.apply(host, p, await files.file.module.check(host, p));
+    await files.file.module.apply(host, p, withChanges(await files.file.module.check(host, p)));
     expect(host.puts[0].opts).toMatchObject({ mode: '0640', owner: '1000', group: '1000' });
   });
 
