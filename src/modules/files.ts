@@ -8,7 +8,7 @@ import { z } from 'zod';
 import { Secret } from '../secrets/secret.js';
 import { sh } from '../shell/quote.js';
 import type { FileState } from './file-state.js';
-import { applyFile, attrChanges, attrsShape, diffText, joinLines, setAttrs, splitLines, validateSchema, type DesiredFile, type FilePlan } from './file-plan.js';
+import { applyFile, attrChanges, attrsShape, diffText, ensureDirectory, joinLines, splitLines, validateSchema, type DesiredFile, type FilePlan } from './file-plan.js';
 import { applyWholeFile, checkWholeFile, fileCheck, pathSchema, readState, renderTemplate, type WriteData } from './whole-file.js';
 import { editBlock, editLine, isValidRegexp } from './line-edit.js';
 import { runChecked } from './run-checked.js';
@@ -149,7 +149,7 @@ async function checkEdit(
   const want: DesiredFile = { ...p, content };
   if (state.kind === 'file' && state.content && Buffer.compare(state.content, content) === 0) {
     const attrs = attrChanges(state, p);
-    const plan: FilePlan = { changes: attrs, write: false, attrs: attrs.length > 0 };
+    const plan: FilePlan = { changes: attrs, write: attrs.length > 0 };
     if (!nonEmpty(attrs)) return unchanged(`${p.path} already ${p.state === 'present' ? 'has' : 'lacks'} it`);
     return { changes: attrs, data: { want, state, plan } };
   }
@@ -209,8 +209,7 @@ export const directory = defineModule<DirectoryParams, z.input<typeof directoryP
     return nonEmpty(changes) ? { changes, data: state } : unchanged(`${p.path} exists`);
   },
   async apply(host, p, c) {
-    if (c.data.kind === 'absent') await runChecked(host, sh`mkdir -p -- ${p.path}`, `create ${p.path}`);
-    await setAttrs(host, p.path, p);
+    await ensureDirectory(host, p.path, p, c.data.kind === 'absent');
   },
 });
 

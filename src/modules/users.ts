@@ -4,12 +4,13 @@
  */
 import { z } from 'zod';
 import { raw, sh } from '../shell/quote.js';
+import { isAccountName } from '../shell/account.js';
 import { parseProbe, probeCommandFor, type FileState } from './file-state.js';
 import { applyFile, joinLines, planFile, splitLines, type DesiredFile, type FilePlan } from './file-plan.js';
 import { runChecked, splitSections } from './run-checked.js';
 import { defineModule, nonEmpty, unchanged, type Change, type Check } from './types.js';
 
-const accountName = z.string().regex(/^[a-z_][a-z0-9_-]*\$?$/, 'a user/group name: lowercase letters, digits, _ and -');
+const accountName = z.string().refine(isAccountName, 'a user/group name: lowercase letters, digits, _ and - (at most 32 characters)');
 const MARK = '@@infra-users@@';
 
 export interface PasswdEntry {

@@ -9,6 +9,11 @@ export interface RunOptions {
   stdin?: string | Buffer;
   /** Per-command timeout in ms (default 10 min). On timeout the command is killed, code 124. */
   timeoutMs?: number;
+  /**
+   * Output kept per stream (default 8 MiB): beyond it the controller keeps the tail and
+   * `dropped` says how much went. Readers of data (get, probes) raise it and fail on a drop.
+   */
+  maxOutputBytes?: number;
 }
 
 export interface RunResult {
@@ -17,6 +22,8 @@ export interface RunResult {
   stderr: string;
   /** Raw stdout for binary payloads (get()). */
   stdoutBytes: Buffer;
+  /** Bytes dropped from the head of each stream (output over maxOutputBytes); absent when none. */
+  dropped?: { stdout: number; stderr: number };
 }
 
 export interface PutOptions {
@@ -51,7 +58,10 @@ export interface Transport {
   /** Opens the connection and the session shell (with become if configured). Idempotent. */
   connect(): Promise<void>;
   run(cmd: string, opts?: RunOptions): Promise<RunResult>;
-  /** Atomic write: temp file (0600) in the destination dir → validate → mode/owner → rename. */
+  /**
+   * Atomic write: temp file (0600, held open) in the destination dir → owner/mode → validate →
+   * rename. Refuses a directory someone other than root and the owner can write (files.ts).
+   */
   put(path: string, bytes: string | Buffer, opts?: PutOptions): Promise<void>;
   /** File contents, or null when the file does not exist. */
   get(path: string): Promise<Buffer | null>;

@@ -37,7 +37,7 @@ describe('planFile', () => {
   const want = { path: '/etc/x', content: Buffer.from('new\n'), mode: '0600' };
   it.each([
     ['absent → create', { kind: 'absent' as const }, ['create'], true],
-    ['same content, other mode → chmod only', parseProbe(fileProbe({ content: 'new\n', mode: '644' })), ['mode'], false],
+    ['same content, other mode → rewritten (no chmod by path)', parseProbe(fileProbe({ content: 'new\n', mode: '644' })), ['mode'], true],
     ['other content → write', parseProbe(fileProbe({ content: 'old\n', mode: '600' })), ['content'], true],
     ['same → nothing', parseProbe(fileProbe({ content: 'new\n', mode: '600' })), [], false],
   ])('%s', (_n, state, whats, write) => {
@@ -106,6 +106,42 @@ describe('files.* check() on a fake host', () => {
     await files.file.module.apply(host, p, withChanges(c));
     expect(host.puts).toEqual([{ path: '/etc/app.key', bytes: 's3cr3t-value', opts: { mode: '0600', owner: undefined, group: undefined, validate: undefined } }]);
     expect(host.commands.join('\n')).not.toContain('s3cr3t-value');
+  });
+
+  it('files.file: a new sensitive file without a mode is written 0600; an existing one keeps its mode', async () => {
+    const secret = fakeHost([{ stdout: 'absent\n' }]);
+    const p = parse(files.file, { path: '/etc/app.env', content: new Secret('db-pass-4242') });
+    await files.file.module.apply(secret, p, withChanges(await files.file.module.check(secret, p)));
+    expect(secret.puts[0].opts?.mode).toBe('0600');
+
+    const flagged = fakeHost([{ stdout: 'absent\n' }]);
+    const q = parse(files.file, { path: '/etc/app.env', content: 'x', sensitive: true });
+    await files.file.module.apply(flagged, q, withChanges(await files.file.module.check(flagged, q)));
+    expect(flagged.puts[0].opts?.mode).toBe('0600');
+
+    const plain = fakeHost([{ stdout: 'absent\n' }]);
+    const r = parse(files.file, { path: '/etc/app.conf', content: 'x' });
+    await files.file.module.apply(plain, r, withChanges(await files.file.module.check(plain, r)));
+    expect(plain.puts[0].opts?.mode).toBe('0644');
+
+    const existing = fakeHost([{ stdout: fileProbe({ content: 'old\n', mode: '640' }) }]);
+    await files.file.module.apply(existing, p, withChanges(await files.file.module.check(existing, p)));
+    expect(existing.puts[0].opts?.mode).toBe('0640');
+  });
+
+  it.each([
+    ['owner', '--reference=/etc/shadow'],
+    ['group', '-R'],
+    ['owner', 'root:root'],
+    ['owner', 'a'.repeat(33)],
+  ])('files.file: %s %j is not an account: refused by the schema', (key, value) => {
+    const r = files.file.module.params.safeParse({ path: '/etc/a', content: 'x', [key]: value });
+    expect(r.success).toBe(false);
+    expect(JSON.stringify(r.error?.issues)).toContain('must be an account name');
+  });
+
+  it('files.file: numeric owner and group ids are accepted (a YAML number too)', () => {
+    expect(parse(files.file, { path: '/etc/a', content: 'x', owner: 1000, group: '0' })).toMatchObject({ owner: '1000', group: '0' });
   });
 
   it('files.file: up to date → reason, no changes', async () => {
