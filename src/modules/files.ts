@@ -136,6 +136,15 @@ async function checkEdit(
   edit: (lines: string[]) => string[],
 ): Promise<Check<EditData>> {
   const state = await readState(host, p.path, 'always');
+  if (state.kind === 'link') {
+    // Editing "the file" would replace the link with a file holding only the edit (Ubuntu's
+    // /etc/resolv.conf), and following it would have root write wherever the link points.
+    throw new Error(
+      `refusing to edit ${p.path}: it is a symlink to ${state.linkTarget ?? '?'}; files.line/files.block edit regular files only ` +
+        `(give the target's path to edit it, or use files.file to replace the link)`,
+    );
+  }
+  if (state.kind !== 'absent' && state.kind !== 'file') throw new Error(`${p.path} is a ${state.kind}, not a regular file`);
   if (state.kind === 'absent') {
     if (p.state === 'absent') return unchanged(`${p.path} does not exist`);
     if (!p.create) {

@@ -16,6 +16,7 @@ describe('parseProbe', () => {
     ['file, fetched', 'file 600 app app 1000 1000 3\nabc\ncontent:aGkK\n', { kind: 'file', mode: '0600', content: Buffer.from('hi\n') }],
     ['empty file, fetched', 'file 644 root root 0 0 0\ne3b0\ncontent:\n', { kind: 'file', content: Buffer.alloc(0) }],
     ['setuid mode', 'file 4755 root root 0 0 1\nx\n', { mode: '4755' }],
+    ['symlink with its target', 'link 777 root root 0 0 7\ntarget:../x y\n', { kind: 'link', linkTarget: '../x y' }],
   ])('%s', (_name, out, want) => {
     expect(parseProbe(out)).toMatchObject(want);
   });
@@ -142,6 +143,18 @@ describe('files.* check() on a fake host', () => {
 
   it('files.file: numeric owner and group ids are accepted (a YAML number too)', () => {
     expect(parse(files.file, { path: '/etc/a', content: 'x', owner: 1000, group: '0' })).toMatchObject({ owner: '1000', group: '0' });
+  });
+
+  it.each([
+    ['files.line', () => parse(files.line, { path: '/etc/resolv.conf', line: 'options rotate' }), files.line.module],
+    ['files.block', () => parse(files.block, { path: '/etc/resolv.conf', block: 'options rotate' }), files.block.module],
+  ] as const)('%s on a symlink refuses with the link target (it would replace the link with a one-line file)', async (_n, params, module) => {
+    const host = fakeHost([{ stdout: 'link 777 root root 0 0 39\ntarget:../run/systemd/resolve/stub-resolv.conf\n' }]);
+    // eslint-disable-next-line @typescript-eslint/no-explicit-any
+    await expect((module as any).check(host, params())).rejects.toThrow(
+      /refusing to edit \/etc\/resolv.conf: it is a symlink to \.\.\/run\/systemd\/resolve\/stub-resolv.conf; .*give the target's path/,
+    );
+    expect(host.puts).toEqual([]);
   });
 
   it('files.file: up to date → reason, no changes', async () => {
