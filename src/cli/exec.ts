@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import { execOnHosts } from '../engine/adhoc.js';
-import { adhocOptions, adhocRequest, duration } from './options.js';
+import { adhocOptions, adhocRequest, commandTimeout } from './options.js';
 
 export function register(program: Command): void {
   adhocOptions(
@@ -10,7 +10,7 @@ export function register(program: Command): void {
       .argument('<command...>', 'the command, after --'),
     'JSON-lines events',
   )
-    .option('--timeout <duration>', 'per-host command timeout', duration, 600_000)
+    .option('--timeout <duration>', 'per-host command timeout, 1s to 24h', commandTimeout, 600_000)
     .action(async (words: string[], o) => {
       process.exitCode = await execOnHosts({ ...adhocRequest(o), timeoutMs: o.timeout, command: words.join(' ') });
     });

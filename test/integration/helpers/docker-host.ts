@@ -23,13 +23,17 @@ import type { PutOptions, RunOptions, RunResult } from '../../../src/transport/t
 const ROLE_DIR = fileURLToPath(new URL('../../fixtures/roles/modtest/', import.meta.url));
 const LABELS = ['--label', 'infra-test=1', '--label', `infra-test.pid=${process.pid}`];
 
-/** The session shell over `docker exec -i` (the channel an SSH exec would otherwise be). */
-class DockerExecTransport extends ShellTransport {
-  constructor(private readonly container: string) {
+/** The session shell over `docker exec -i` (the channel an SSH exec would otherwise be), with optional env (TMPDIR). */
+export class DockerExecTransport extends ShellTransport {
+  constructor(
+    private readonly container: string,
+    private readonly env: Record<string, string> = {},
+  ) {
     super('modtest');
   }
   protected async openSession(): Promise<Session> {
-    const ch = spawnChannel(['docker', 'exec', '-i', this.container, ...sessionArgv(false, false)]);
+    const env = Object.entries(this.env).flatMap(([k, v]) => ['-e', `${k}=${v}`]);
+    const ch = spawnChannel(['docker', 'exec', '-i', ...env, this.container, ...sessionArgv(false, false)]);
     this.counters.connections++;
     this.counters.channels++;
     return Session.start(ch, { host: this.host, counters: this.counters });
