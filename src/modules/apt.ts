@@ -8,7 +8,7 @@ import { quote, raw, sh } from '../shell/quote.js';
 import { parseAptPolicy, parseDpkgQuery, splitPin } from './apt-parse.js';
 import { parseProbe, probeCommand, sha256, type FileState } from './file-state.js';
 import { applyFile, planFile, type DesiredFile, type FilePlan } from './file-plan.js';
-import { runChecked, splitSections } from './run-checked.js';
+import { readChecked, runChecked, splitSections } from './run-checked.js';
 import { defineModule, nonEmpty, unchanged, type Change, type Check, type Diff } from './types.js';
 
 const LISTS = '/var/lib/apt/lists';
@@ -59,7 +59,7 @@ export const update = defineModule<UpdateParams, z.input<typeof updateParams>>({
   params: updateParams,
   describe: (p) => `cache valid ${p.cacheValidTime}s`,
   async check(host, p) {
-    const r = await runChecked(host, LISTS_AGE_COMMAND, 'read apt lists age');
+    const r = await readChecked(host, LISTS_AGE_COMMAND, 'read apt lists age');
     const age = parseListsAge(r.stdout);
     const why = p.cacheValidTime === 0 ? 'cacheValidTime is 0' : staleReason(age, p.cacheValidTime);
     if (!why) return unchanged(`package lists are ${age.ageSeconds}s old (valid ${p.cacheValidTime}s)`);
@@ -154,7 +154,7 @@ export const packages = defineModule<PackagesParams, z.input<typeof packagesPara
       p.state === 'absent' ? ':' : sh`apt-cache policy ${names} 2>/dev/null`,
       'exit 0',
     ].join('\n');
-    const r = await runChecked(host, script, 'read package versions');
+    const r = await readChecked(host, script, 'read package versions');
     const s = splitSections(r.stdout, MARK);
     const stale = staleReason(parseListsAge(s.get('age') ?? ''), p.cacheValidTime);
     return decidePackages(p, parseDpkgQuery(s.get('dpkg') ?? ''), parseAptPolicy(s.get('policy') ?? ''), stale);
@@ -228,7 +228,7 @@ export const repository = defineModule<RepositoryParams, z.input<typeof reposito
     const script = wants
       .map((w) => `echo ${MARK}${w.path}\n${probeCommand(w.path, p.state === 'present' ? { unlessSha: sha256(w.content) } : 'never')}`)
       .join('\n');
-    const r = await runChecked(host, script, `read ${p.name} repository files`);
+    const r = await readChecked(host, script, `read ${p.name} repository files`);
     const s = splitSections(r.stdout, MARK);
     const states = wants.map((w) => parseProbe(s.get(w.path) ?? ''));
     if (p.state === 'absent') {

@@ -56,6 +56,7 @@ export const param = defineModule<SysctlParams, z.input<typeof sysctlParams>, Sy
   async check(host, p) {
     const script = [`echo ${MARK}live`, sh`sysctl -n -- ${p.name}`, `echo ${MARK}file`, probeCommand(p.file, 'always')].join('\n');
     const r = await host.run(script);
+    if (r.dropped?.stdout) throw new Error(`read ${p.file}: the output is too large`);
     const s = splitSections(r.stdout, MARK);
     const liveText = s.get('live')?.trim() ?? '';
     if (!liveText && p.live) throw new Error(`sysctl ${p.name}: ${r.stderr.trim() || 'unknown key'}`);

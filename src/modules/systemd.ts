@@ -6,7 +6,7 @@ import { z } from 'zod';
 import { sh } from '../shell/quote.js';
 import { parseProbe, probeCommand, sha256, type FileState } from './file-state.js';
 import { applyFile, planFile, type DesiredFile, type FilePlan } from './file-plan.js';
-import { runChecked, splitSections, commandFailed } from './run-checked.js';
+import { readChecked, runChecked, splitSections, commandFailed } from './run-checked.js';
 import { renderTemplate } from './whole-file.js';
 import { defineModule, makeTask, nonEmpty, unchanged, type Change, type Check, type Diff, type HostContext, type Task } from './types.js';
 
@@ -104,7 +104,7 @@ export const service = defineModule<ServiceParams, z.input<typeof serviceParams>
   params: serviceParams,
   describe: (p) => `${p.name}${p.state ? ` ${p.state}` : ''}${p.enabled === undefined ? '' : p.enabled ? ' enabled' : ' disabled'}`,
   async check(host, p) {
-    const r = await runChecked(host, sh`systemctl show -p ${SHOW_PROPS} -- ${p.name}`, `systemctl show ${p.name}`);
+    const r = await readChecked(host, sh`systemctl show -p ${SHOW_PROPS} -- ${p.name}`, `systemctl show ${p.name}`);
     return decideService(p, parseShow(r.stdout), host.checkMode);
   },
   async apply(host, p, c) {
@@ -183,7 +183,7 @@ export const unit = defineModule<UnitParams, z.input<typeof unitParams>, UnitDat
       sh`systemctl show -p NeedDaemonReload -- ${p.name} 2>/dev/null`,
       'exit 0',
     ].join('\n');
-    const r = await runChecked(host, script, `read ${path}`);
+    const r = await readChecked(host, script, `read ${path}`);
     const s = splitSections(r.stdout, MARK);
     const state = parseProbe(s.get('file') ?? '');
     // A unit written by an earlier run that failed before its daemon-reload still needs one.

@@ -8,7 +8,7 @@ import { isAccountName } from '../shell/account.js';
 import { PINNED_DIR_FUNCTIONS } from '../shell/pinned-dir.js';
 import { parseProbe, probeCommandFor, type FileState } from './file-state.js';
 import { applyFile, joinLines, planFile, splitLines, type DesiredFile, type FilePlan } from './file-plan.js';
-import { runChecked, splitSections } from './run-checked.js';
+import { readChecked, runChecked, splitSections } from './run-checked.js';
 import { defineModule, nonEmpty, unchanged, type Change, type Check } from './types.js';
 
 const accountName = z.string().refine(isAccountName, 'a user/group name: lowercase letters, digits, _ and - (at most 32 characters)');
@@ -155,7 +155,7 @@ export const user = defineModule<UserParams, z.input<typeof userParams>, UserDat
       sh`id -Gn -- ${p.name} 2>/dev/null`,
       'exit 0',
     ].join('\n');
-    const r = await runChecked(host, script, `read user ${p.name}`);
+    const r = await readChecked(host, script, `read user ${p.name}`);
     return decideUser(p, parseUserStatus(r.stdout));
   },
   async apply(host, p, c) {
@@ -314,7 +314,7 @@ export const authorizedKey = defineModule<AuthorizedKeyParams, z.input<typeof au
   params: authorizedKeyParams,
   describe: (p) => `${p.user}: ${p.key.map((k) => (keyIdentity(k) ?? '').slice(0, 30) + '…').join(', ')}`,
   async check(host, p) {
-    const r = await runChecked(host, readKeysScript(p.user), `read ${p.user}'s authorized_keys`);
+    const r = await readChecked(host, readKeysScript(p.user), `read ${p.user}'s authorized_keys`);
     const s = splitSections(r.stdout, MARK);
     const entry = parsePasswd(s.get('passwd') ?? '');
     if (!entry) {

@@ -4,7 +4,7 @@
 import { z } from 'zod';
 import { probeCommand, parseProbe, sha256, type FileState, type Fetch } from './file-state.js';
 import { applyFile, planFile, type DesiredFile, type FilePlan } from './file-plan.js';
-import { runChecked } from './run-checked.js';
+import { readChecked } from './run-checked.js';
 import { nonEmpty, unchanged, type Changes, type Check, type HostContext } from './types.js';
 
 export const pathSchema = z
@@ -12,8 +12,11 @@ export const pathSchema = z
   .regex(/^\/./, 'must be an absolute path (and not "/")')
   .refine((p) => !p.includes('\0'), 'must not contain NUL');
 
+/** Files edited in place (line, block) are read whole: up to this size. */
+const READ_MAX_BYTES = 64 * 1024 * 1024;
+
 export async function readState(host: HostContext, path: string, fetch: Fetch): Promise<FileState> {
-  const r = await runChecked(host, probeCommand(path, fetch), `read ${path}`);
+  const r = await readChecked(host, probeCommand(path, fetch), `read ${path}`, { maxOutputBytes: READ_MAX_BYTES });
   return parseProbe(r.stdout);
 }
 

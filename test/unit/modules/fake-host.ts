@@ -11,6 +11,8 @@ export interface Scripted {
   stdout?: string;
   stderr?: string;
   code?: number;
+  /** Bytes the session dropped from the head of stdout (output over the cap). */
+  droppedStdout?: number;
 }
 
 export const facts: Facts = {
@@ -49,7 +51,9 @@ export function fakeHost(answers: Scripted[], opts: { checkMode?: boolean; templ
       const a = queue.shift();
       if (!a) throw new Error(`unexpected command (no scripted answer left):\n${cmd}`);
       const stdout = a.stdout ?? '';
-      return { code: a.code ?? 0, stdout, stderr: a.stderr ?? '', stdoutBytes: Buffer.from(stdout) };
+      const r: RunResult = { code: a.code ?? 0, stdout, stderr: a.stderr ?? '', stdoutBytes: Buffer.from(stdout) };
+      if (a.droppedStdout) r.dropped = { stdout: a.droppedStdout, stderr: 0 };
+      return r;
     },
     async put(path, bytes, o) {
       if (opts.checkMode) throw new Error('put in check mode');

@@ -157,6 +157,13 @@ describe('files.* check() on a fake host', () => {
     expect(host.puts).toEqual([]);
   });
 
+  it('files.line: a file whose read lost its head (over the output cap) fails instead of editing a tail', async () => {
+    const host = fakeHost([{ stdout: fileProbe({ content: 'tail only\n' }), droppedStdout: 70_000_000 }]);
+    await expect(files.line.module.check(host, parse(files.line, { path: '/var/big.conf', line: 'x' }))).rejects.toThrow(
+      /read \/var\/big.conf: the output is too large \(70000000 bytes over the limit\)/,
+    );
+  });
+
   it('files.file: up to date → reason, no changes', async () => {
     const host = fakeHost([{ stdout: fileProbe({ content: 'same\n', mode: '640', fetched: false }) }]);
     const c = await files.file.module.check(host, parse(files.file, { path: '/etc/a', content: 'same\n', mode: '640' }));
