@@ -17,8 +17,9 @@
  *   output files (a full or removed temp dir): the command was NOT run.
  *
  * The protocol never lies about bytes:
- *  - every write of the command and input files is checked; the input is read through `tee`,
- *    which consumes all of it even when the file write fails, so the stream stays in sync;
+ *  - every write of the command and input files is checked (the input's size too: a stream cut
+ *    short must not run a command on half its input); the input is read through `tee`, which
+ *    consumes all of it even when the file write fails, so the stream stays in sync;
  *  - each command gets its own output files, held open (fds 5 and 6) from before it starts:
  *    sizes are measured on those fds and exactly that many bytes are sent (`head -c`), so a
  *    background process that keeps writing, or a task that removes the files, cannot break
@@ -71,7 +72,7 @@ while IFS=' ' read -r id clen ilen tmo kind nl; do
   o=$d/$id.o e=$d/$id.e in=/dev/null
   if [ "$ilen" -gt 0 ]; then
     in=$d/$id.i
-    head -c "$ilen" | tee -- "$in" >/dev/null 2>&1 || f=\${f:-input}
+    head -c "$ilen" | tee -- "$in" >/dev/null 2>&1 && [ "$(stat -c %s -- "$in")" = "$ilen" ] || f=\${f:-input}
   fi
   [ -n "$f" ] || { command : >"$o" && command : >"$e" && command exec 5<"$o" 6<"$e"; } 2>/dev/null || f=output
   [ -n "$f" ] || [ "$kind" = e ] || printf '%s' "$cmd" 2>/dev/null >"$d/c" || f=command

@@ -235,7 +235,7 @@ export class Session {
         const code = notRun ? -1 : Number(status);
         const o = Number(outLen);
         const e = Number(errLen);
-        if (![id, code, o, e].every(Number.isInteger) || o < 0 || e < 0 || (notRun && !(notRun in NOT_RUN))) {
+        if (![id, code, o, e].every(Number.isInteger) || o < 0 || e < 0 || (notRun && !Object.hasOwn(NOT_RUN, notRun))) {
           this.#protocolError(`bad response header ${JSON.stringify(lines.join('|').slice(0, 100))}`);
           return;
         }

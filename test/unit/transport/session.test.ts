@@ -4,7 +4,11 @@
 import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { spawnChannel } from '../../../src/transport/local-channel.js';
-import { sessionArgv } from '../../../src/transport/session-script.js';
+import { SESSION_SCRIPT, sessionArgv } from '../../../src/transport/session-script.js';
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { Session } from '../../../src/transport/session.js';
 import { emptyCounters, HostRefused, HostUnreachable } from '../../../src/transport/types.js';
 
@@ -132,6 +136,16 @@ describe('session protocol under faults (local sh)', () => {
     } finally {
       await s.close();
     }
+  });
+
+  it('input cut short (the stream ended mid-frame) is reported, and the command does not run on half its input', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'infra-cut-'));
+    const marker = join(dir, 'ran');
+    const cmd = `cat > ${marker}\n`;
+    // Raw protocol: the frame announces 100 bytes of stdin, 10 arrive, then the stream ends.
+    const out = execFileSync('sh', ['-c', SESSION_SCRIPT], { input: `1 ${cmd.length} 100 5.000 c 1\n${cmd}0123456789` }).toString();
+    expect(out).toMatch(/__INFRA_READY__ \d+\n1 !input\n0\n0\n$/);
+    expect(existsSync(marker)).toBe(false);
   });
 
   it('output over maxOutputBytes keeps the tail and says how much was dropped', async () => {
