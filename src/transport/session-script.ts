@@ -20,13 +20,15 @@
  *  - every write of the command and input files is checked (the input's size too: a stream cut
  *    short must not run a command on half its input); the input is read through `tee`, which
  *    consumes all of it even when the file write fails, so the stream stays in sync;
- *  - each command gets its own output files, held open (fds 5 and 6) from before it starts:
- *    sizes are measured on those fds and exactly that many bytes are sent (`head -c`), so a
- *    background process that keeps writing, or a task that removes the files, cannot break
- *    the framing or leak into the next command's output;
+ *  - a command's output files are held open (fds 5 and 6) from before it starts: sizes are
+ *    measured on those fds and exactly that many bytes are sent (`head -c`), so a background
+ *    process that keeps writing, or a task that removes the files, cannot break the framing;
+ *  - files are per command generation: the command runs in its own process group (under
+ *    `timeout`), and when something it started outlives it (it could still write our output
+ *    files or read our input file), the next command gets new files (fresh inodes) and the
+ *    old names are removed. Reusing files otherwise keeps inode churn off the per-command path;
  *  - a task that removes the session dir (cleaning /tmp) gets the next command a new one.
- * Old per-command files are truncated after use (input at once: it may hold a secret) and
- * removed in batches (one `rm` per 64 commands keeps the per-command cost at builtins).
+ * Files are truncated after use (the input at once: it may hold a secret).
  * `command :`/`command exec`: a failed redirection of a special builtin would end the shell.
  *
  * `read` takes a line byte by byte and GNU `head -c N` reads exactly N bytes from a pipe, so
@@ -54,6 +56,7 @@ const ONE_WRITE_MAX = 65536;
 
 export const SESSION_SCRIPT = `newdir() { mktemp -d "\${TMPDIR:-/tmp}/infra-session.XXXXXX"; }
 d=$(newdir) || exit 97
+g=0 tp=
 trap 'rm -rf "$d"' EXIT
 trap 'exit 129' HUP INT TERM PIPE
 printf '\\n${READY_MARKER} %s\\n' "$(id -u)"
@@ -68,10 +71,9 @@ while IFS=' ' read -r id clen ilen tmo kind nl; do
   fi
   f=
   [ -d "$d" ] || { nd=$(newdir) && d=$nd; } || f=dir
-  [ $((id % 64)) != 0 ] || rm -f -- "$d"/*.[oei]
-  o=$d/$id.o e=$d/$id.e in=/dev/null
+  o=$d/$g.o e=$d/$g.e in=/dev/null
   if [ "$ilen" -gt 0 ]; then
-    in=$d/$id.i
+    in=$d/$g.i
     head -c "$ilen" | tee -- "$in" >/dev/null 2>&1 && [ "$(stat -c %s -- "$in")" = "$ilen" ] || f=\${f:-input}
   fi
   [ -n "$f" ] || { command : >"$o" && command : >"$e" && command exec 5<"$o" 6<"$e"; } 2>/dev/null || f=output
@@ -82,7 +84,8 @@ while IFS=' ' read -r id clen ilen tmo kind nl; do
     if [ "$kind" = e ]; then
       { eval "$cmd"; } <"$in" >"$o" 2>"$e"; rc=$?
     else
-      timeout -k 5 "$tmo" sh "$d/c" <"$in" >"$o" 2>"$e" 5<&- 6<&- 9>&-; rc=$?
+      timeout -k 5 "$tmo" sh "$d/c" <"$in" >"$o" 2>"$e" 5<&- 6<&- 9>&- & tp=$!
+      wait "$tp"; rc=$?
     fi
     if [ -s /proc/self/fd/5 ] || [ -s /proc/self/fd/6 ]; then
       set -- $(stat -L -c %s /proc/self/fd/5 /proc/self/fd/6)
@@ -98,6 +101,8 @@ while IFS=' ' read -r id clen ilen tmo kind nl; do
     exec 5<&- 6<&-
   fi
   [ "$in" = /dev/null ] || command : 2>/dev/null >"$in"
+  if [ "$kind" != e ] && [ -n "$tp" ] && kill -0 -"$tp" 2>/dev/null; then rm -f -- "$d/$g".[oei]; g=$id; fi
+  tp=
 done
 `;
 

@@ -122,6 +122,20 @@ describe('session protocol under faults (local sh)', () => {
     }
   });
 
+  it('a background process that writes only later never shows up in another command\'s output', async () => {
+    const s = await Session.start(spawnChannel(sessionArgv(false, false)), { host: 'h', counters: emptyCounters() });
+    try {
+      expect((await s.run('(sleep 0.3; echo late; echo late >&2) & echo started')).stdout).toBe('started\n');
+      const t0 = Date.now();
+      for (let i = 0; Date.now() - t0 < 800; i++) {
+        const r = await s.run(`echo ${i}`);
+        expect([r.stdout, r.stderr]).toEqual([`${i}\n`, '']);
+      }
+    } finally {
+      await s.close();
+    }
+  });
+
   it('a task that removes the session directory (cleaning /tmp) does not end the session', async () => {
     const s = await Session.start(spawnChannel(sessionArgv(false, false)), { host: 'h', counters: emptyCounters() });
     try {
