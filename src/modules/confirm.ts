@@ -22,7 +22,7 @@ import { file } from './files.js';
 import { validateSchema } from './file-plan.js';
 import type { WriteData } from './whole-file.js';
 import { commandFailed, tail } from './run-checked.js';
-import { defineModule, unchanged, type Check, type HostContext, type ProbeResult, type TaskOptions } from './types.js';
+import { defineModule, hasChanges, nonEmpty, unchanged, type Change, type Check, type HostContext, type ProbeResult, type TaskOptions } from './types.js';
 
 export const CONFIRM_DIR = '/var/lib/infra/confirm';
 
@@ -202,7 +202,8 @@ export function rollbackNowScript(g: Guard): string {
 // ---------------------------------------------------------------- the module
 
 interface ConfirmData {
-  files: { params: ConfirmParams['files'][number]; check: Check }[];
+  /** Each file of the unit with its own check (only those with changes are written). */
+  files: { params: ConfirmParams['files'][number]; check: Check<WriteData> }[];
 }
 
 const clock = (ms: number): string => new Date(ms).toTimeString().slice(0, 8);
@@ -215,8 +216,8 @@ function guardOf(p: ConfirmParams): Guard {
 
 /** What a rollback puts back, for the task's error: the files this change touched. */
 function restoredText(data: ConfirmData): string {
-  const touched = data.files.filter((f) => f.check.changes.length > 0);
-  const existed = (f: (typeof touched)[number]) => (f.check.data as WriteData).state.kind !== 'absent';
+  const touched = data.files.flatMap((f) => (hasChanges(f.check) ? [{ params: f.params, check: f.check }] : []));
+  const existed = (f: (typeof touched)[number]) => f.check.data.state.kind !== 'absent';
   const restored = touched.filter(existed).map((f) => f.params.path);
   const removed = touched.filter((f) => !existed(f)).map((f) => f.params.path);
   const parts = [
@@ -226,7 +227,7 @@ function restoredText(data: ConfirmData): string {
   return parts.join('; ');
 }
 
-export const files = defineModule<ConfirmParams, ConfirmInput>({
+export const files = defineModule<ConfirmParams, ConfirmInput, ConfirmData>({
   name: 'confirm.files',
   params: confirmParams,
   describe: (p) => p.files.map((f) => f.path).join(', '),
@@ -238,7 +239,7 @@ export const files = defineModule<ConfirmParams, ConfirmInput>({
     const results = await Promise.allSettled([host.run(stateScript(g)), ...p.files.map((f) => file.module.check(host, { ...f, validate: p.validate }))]);
     const failed = results.filter((r): r is PromiseRejectedResult => r.status === 'rejected');
     if (failed.length) throw (failed.find((r) => r.reason instanceof UserError) ?? failed[0]).reason;
-    const [state, ...checks] = results.map((r) => (r as PromiseFulfilledResult<unknown>).value) as [Awaited<ReturnType<HostContext['run']>>, ...Check[]];
+    const [state, ...checks] = results.map((r) => (r as PromiseFulfilledResult<unknown>).value) as [Awaited<ReturnType<HostContext['run']>>, ...Check<WriteData>[]];
     if (state.code !== 0) throw commandFailed(`read the commit-confirm state of ${g.dir}`, state);
     const [kind, ...rest] = state.stdout.trim().split(' ');
     if (kind === 'pending') {
@@ -249,8 +250,8 @@ export const files = defineModule<ConfirmParams, ConfirmInput>({
       );
     }
     const data: ConfirmData = { files: p.files.map((params, i) => ({ params, check: checks[i] })) };
-    const changes = checks.flatMap((c, i) => c.changes.map((ch) => ({ ...ch, what: `${p.files[i].path}: ${ch.what}` })));
-    if (changes.length === 0) return unchanged(`${g.paths.join(', ')} up to date`, { data });
+    const changes: Change[] = checks.flatMap((c, i) => c.changes.map((ch) => ({ ...ch, what: `${p.files[i].path}: ${ch.what}` })));
+    if (!nonEmpty(changes)) return unchanged(`${g.paths.join(', ')} up to date`);
     if (kind === 'rolled-back') {
       changes.unshift({ what: 'the last change was rolled back by the host', from: `at ${clock(Number(rest[0]) * 1000)}, never confirmed` });
     }
@@ -259,12 +260,12 @@ export const files = defineModule<ConfirmParams, ConfirmInput>({
   },
 
   async apply(host, p, c) {
-    const data = c.data as ConfirmData;
+    const data = c.data;
     const g = guardOf(p);
     const armed = await arm(host, g);
     const fail = (cause: string, activated: boolean) => rollBack(host, g, data, { cause, activated, armed });
     try {
-      for (const f of data.files) await file.module.apply(host, { ...f.params, validate: p.validate }, f.check);
+      for (const f of data.files) if (hasChanges(f.check)) await file.module.apply(host, { ...f.params, validate: p.validate }, f.check);
     } catch (e) {
       return fail(messageOf(e), false);
     }

@@ -17,7 +17,7 @@ import { HostUnreachable } from '../../../src/transport/types.js';
 import { makeTask } from '../../../src/modules/types.js';
 import { renderTaskParams } from '../../../src/playbook/params.js';
 import { createRenderer } from '../../../src/render/template.js';
-import { fakeHost, fileProbe, type Scripted } from './fake-host.js';
+import { fakeHost, fileProbe, type Scripted, withChanges } from './fake-host.js';
 
 const m = confirm.files.module;
 const parse = (v: unknown) => m.params.parse(v);
@@ -252,7 +252,7 @@ describe('check', () => {
     const h = host([{ stdout: 'none\n' }, { stdout: OLD }], { checkMode: true });
     const c = await checked(h);
     expect(c.changes.map((x) => x.what)).toEqual(['/etc/x.nft: content', 'activate, confirmed by a new connection']);
-    expect(c.changes[1].to).toBe('systemctl reload nftables (rolled back unless confirmed within 30 s)');
+    expect(c.changes[1]?.to).toBe('systemctl reload nftables (rolled back unless confirmed within 30 s)');
     expect(c.diff).toHaveLength(1);
     expect(h.runs.map((r) => r.cmd.split('\n')[0])).toEqual([expect.stringMatching(/^d=\/var\/lib\/infra\/confirm\//), "p=/etc/x.nft"]);
     expect(h.runs.some((r) => /systemd-run|setsid|mkdir/.test(r.cmd))).toBe(false);
@@ -281,7 +281,7 @@ describe('apply', () => {
   it('good change: arm (rollback.sh on stdin), write, activate, one probe, confirm', async () => {
     const h = host([{ stdout: 'none\n' }, { stdout: OLD }, {}, {}, {}], { probes: [OK] });
     const c = await checked(h);
-    await m.apply(h, P, c);
+    await m.apply(h, P, withChanges(c));
     const [arm, activate, confirmed] = h.runs.slice(2);
     expect(arm.cmd).toContain('cp -a -- /etc/x.nft "$d/0"');
     expect(String(arm.opts?.stdin)).toContain('mkdir "$d/claimed" 2>/dev/null || exit 75');
@@ -296,7 +296,7 @@ describe('apply', () => {
   it('the route is cut (the probe timed out): rolled back through the session, which stayed up, and the task says so', async () => {
     const h = host([{ stdout: 'none\n' }, { stdout: OLD }, {}, {}, {}], { probes: [TIMEOUT, OK] });
     const c = await checked(h);
-    await expect(m.apply(h, P, c)).rejects.toThrow(
+    await expect(m.apply(h, P, withChanges(c))).rejects.toThrow(
       /^new connection after `systemctl reload nftables` failed \(timeout after 10\.0 s: bastion bastion did not open a channel to 10\.0\.0\.5:22 within 10000 ms; 1 attempt\(s\) in \d+\.\d s\): rolled back to the previous \/etc\/x\.nft; the session stayed up; a new connection works again$/,
     );
     expect(h.runs[4].cmd).toContain('/bin/sh "$d/rollback.sh"');
@@ -307,53 +307,53 @@ describe('apply', () => {
   it('a quick refusal (sshd reloading) is tried again, up to 3 times, then rolled back', async () => {
     const h = host([{ stdout: 'none\n' }, { stdout: 'absent\n' }, {}, {}, {}], { probes: [REFUSED, REFUSED, REFUSED, TIMEOUT] });
     const c = await checked(h);
-    await expect(m.apply(h, P, c)).rejects.toThrow(
+    await expect(m.apply(h, P, withChanges(c))).rejects.toThrow(
       /failed \(All configured authentication methods failed; 3 attempt\(s\) in \d+\.\d s\): rolled back: removed the new \/etc\/x\.nft \(there was none before\); the session stayed up; a new connection still fails \(bastion/,
     );
   });
 
   it('a refusal and then success confirms', async () => {
     const h = host([{ stdout: 'none\n' }, { stdout: OLD }, {}, {}, {}], { probes: [REFUSED, OK] });
-    await m.apply(h, P, await checked(h));
+    await m.apply(h, P, withChanges(await checked(h)));
     expect(h.runs[4].cmd).toContain('rm -rf -- "$d"');
   });
 
   it('activation fails: rolled back, with its error', async () => {
     const h = host([{ stdout: 'none\n' }, { stdout: OLD }, {}, { code: 1, stderr: 'Job for nftables.service failed.' }, {}], { probes: [OK] });
-    await expect(m.apply(h, P, await checked(h))).rejects.toThrow(
+    await expect(m.apply(h, P, withChanges(await checked(h)))).rejects.toThrow(
       /^`systemctl reload nftables` failed \(exit 1\):\nJob for nftables.service failed.: rolled back to the previous \/etc\/x\.nft; the session stayed up; a new connection works again$/,
     );
   });
 
   it('a file fails validation: the files already written are put back, nothing is activated or probed', async () => {
     const h = host([{ stdout: 'none\n' }, { stdout: OLD }, {}, {}], { putError: new Error('validate failed for /etc/x.nft (nft -c -f %s), file left unchanged: syntax error') });
-    await expect(m.apply(h, P, await checked(h))).rejects.toThrow(/^validate failed for \/etc\/x\.nft .*syntax error: rolled back to the previous \/etc\/x\.nft; the session stayed up$/);
+    await expect(m.apply(h, P, withChanges(await checked(h)))).rejects.toThrow(/^validate failed for \/etc\/x\.nft .*syntax error: rolled back to the previous \/etc\/x\.nft; the session stayed up$/);
     expect(h.runs.map((r) => r.cmd)).not.toContain('systemctl reload nftables');
     expect(h.probed.count).toBe(0);
   });
 
   it('the rollback command fails: said, with its output', async () => {
     const h = host([{ stdout: 'none\n' }, { stdout: OLD }, {}, {}, { code: 1, stderr: 'Job for nftables.service failed.\n' }], { probes: [TIMEOUT, TIMEOUT] });
-    await expect(m.apply(h, P, await checked(h))).rejects.toThrow(/rolled back to the previous \/etc\/x\.nft, but the rollback command failed \(exit 1\): Job for nftables.service failed\.; a new connection still fails/);
+    await expect(m.apply(h, P, withChanges(await checked(h)))).rejects.toThrow(/rolled back to the previous \/etc\/x\.nft, but the rollback command failed \(exit 1\): Job for nftables.service failed\.; a new connection still fails/);
   });
 
   it('the host rolled back first (the probe outlived `within`): confirming loses, and the task fails', async () => {
     const h = host([{ stdout: 'none\n' }, { stdout: OLD }, {}, {}, { code: CLAIMED }], { probes: [OK] });
-    await expect(m.apply(h, P, await checked(h))).rejects.toThrow(/a new connection worked, but the host had already rolled back by itself .*rolled back to the previous \/etc\/x\.nft; raise within/);
+    await expect(m.apply(h, P, withChanges(await checked(h)))).rejects.toThrow(/a new connection worked, but the host had already rolled back by itself .*rolled back to the previous \/etc\/x\.nft; raise within/);
   });
 
   it('the session is lost just before confirming: the good change is rolled back by the host, and the task says when', async () => {
     const h = host([{ stdout: 'none\n' }, { stdout: OLD }, {}, {}], { probes: [OK], lostAt: 5 });
-    await expect(m.apply(h, P, await checked(h))).rejects.toThrow(
+    await expect(m.apply(h, P, withChanges(await checked(h)))).rejects.toThrow(
       /^a new connection worked, but the session was lost before confirming: the host rolls back by itself at \d\d:\d\d:\d\d \(rolled back to the previous \/etc\/x\.nft\); run again after that$/,
     );
   });
 
   it('the arm is refused (pending, not root): nothing is written', async () => {
     const pending = host([{ stdout: 'none\n' }, { stdout: OLD }, { code: 76, stdout: '1796065842 60\n' }]);
-    await expect(m.apply(pending, P, await checked(pending))).rejects.toThrow(/still pending on this host \(it fires by \d\d:\d\d:\d\d\): nothing was changed/);
+    await expect(m.apply(pending, P, withChanges(await checked(pending)))).rejects.toThrow(/still pending on this host \(it fires by \d\d:\d\d:\d\d\): nothing was changed/);
     const user = host([{ stdout: 'none\n' }, { stdout: OLD }, { code: 77 }]);
-    await expect(m.apply(user, P, await checked(user))).rejects.toThrow(/needs a root session \(become: sudo\): nothing was changed/);
+    await expect(m.apply(user, P, withChanges(await checked(user)))).rejects.toThrow(/needs a root session \(become: sudo\): nothing was changed/);
     expect([...pending.puts, ...user.puts]).toEqual([]);
   });
 
@@ -370,7 +370,7 @@ describe('apply', () => {
       const h = host([{ stdout: 'none\n' }, { stdout: OLD }, {}], { probes: [OK], lostAt: 4 });
       const c = await checked(h);
       const t0 = Date.now();
-      const done = m.apply(h, P, c).catch((e: Error) => e);
+      const done = m.apply(h, P, withChanges(c)).catch((e: Error) => e);
       await vi.advanceTimersByTimeAsync(33_000);
       const e = await done;
       expect(e).toBeInstanceOf(Error);
