@@ -6,6 +6,7 @@
  * Servers are named after inventory hosts (the role's convention).
  */
 import { server as serverModule, type AdminState } from '../modules/haproxy.js';
+import { hasChanges } from '../modules/types.js';
 import type { PatchGroup } from './policy.js';
 import type { Remote } from './remote.js';
 import type { Strategy } from './strategy.js';
@@ -29,7 +30,7 @@ export function haproxyDrain(remote: Remote, group: PatchGroup): Strategy {
         const ctx = remote.context(lb);
         const p = params(server, state, wait, timeoutS);
         const c = await mod.check(ctx, p);
-        if (c.changes.length > 0) await mod.apply(ctx, p, c);
+        if (hasChanges(c)) await mod.apply(ctx, p, c);
       }),
     );
     const failed = results.flatMap((r, i) => (r.status === 'rejected' ? [`${lbs()[i]}: ${(r.reason as Error).message}`] : []));
