@@ -1,5 +1,4 @@
 import type { Command } from 'commander';
-import { runPlaybook } from '../engine/run.js';
 import { UserError } from '../errors.js';
 import { runOptions, duration, runRequest } from './options.js';
 import { withRunControl } from './process.js';
@@ -18,6 +17,7 @@ export function register(program: Command): void {
     .action(async (target: string | undefined, o) => {
       const isPlan = !!target && target.endsWith('.json');
       if (!isPlan && !o.inventory) throw new UserError('apply needs an inventory', { hint: 'infra apply -i lab [playbook]  (or: infra apply plan.json)' });
+      const { runPlaybook } = await import('../engine/run.js');
       process.exitCode = await withRunControl((control) =>
         runPlaybook(runRequest(o, { playbook: isPlan ? undefined : target, planIn: isPlan ? target : undefined, mode: 'apply', control })),
       );

@@ -1,19 +1,13 @@
 /** `infra audit verify|key|log`: check the signed chain (and the hosts' copies), print the public key, list recent runs. */
 import type { Command } from 'commander';
 import { UserError } from '../errors.js';
-import {
-  crossCheck,
-  defaultAuditFile,
-  defaultAuditKeyFile,
-  loadSigningKey,
-  loadVerifyKey,
-  publicKeyPem,
-  readAuditLines,
-  verifyChain,
-  type AuditRecord,
-  type VerifyKey,
-} from '../audit/index.js';
-import { readHostCopies } from '../engine/audit.js';
+// The chain's own files, not audit/index.js: that one brings the transport along, which only
+// --against-hosts needs (loaded there).
+import { crossCheck } from '../audit/cross-check.js';
+import { verifyChain } from '../audit/chain.js';
+import { defaultAuditKeyFile, loadSigningKey, loadVerifyKey, publicKeyPem, type VerifyKey } from '../audit/key.js';
+import { defaultAuditFile, readAuditLines } from '../audit/local.js';
+import type { AuditRecord } from '../audit/record.js';
 import { collect, positiveInt } from './options.js';
 
 interface VerifyOptions {
@@ -83,6 +77,7 @@ export function register(program: Command): void {
 
 /** Prints one block per host; true when every host was read and agrees with the file. */
 async function verifyAgainstHosts(lines: string[], keys: VerifyKey[], o: VerifyOptions & { inventory: string }): Promise<boolean> {
+  const { readHostCopies } = await import('../engine/audit.js');
   const copies = await readHostCopies({ cwd: process.cwd(), inventory: o.inventory, limit: o.limit, vaultPasswordFile: o.vaultPasswordFile, forks: o.forks });
   let ok = true;
   for (const copy of copies) {

@@ -1,5 +1,4 @@
 import type { Command } from 'commander';
-import { checkInput } from '../engine/validate.js';
 import { inventoryOption, collect } from './options.js';
 
 export function register(program: Command): void {
@@ -12,6 +11,7 @@ export function register(program: Command): void {
     .option('-l, --limit <pattern>', 'hosts')
     .option('-e, --extra-vars <vars>', 'key=value, JSON, or @file.yaml', collect, [])
     .action(async (playbook: string | undefined, o) => {
+      const { checkInput } = await import('../engine/validate.js');
       const summary = await checkInput({
         cwd: process.cwd(),
         inventory: o.inventory,

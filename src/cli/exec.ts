@@ -1,5 +1,4 @@
 import type { Command } from 'commander';
-import { execOnHosts } from '../engine/adhoc.js';
 import { adhocOptions, adhocRequest, commandTimeout, duration } from './options.js';
 import { withRunControl } from './process.js';
 
@@ -14,6 +13,7 @@ export function register(program: Command): void {
     .option('--timeout <duration>', 'per-host command timeout, 1s to 24h', commandTimeout, 600_000)
     .option('--lock-wait <duration>', 'wait this long for a host locked by another run', duration, 0)
     .action(async (words: string[], o) => {
+      const { execOnHosts } = await import('../engine/adhoc.js');
       process.exitCode = await withRunControl((control) =>
         execOnHosts({ ...adhocRequest(o), timeoutMs: o.timeout, lockWaitMs: o.lockWait, command: words.join(' '), control }),
       );

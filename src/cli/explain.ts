@@ -1,5 +1,4 @@
 import type { Command } from 'commander';
-import { explainVariable } from '../engine/explain.js';
 import { inventoryOption, collect } from './options.js';
 
 export function register(program: Command): void {
@@ -14,6 +13,7 @@ export function register(program: Command): void {
     .option('--playbook <file>', 'include play vars from this playbook')
     .option('-e, --extra-vars <vars>', 'key=value, JSON, or @file.yaml', collect, [])
     .action(async (name: string, o) => {
+      const { explainVariable } = await import('../engine/explain.js');
       process.stdout.write(
         await explainVariable({
           cwd: process.cwd(),

@@ -1,11 +1,11 @@
 import type { Command } from 'commander';
-import { factsOfHosts } from '../engine/adhoc.js';
 import { EXIT } from '../errors.js';
 import { adhocOptions, adhocRequest } from './options.js';
 
 export function register(program: Command): void {
   adhocOptions(program.command('facts').description('gather and print facts of hosts'), 'print JSON instead of a table')
     .action(async (o) => {
+      const { factsOfHosts } = await import('../engine/adhoc.js');
       const facts = await factsOfHosts(adhocRequest(o));
       if (o.json) {
         process.stdout.write(JSON.stringify(facts, null, 2) + '\n');

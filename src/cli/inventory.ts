@@ -1,8 +1,5 @@
 import type { Command } from 'commander';
-import { loadInventoryFor } from '../engine/input.js';
-import { selectHosts } from '../inventory/limit.js';
 import type { Inventory } from '../inventory/types.js';
-import { redactDeep } from '../secrets/secret.js';
 import { inventoryOption } from './options.js';
 
 export function register(program: Command): void {
@@ -11,6 +8,8 @@ export function register(program: Command): void {
     .option('-l, --limit <pattern>', 'hosts')
     .action(async (o) => {
       const inventory = await load(o);
+      const { selectHosts } = await import('../inventory/limit.js');
+      const { redactDeep } = await import('../secrets/secret.js');
       const hosts = selectHosts(inventory, o.limit ?? 'all').map((h) => {
         const s = inventory.hosts.get(h)!;
         return { name: h, ...s.conn, groups: s.groups, vars: s.vars };
@@ -21,6 +20,7 @@ export function register(program: Command): void {
     .argument('[pattern]', 'limit pattern', 'all')
     .action(async (pattern: string, o) => {
       const inventory = await load(o);
+      const { selectHosts } = await import('../inventory/limit.js');
       for (const h of selectHosts(inventory, pattern)) {
         const s = inventory.hosts.get(h)!;
         process.stdout.write(`${h}\t${s.conn.address}${s.conn.port !== 22 ? `:${s.conn.port}` : ''}\t${s.conn.bastion ? `via ${s.conn.bastion}` : 'direct'}\n`);
@@ -32,7 +32,8 @@ export function register(program: Command): void {
     });
 }
 
-function load(o: { inventory: string; vaultPasswordFile?: string }): Promise<Inventory> {
+async function load(o: { inventory: string; vaultPasswordFile?: string }): Promise<Inventory> {
+  const { loadInventoryFor } = await import('../engine/input.js');
   // Listing hosts needs no secret: without a vault password, vault values stay locked.
   return loadInventoryFor({ cwd: process.cwd(), inventory: o.inventory, vaultPasswordFile: o.vaultPasswordFile, vaultOptional: true });
 }

@@ -1,7 +1,6 @@
 /** `infra lab up | down | status`: the lab inventory's hosts as containers on this machine. */
 import type { Command } from 'commander';
-import { labDown, labStatus, labUp, type LabHostStatus } from '../lab/lab.js';
-import { defaultLabOptions } from '../lab/options.js';
+import type { LabHostStatus } from '../lab/lab.js';
 
 export function register(program: Command): void {
   const lab = program
@@ -13,6 +12,7 @@ export function register(program: Command): void {
     .description('start the lab hosts (idempotent), install the login key, write inventories/lab/known_hosts')
     .action(async () => {
       const t0 = Date.now();
+      const { labUp, defaultLabOptions } = await labModules();
       const hosts = await labUp(defaultLabOptions((line) => console.error(line)));
       console.log(formatStatus(hosts));
       console.error(`lab: up in ${((Date.now() - t0) / 1000).toFixed(1)} s; next: infra apply -i lab playbooks/site.yaml`);
@@ -22,6 +22,7 @@ export function register(program: Command): void {
     .command('down')
     .description('remove every lab container and the lab network')
     .action(async () => {
+      const { labDown, defaultLabOptions } = await labModules();
       const removed = await labDown(defaultLabOptions());
       console.log(removed.length ? `lab: removed ${removed.join(', ')}` : 'lab: nothing to remove');
     });
@@ -30,6 +31,7 @@ export function register(program: Command): void {
     .command('status')
     .description('print each lab host with its address and container state; exit 1 unless every host is running')
     .action(async () => {
+      const { labStatus, defaultLabOptions } = await labModules();
       const hosts = await labStatus(defaultLabOptions());
       console.log(formatStatus(hosts));
       const down = notRunning(hosts);
@@ -39,6 +41,12 @@ export function register(program: Command): void {
         process.exitCode = 1;
       }
     });
+}
+
+/** The lab's code, loaded when a lab command runs: the other commands never pay for it at start-up. */
+async function labModules() {
+  const [lab, options] = await Promise.all([import('../lab/lab.js'), import('../lab/options.js')]);
+  return { ...lab, ...options };
 }
 
 /** The hosts that keep the lab from being up (missing, exited, ...). */

@@ -1,5 +1,4 @@
 import { Option, type Command } from 'commander';
-import { patchFleet } from '../patch/run.js';
 import { adhocOptions, adhocRequest, duration } from './options.js';
 import { withRunControl } from './process.js';
 
@@ -20,6 +19,7 @@ export function register(program: Command): void {
     .option('--diff', 'show package version diffs')
     .option('--lock-wait <duration>', 'wait this long for a host locked by another run', duration, 0)
     .action(async (o) => {
+      const { patchFleet } = await import('../patch/run.js');
       process.exitCode = await withRunControl((control) =>
         patchFleet({
           ...adhocRequest(o),

@@ -1,12 +1,8 @@
 /** `infra pki init`: the inventory's internal CA (src/pki/ca.ts). */
 import { Option, type Command } from 'commander';
 import { basename } from 'node:path';
-import { initCa } from '../pki/ca.js';
-import { readCertificate, isoDate } from '../pki/certificate.js';
-import { loadInventory } from '../inventory/load.js';
-import { displayPath } from '../yaml/positions.js';
 import { canPrompt, promptHidden } from '../secrets/prompt.js';
-import { DEFAULT_VAULT_ID, Keyring, createDecryptor } from '../secrets/vault.js';
+import { DEFAULT_VAULT_ID, Keyring } from '../secrets/keyring.js';
 import { UserError } from '../errors.js';
 import { inventoryOption, positiveInt } from './options.js';
 
@@ -22,6 +18,13 @@ export function register(program: Command): void {
     .option('--days <n>', 'validity of the CA certificate in days', positiveInt, 3650)
     .addOption(new Option('--vault-id <id>', 'vault id the key is encrypted under').default(DEFAULT_VAULT_ID))
     .action(async (o: { inventory: string; vaultPasswordFile?: string; vaultId: string; name?: string; days: number }) => {
+      const [{ initCa }, { readCertificate, isoDate }, { loadInventory }, { displayPath }, { createDecryptor }] = await Promise.all([
+        import('../pki/ca.js'),
+        import('../pki/certificate.js'),
+        import('../inventory/load.js'),
+        import('../yaml/positions.js'),
+        import('../secrets/vault.js'),
+      ]);
       const keyring = await Keyring.fromSources({
         passwordFile: o.vaultPasswordFile,
         env: process.env,

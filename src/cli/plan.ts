@@ -1,5 +1,4 @@
 import type { Command } from 'commander';
-import { runPlaybook } from '../engine/run.js';
 import { runOptions, runRequest } from './options.js';
 import { withRunControl } from './process.js';
 
@@ -13,6 +12,7 @@ export function register(program: Command): void {
     .option('-o, --out <file>', 'write the plan (per host: planned changes and observed-state fingerprints)')
     .option('--detailed-exitcode', 'exit 3 when changes are pending, 0 when none')
     .action(async (playbook: string | undefined, o) => {
+      const { runPlaybook } = await import('../engine/run.js');
       process.exitCode = await withRunControl((control) =>
         runPlaybook(runRequest(o, { playbook, check: true, diff: o.diff ?? true, verify: false, planOut: o.out, mode: 'apply', control })),
       );

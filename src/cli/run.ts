@@ -1,5 +1,4 @@
 import type { Command } from 'commander';
-import { runPlaybook } from '../engine/run.js';
 import { runOptions, duration, runRequest } from './options.js';
 import { withRunControl } from './process.js';
 
@@ -14,6 +13,7 @@ export function register(program: Command): void {
     .option('--detailed-exitcode', 'with --check: exit 3 when changes are pending')
     .option('--lock-wait <duration>', 'wait this long for a locked host', duration, 0)
     .action(async (role: string, o) => {
+      const { runPlaybook } = await import('../engine/run.js');
       process.exitCode = await withRunControl((control) => runPlaybook(runRequest(o, { role, mode: 'run', control })));
     });
 }

@@ -8,7 +8,7 @@ import { spawnSync } from 'node:child_process';
 import { UserError } from '../errors.js';
 import { Keyring, DEFAULT_VAULT_ID, encryptValue, vaultIdsIn } from '../secrets/vault.js';
 import { canPrompt, promptHidden } from '../secrets/prompt.js';
-import { parseVarsFile, decryptText, encryptText, rekeyText, envelopesOf, type EncryptResult } from './vault-file.js';
+import type { EncryptResult } from './vault-file.js';
 import { VAULT_TAG } from '../yaml/positions.js';
 import { editInRam, defaultEditor, writeFileAtomic } from '../secrets/edit-session.js';
 
@@ -18,6 +18,9 @@ interface VaultOptions {
 }
 
 const collect = (v: string, prev: string[] = []): string[] => [...prev, v];
+
+/** The YAML editing (it reads inventory and playbook key paths): loaded by the vault commands only. */
+const varsFiles = () => import('./vault-file.js');
 
 export function register(program: Command): void {
   const vault = program
@@ -47,6 +50,7 @@ export function register(program: Command): void {
     .option('-k, --key <keypath>', 'only this dotted key path (repeatable, or comma-separated)', (v: string, p: string[] = []) => [...p, ...v.split(',')])
     .action(async (file: string, _o, cmd: Command) => {
       const o = cmd.optsWithGlobals<VaultOptions & { key?: string[] }>();
+      const { parseVarsFile, encryptText } = await varsFiles();
       const f = parseVarsFile(readText(file), file);
       const { keyring, vaultId } = await keyringForNewValues(cmd, o, f.text, { confirm: true });
       const r = encryptText(f, keyring, { vaultId, keys: o.key });
@@ -81,6 +85,7 @@ export function register(program: Command): void {
     .action(async (file: string, _o, cmd: Command) => {
       const o = cmd.optsWithGlobals<VaultOptions>();
       const original = existsSync(file) ? readText(file) : '';
+      const { parseVarsFile, decryptText, encryptText, envelopesOf } = await varsFiles();
       const before = parseVarsFile(original, file);
       const { keyring, vaultId } = await keyringForNewValues(cmd, o, original, { confirm: !original });
       const buffer = decryptText(before, keyring, { mark: true }).text;
@@ -110,6 +115,7 @@ export function register(program: Command): void {
     .option('--new-vault-password-file <file>', 'new password file: FILE, or id@FILE (repeatable)', collect)
     .action(async (file: string, _o, cmd: Command) => {
       const o = cmd.optsWithGlobals<VaultOptions & { newVaultPasswordFile?: string[] }>();
+      const { parseVarsFile, rekeyText } = await varsFiles();
       const f = parseVarsFile(readText(file), file);
       const ids = vaultIdsIn(f.text);
       const oldRing = await keyringFor(o, ids, { confirm: false });
@@ -146,6 +152,7 @@ async function keyringForNewValues(cmd: Command, o: VaultOptions, text: string, 
 }
 
 async function decrypted(file: string, o: VaultOptions): Promise<string> {
+  const { parseVarsFile, decryptText } = await varsFiles();
   const f = parseVarsFile(readText(file), file);
   const keyring = await keyringFor(o, vaultIdsIn(f.text), { confirm: false });
   return decryptText(f, keyring, { mark: false }).text;

@@ -6,7 +6,7 @@
  * validated variables, so they cannot disagree with the hosts. The role is loaded at run time
  * like every role (from the playbook), never imported by src/.
  */
-import { pathToFileURL } from 'node:url';
+import { roleModuleUrl } from '../playbook/role-import.js';
 import { selectHosts } from '../inventory/limit.js';
 import { mergeVars } from '../inventory/vars.js';
 import type { Inventory } from '../inventory/types.js';
@@ -118,7 +118,7 @@ export async function siteFirewall(inventory: Inventory, plays: Play[]): Promise
 
 /** The module of a role, when it exports what documenting a firewall takes (the module is already loaded: same instance). */
 async function firewallExports(role: RoleDef): Promise<FirewallExports | undefined> {
-  const mod = (await import(pathToFileURL(role.file).href)) as Partial<FirewallExports>;
+  const mod = (await import(await roleModuleUrl(role.file))) as Partial<FirewallExports>;
   return typeof mod.firewallOpenings === 'function' && typeof mod.resolveRules === 'function' ? (mod as FirewallExports) : undefined;
 }
 

@@ -3,7 +3,6 @@
  * the one-role play of `infra run`), extra vars, and the template renderer.
  */
 import { dirname, resolve, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { loadInventory } from '../inventory/load.js';
 import { parseExtraVars } from '../inventory/vars.js';
 import { loadPlaybook } from '../playbook/load.js';
@@ -15,9 +14,7 @@ import { createRenderer, type Renderer } from '../render/template.js';
 import { Keyring, createDecryptor } from '../secrets/vault.js';
 import { Secret } from '../secrets/secret.js';
 import type { VaultDecryptor } from '../secrets/types.js';
-
-/** The repository's own top-level directory (for the shared templates/). */
-export const INFRA_HOME = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
+import { INFRA_HOME } from '../home.js';
 
 export interface InputRequest {
   cwd: string;

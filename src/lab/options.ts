@@ -1,7 +1,7 @@
 /** Where the lab lives and what it is called; tests run a second, smaller lab with their own. */
-import { fileURLToPath } from 'node:url';
 import { join } from 'node:path';
 import { TEST_IMAGE } from './systemd-host.js';
+import { INFRA_HOME } from '../home.js';
 
 export interface LabOptions {
   /** hosts.yaml is read from here and known_hosts written here. */
@@ -20,7 +20,8 @@ export interface LabOptions {
   log: (line: string) => void;
 }
 
-export const REPO_ROOT = fileURLToPath(new URL('../../', import.meta.url));
+/** The lab lives in the repository itself (inventories/lab, test/image). */
+export const REPO_ROOT = INFRA_HOME;
 
 export function defaultLabOptions(log: (line: string) => void = () => {}): LabOptions {
   return {

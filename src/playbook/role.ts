@@ -1,11 +1,10 @@
 /**
  * Roles: `roles/<name>/role.ts` default-exports `defineRole({...})`. Loaded at run time with a
- * dynamic import (tsx is registered in the CLI process; vitest handles .ts itself), so users
- * keep roles in their own repositories with no build step.
+ * dynamic import (role-import.ts: tsx, or the compiled build's copy), so users keep roles in
+ * their own repositories with no build step.
  */
 import { access, readdir } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
-import { pathToFileURL } from 'node:url';
 import { z } from 'zod';
 import { UserError, UserErrors, didYouMean, type SourcePos } from '../errors.js';
 import { mergeVars } from '../inventory/vars.js';
@@ -13,6 +12,7 @@ import type { Facts } from '../facts/types.js';
 import type { Inventory, VarSource } from '../inventory/types.js';
 import type { HostView, Task } from '../modules/types.js';
 import { formatPath } from '../yaml/positions.js';
+import { roleModuleUrl } from './role-import.js';
 import { describeValue, valueAt } from '../yaml/zod-errors.js';
 
 export interface RoleContext<V> {
@@ -72,7 +72,7 @@ export async function loadRole(name: string, rolesDirs: readonly string[], pos?:
     if (!(await exists(file))) continue;
     let mod: { default?: unknown };
     try {
-      mod = (await import(pathToFileURL(file).href)) as { default?: unknown };
+      mod = (await import(await roleModuleUrl(file))) as { default?: unknown };
     } catch (e) {
       throw new UserError(`cannot load role "${name}" (${file}): ${(e as Error).message?.split('\n')[0] ?? e}`, {
         pos: { file },
