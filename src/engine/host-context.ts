@@ -106,6 +106,16 @@ export function hostContext(env: ContextEnv, h: HostRun, bt: BoundTask, checkMod
     },
     hosts: (pattern) => env.views.matching(pattern),
     probeConnection: () => probe(env.transports, h.name),
+    cached: <T>(key: string, read: () => Promise<T>): Promise<T> => {
+      let p = h.reads.get(key) as Promise<T> | undefined;
+      if (!p) {
+        p = read();
+        h.reads.set(key, p);
+        // A failed read is not remembered: the next task asks again.
+        p.catch(() => h.reads.get(key) === p && h.reads.delete(key));
+      }
+      return p;
+    },
     inventory: env.inventory,
     // Read-only probes of cluster peers through their own sessions (src/cluster/live.ts).
     peerRun: (name, cmd, o) => env.transports.get(name).run(cmd, o),

@@ -36,6 +36,8 @@ export class HostRun {
   readonly changed: string[] = [];
   /** Handler notifications stored on the host (read on its first play). */
   pending?: PendingHandlers;
+  /** Reads of the host's state shared by its tasks (HostContext.cached); cleared by any apply. */
+  readonly reads = new Map<string, Promise<unknown>>();
 
   constructor(
     readonly name: string,

@@ -67,7 +67,12 @@ export async function runTask(
     if (env.plan && !o.handler) env.plan.record(h.name, o.playIndex, label, mod.name, c);
     if (!hasChanges(c)) return finish({ status: c.skipped ? 'skipped' : 'ok', check: c });
     if (env.checkMode) return finish({ status: 'changed', check: c });
-    await mod.apply(ctx, parsed.data, c);
+    try {
+      await mod.apply(ctx, parsed.data, c);
+    } finally {
+      // The host changed (or may have, if apply failed halfway): later reads go to it again.
+      h.reads.clear();
+    }
     if (env.verify) {
       const after = await mod.check(ctx, parsed.data);
       // `restarted` and unguarded commands act on every run by design: not a convergence bug.

@@ -1,15 +1,17 @@
 /**
  * apt.*: packages (present / absent / latest, with old → new versions in the diff), deb822
  * repositories with a Signed-By key, and the package lists' age.
- * A package check is one round trip: lists age + dpkg-query + apt-cache policy.
+ * Package checks share one read per host per run (host.cached, forgotten after any change):
+ * the lists' age and every installed package. `apt-cache policy` runs only for the names whose
+ * decision needs a candidate version (not installed, or state latest): none in a no-op run.
  */
 import { z } from 'zod';
-import { quote, raw, sh } from '../shell/quote.js';
+import { raw, sh } from '../shell/quote.js';
 import { parseAptPolicy, parseDpkgQuery, splitPin } from './apt-parse.js';
 import { parseProbe, probeCommand, sha256, type FileState } from './file-state.js';
 import { applyFile, planFile, type DesiredFile, type FilePlan } from './file-plan.js';
 import { readChecked, runChecked, splitSections } from './run-checked.js';
-import { defineModule, nonEmpty, unchanged, type Change, type Check, type Diff } from './types.js';
+import { cachedRead, defineModule, nonEmpty, unchanged, type Change, type Check, type Diff, type HostContext } from './types.js';
 
 const LISTS = '/var/lib/apt/lists';
 /** apt's own "update succeeded" stamp (Ubuntu touches it after every update; we do too). */
@@ -44,6 +46,32 @@ export function staleReason(age: ListsAge, cacheValidTime: number): string | und
   return undefined;
 }
 
+const MARK = '@@infra-apt@@';
+
+/** What the apt.* checks read of a host once per run: the lists' age, the installed packages. */
+export interface PackageSnapshot {
+  age: ListsAge;
+  /** Installed ("ii") package → version. */
+  installed: Map<string, string>;
+}
+
+const SNAPSHOT_COMMAND = [
+  `echo ${MARK}age`,
+  LISTS_AGE_COMMAND,
+  `echo ${MARK}dpkg`,
+  `dpkg-query -W -f='\${Package}\\t\${Version}\\t\${db:Status-Abbrev}\\n' 2>/dev/null`,
+  'exit 0',
+].join('\n');
+
+export function parsePackageSnapshot(stdout: string): PackageSnapshot {
+  const s = splitSections(stdout, MARK);
+  return { age: parseListsAge(s.get('age') ?? ''), installed: parseDpkgQuery(s.get('dpkg') ?? '') };
+}
+
+export function packageSnapshot(host: HostContext): Promise<PackageSnapshot> {
+  return cachedRead(host, 'apt.snapshot', async () => parsePackageSnapshot((await readChecked(host, SNAPSHOT_COMMAND, 'read installed packages')).stdout));
+}
+
 // ---------------------------------------------------------------- apt.update
 
 const updateParams = z
@@ -59,8 +87,7 @@ export const update = defineModule<UpdateParams, z.input<typeof updateParams>>({
   params: updateParams,
   describe: (p) => `cache valid ${p.cacheValidTime}s`,
   async check(host, p) {
-    const r = await readChecked(host, LISTS_AGE_COMMAND, 'read apt lists age');
-    const age = parseListsAge(r.stdout);
+    const { age } = await packageSnapshot(host);
     const why = p.cacheValidTime === 0 ? 'cacheValidTime is 0' : staleReason(age, p.cacheValidTime);
     if (!why) return unchanged(`package lists are ${age.ageSeconds}s old (valid ${p.cacheValidTime}s)`);
     return { changes: [{ what: 'apt-get update', from: why }], always: p.cacheValidTime === 0 };
@@ -87,8 +114,6 @@ const packagesParams = z
     message: 'package names are lowercase letters, digits and + . : - (optionally "=version")',
   });
 export type PackagesParams = z.infer<typeof packagesParams>;
-
-const MARK = '@@infra-apt@@';
 
 interface PackagesData {
   install: string[];
@@ -139,25 +164,23 @@ export function decidePackages(
   return { changes, diff, data };
 }
 
+/** The names decidePackages needs a candidate version for: not installed, or state latest (a pin is its own version). */
+export function candidatesNeeded(p: PackagesParams, installed: Map<string, string>): string[] {
+  if (p.state === 'absent') return [];
+  return p.names.map(splitPin).filter((n) => !n.version && (p.state === 'latest' || !installed.has(n.name))).map((n) => n.name);
+}
+
 export const packages = defineModule<PackagesParams, z.input<typeof packagesParams>, PackagesData>({
   name: 'apt.packages',
   params: packagesParams,
   describe: (p) => p.names.join(', '),
   async check(host, p) {
-    const names = p.names.map((n) => splitPin(n).name);
-    const script = [
-      `echo ${MARK}age`,
-      LISTS_AGE_COMMAND,
-      `echo ${MARK}dpkg`,
-      `dpkg-query -W -f='\${Package}\\t\${Version}\\t\${db:Status-Abbrev}\\n' ${names.map(quote).join(' ')} 2>/dev/null`,
-      `echo ${MARK}policy`,
-      p.state === 'absent' ? ':' : sh`apt-cache policy ${names} 2>/dev/null`,
-      'exit 0',
-    ].join('\n');
-    const r = await readChecked(host, script, 'read package versions');
-    const s = splitSections(r.stdout, MARK);
-    const stale = staleReason(parseListsAge(s.get('age') ?? ''), p.cacheValidTime);
-    return decidePackages(p, parseDpkgQuery(s.get('dpkg') ?? ''), parseAptPolicy(s.get('policy') ?? ''), stale);
+    const { age, installed } = await packageSnapshot(host);
+    const need = candidatesNeeded(p, installed);
+    const candidates = need.length
+      ? parseAptPolicy((await readChecked(host, sh`apt-cache policy ${need} 2>/dev/null; exit 0`, 'read candidate versions')).stdout)
+      : new Map<string, string | null>();
+    return decidePackages(p, installed, candidates, staleReason(age, p.cacheValidTime));
   },
   async apply(host, p, c) {
     const d = c.data;

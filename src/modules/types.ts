@@ -106,6 +106,17 @@ export interface HostContext {
   peerRun?(host: string, cmd: string, opts?: RunOptions): Promise<RunResult>;
   /** Opens a new connection through the same route as this session, runs `true`, closes it. */
   probeConnection(): Promise<ProbeResult>;
+  /**
+   * A read of this host's state shared by the run's tasks: the first call runs `read`, later
+   * ones with the same key get its result until a task changes something on the host (the
+   * engine forgets every cached read after each apply). Absent: no cache, every read runs.
+   */
+  cached?<T>(key: string, read: () => Promise<T>): Promise<T>;
+}
+
+/** host.cached when the context has it, else the read itself. */
+export function cachedRead<T>(host: HostContext, key: string, read: () => Promise<T>): Promise<T> {
+  return host.cached ? host.cached(key, read) : read();
 }
 
 /** Whether a fresh connection to the host works now, and how long it took. */

@@ -144,7 +144,43 @@ const planOf = (hosts: PlanFile['hosts'], key: Buffer): PlanFile => ({
   hosts,
 });
 
+/** setKey reading the store through host.cached: the reads that reach the "host" are counted. */
+let storeReads = 0;
+const cachedSet = defineModule<{ key: string; value: string }>({
+  name: 'test.cachedSet',
+  params: z.object({ key: z.string(), value: z.string() }),
+  describe: (p) => p.key,
+  async check(host, p) {
+    const store = await host.cached!('store', async () => {
+      storeReads++;
+      return new Map(state.get(host.name));
+    });
+    const cur = store.get(p.key);
+    return cur === p.value ? { changes: [], reason: 'already set' } : { changes: [{ what: `set ${p.key}`, from: cur, to: p.value }] };
+  },
+  apply: setKey.module.apply,
+});
+
 describe('executor', () => {
+  it("tasks share a host's cached read until one of them applies (then they see the new state)", async () => {
+    reset();
+    const tasks = () => [
+      cachedSet({ key: 'a', value: '1' }),
+      cachedSet({ key: 'b', value: '2' }),
+      cachedSet({ key: 'b', value: '2' }),
+      cachedSet({ key: 'a', value: '1' }),
+    ];
+    state.set('h1', new Map([['a', '1']]));
+    const { d } = deps(['h1']);
+    storeReads = 0;
+    const checked = await execute(d, base([play(['h1'], tasks())], { checkMode: true }));
+    expect([storeReads, checked.recap[0].changed]).toEqual([1, 2]); // both b tasks would change: nothing applied
+    storeReads = 0;
+    const r = await execute(d, base([play(['h1'], tasks())]));
+    // Read once; b applied, so its verify reads again; the last two tasks use that read and see b set.
+    expect([storeReads, applied, r.recap[0].changed, r.recap[0].ok]).toEqual([2, ['h1:b'], 1, 3]);
+  });
+
   it('applies, then a second run changes nothing', async () => {
     reset();
     const tasks = [setKey({ key: 'a', value: '1' }), setKey({ key: 'b', value: '2' })];

@@ -2,7 +2,19 @@ import { describe, expect, it } from 'vitest';
 import { apt } from '../../../src/modules/index.js';
 import { parseAptPolicy, parseDpkgQuery, splitPin } from '../../../src/modules/apt-parse.js';
 import { decidePackages, parseListsAge, renderSources, staleReason, type PackagesParams } from '../../../src/modules/apt.js';
-import { fakeHost, withChanges } from './fake-host.js';
+import { fakeHost, withChanges, type FakeHost } from './fake-host.js';
+
+/** The engine's per-host read cache (HostContext.cached), without the forgetting after apply. */
+function withCache(host: FakeHost): FakeHost {
+  const reads = new Map<string, Promise<unknown>>();
+  return {
+    ...host,
+    cached<T>(key: string, read: () => Promise<T>) {
+      if (!reads.has(key)) reads.set(key, read());
+      return reads.get(key) as Promise<T>;
+    },
+  };
+}
 
 const POLICY = `nginx:
   Installed: 1.22.1-9
@@ -84,21 +96,36 @@ describe('decidePackages', () => {
     expect(c.changes.map((x) => x.what)).toEqual(['apt-get update', 'install ghost']);
   });
 
-  it('check is one round trip; apply updates then installs non-interactively', async () => {
-    const out = `@@infra-apt@@age\n1000 1000 0\n@@infra-apt@@dpkg\n@@infra-apt@@policy\n`;
-    const host = fakeHost([{ stdout: out }, { stdout: '' }]);
+  it('check reads the host, then the candidates of what is missing; apply updates then installs non-interactively', async () => {
+    const out = `@@infra-apt@@age\n1000 1000 0\n@@infra-apt@@dpkg\n`;
+    const host = fakeHost([{ stdout: out }, { stdout: POLICY }, { stdout: '' }]);
     const params = p({ names: ['tree'] });
     const c = await apt.packages.module.check(host, params);
-    expect(host.commands).toHaveLength(1);
+    expect(host.commands).toHaveLength(2);
+    expect(host.commands[1]).toBe('apt-cache policy tree 2>/dev/null; exit 0');
     await apt.packages.module.apply(host, params, withChanges(c));
-    expect(host.commands[1]).toMatch(/apt-get .*update && .*DEBIAN_FRONTEND=noninteractive apt-get .*--no-install-recommends .*--force-confold install tree$/);
+    expect(host.commands[2]).toMatch(/apt-get .*update && .*DEBIAN_FRONTEND=noninteractive apt-get .*--no-install-recommends .*--force-confold install tree$/);
   });
 
   it('apply failure carries exit code and stderr tail', async () => {
-    const host = fakeHost([{ stdout: '@@infra-apt@@age\n1 1 3\n@@infra-apt@@dpkg\n@@infra-apt@@policy\n' + POLICY }, { code: 100, stderr: 'E: Unable to fetch\n' }]);
+    const host = fakeHost([{ stdout: '@@infra-apt@@age\n1 1 3\n@@infra-apt@@dpkg\n' }, { stdout: POLICY }, { code: 100, stderr: 'E: Unable to fetch\n' }]);
     const params = p({ names: ['tree'] });
     const c = await apt.packages.module.check(host, params);
     await expect(apt.packages.module.apply(host, params, withChanges(c))).rejects.toThrow(/exit 100\):\nE: Unable to fetch/);
+  });
+
+  it("a host's package checks share one read: no apt-cache in a no-op run, candidates only for what is missing or latest", async () => {
+    const snapshot = `@@infra-apt@@age\n1000 1100 3\n@@infra-apt@@dpkg\n${DPKG}tree\t2.1.0-1\tii \n`;
+    const host = withCache(fakeHost([{ stdout: snapshot }, { stdout: POLICY }]));
+    const ok1 = await apt.packages.module.check(host, p({ names: ['nginx', 'tree'] }));
+    const ok2 = await apt.packages.module.check(host, p({ names: ['nginx=1.22.1-9'] }));
+    const gone = await apt.packages.module.check(host, p({ names: ['old-thing'], state: 'absent' }));
+    expect([ok1.changes, ok2.changes, gone.changes]).toEqual([[], [], []]);
+    expect(host.commands).toHaveLength(1);
+    expect(host.commands[0]).toMatch(/dpkg-query -W -f='\$\{Package\}\\t\$\{Version\}\\t\$\{db:Status-Abbrev\}\\n' 2>\/dev\/null/);
+    const up = await apt.packages.module.check(host, p({ names: ['nginx', 'tree'], state: 'latest' }));
+    expect(host.commands.slice(1)).toEqual(['apt-cache policy nginx tree 2>/dev/null; exit 0']);
+    expect(up.changes.map((x) => x.what)).toEqual(['upgrade nginx']);
   });
 
   it.each([['nginx; rm -rf /'], ['Nginx'], ['']])('rejects package name %j', (n) => {
@@ -113,7 +140,7 @@ describe('apt.update and apt.repository', () => {
     ['1000 1100 0', 3600, 1],
     ['1000 1100 3', 0, 1],
   ])('update %s valid %d → %d change(s)', async (out, valid, n) => {
-    const c = await apt.update.module.check(fakeHost([{ stdout: out }]), apt.update.module.params.parse({ cacheValidTime: valid }));
+    const c = await apt.update.module.check(fakeHost([{ stdout: `@@infra-apt@@age\n${out}\n@@infra-apt@@dpkg\n` }]), apt.update.module.params.parse({ cacheValidTime: valid }));
     expect(c.changes).toHaveLength(n);
   });
 
