@@ -32,6 +32,8 @@ export interface AuditDraft {
   command: string;
   inventory: string;
   limit: string | null;
+  /** "K/N" when the run was one shard of N (--shard); absent otherwise. */
+  shard?: string;
   mode: AuditMode;
   hosts: Record<string, AuditHost>;
   start: string;
@@ -60,6 +62,7 @@ export interface RunSummary {
   /** Directory of the inventory, for its git state. */
   inventoryDir?: string;
   limit?: string;
+  shard?: string;
   mode: AuditMode;
   recap: HostRecap[];
   /** Tasks that changed (or would, in check mode) per host. */
@@ -96,6 +99,7 @@ export function buildRecord(s: RunSummary): AuditDraft {
     command: s.commandLine,
     inventory: s.inventory,
     limit: s.limit ?? null,
+    ...(s.shard ? { shard: s.shard } : {}),
     mode: s.mode,
     hosts,
     start: new Date(s.started).toISOString(),

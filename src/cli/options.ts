@@ -3,6 +3,7 @@ import { Command, Option, InvalidArgumentError } from 'commander';
 import type { RunRequest } from '../engine/run.js';
 import type { AdhocRequest } from '../engine/adhoc.js';
 import type { KeepaliveOptions } from '../engine/session.js';
+import type { Shard } from '../engine/shard.js';
 import { MAX_COMMAND_TIMEOUT_MS } from '../transport/types.js';
 
 export const collect = (v: string, prev: string[] = []): string[] => [...prev, v];
@@ -29,6 +30,16 @@ export function commandTimeout(v: string): number {
   if (ms < 1000) throw new InvalidArgumentError('a command timeout is 1s to 24h');
   return ms;
 }
+
+/** --shard "K/N": this runner is shard K of N (1 ≤ K ≤ N). */
+export function shard(v: string): Shard {
+  const m = /^(\d+)\/(\d+)$/.exec(v.trim());
+  const [index, count] = m ? [Number(m[1]), Number(m[2])] : [0, 0];
+  if (!m || count < 1 || index < 1 || index > count) throw new InvalidArgumentError('expected K/N with 1 ≤ K ≤ N, e.g. 2/4 (this runner is shard 2 of 4)');
+  return { index, count };
+}
+
+export const SHARD_HELP = 'run shard K of N: the hosts split deterministically across N runners sharing the fleet (README: Sharding)';
 
 export function inventoryOption(cmd: Command, required = true): Command {
   const flags = '-i, --inventory <env|path>';
@@ -63,6 +74,7 @@ export function runOptions(cmd: Command, inventoryRequired = true): Command {
     .option('-e, --extra-vars <vars>', 'key=value, JSON, or @file.yaml (repeatable; highest precedence)', collect, [])
     .option('--diff', 'show diffs of what changes')
     .option('--forks <n>', 'hosts in parallel', positiveInt, 50)
+    .option('--shard <K/N>', SHARD_HELP, shard)
     .option('--json', 'JSON-lines events on stdout')
     .option('--accept-new', 'record unknown host keys in the inventory known_hosts (changed keys stay fatal)')
     .addOption(new Option('--verify', 'after each change, check again and fail the task if it did not converge'));
@@ -89,6 +101,7 @@ export function runRequest(o: Record<string, any>, fixed: Partial<RunRequest> & 
     acceptNew: !!o.acceptNew,
     verify: !!o.verify,
     lockWaitMs: o.lockWait ?? 0,
+    shard: o.shard,
     detailedExitcode: !!o.detailedExitcode,
     commandLine: commandLine(),
     keepalive: keepalive(o),

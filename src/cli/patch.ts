@@ -1,5 +1,5 @@
 import { Option, type Command } from 'commander';
-import { adhocOptions, adhocRequest, duration } from './options.js';
+import { adhocOptions, adhocRequest, duration, shard, SHARD_HELP } from './options.js';
 import { withRunControl } from './process.js';
 
 export function register(program: Command): void {
@@ -18,6 +18,7 @@ export function register(program: Command): void {
     .option('--report-dir <dir>', 'where the JSON and Markdown reports go (default: $XDG_STATE_HOME/infra/patch)')
     .option('--diff', 'show package version diffs')
     .option('--lock-wait <duration>', 'wait this long for a host locked by another run', duration, 0)
+    .option('--shard <K/N>', `${SHARD_HELP}; a patch group stays whole`, shard)
     .action(async (o) => {
       const { patchFleet } = await import('../patch/run.js');
       process.exitCode = await withRunControl((control) =>
@@ -31,6 +32,7 @@ export function register(program: Command): void {
           forceWindow: !!o.forceWindow,
           reportDir: o.reportDir,
           lockWaitMs: o.lockWait,
+          shard: o.shard,
           control,
         }),
       );

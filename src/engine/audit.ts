@@ -19,6 +19,8 @@ export interface AuditInput {
   inventory: string;
   inventoryDir: string;
   limit?: string;
+  /** "K/N" of a sharded run. */
+  shard?: string;
   mode: AuditMode;
   recap: HostRecap[];
   changedTasks: Record<string, string[]>;
@@ -39,6 +41,7 @@ export async function recordAudit(a: AuditInput): Promise<void> {
       inventory: a.inventory,
       inventoryDir: a.inventoryDir,
       limit: a.limit,
+      shard: a.shard,
       mode: a.mode,
       recap: a.recap,
       changedTasks: a.changedTasks,

@@ -10,6 +10,7 @@ import { UserError, UserErrors, didYouMean } from '../errors.js';
 import type { BoundTask, HostPlay, PreparedPlay } from './types.js';
 import { batchHosts } from './batches.js';
 import { selectHosts } from '../inventory/limit.js';
+import { rolloutUnits, shardHosts, type Shard } from './shard.js';
 import { mergeVars } from '../inventory/vars.js';
 import { validateRoleVars, type RoleDef } from '../playbook/role.js';
 import type { Play } from '../playbook/schema.js';
@@ -20,18 +21,21 @@ export interface PrepareInput {
   inventory: Inventory;
   plays: Play[];
   limit?: string;
+  /** --shard K/N: this runner's part of the selected hosts (shard.ts). */
+  shard?: Shard;
   extraVars: Record<string, unknown>;
   /** Directory of the playbook: templates/ and files/ of playbook tasks live there. */
   playbookDir: string;
   renderString: RenderString;
 }
 
-/** The plays of a loaded run input, for `limit`. */
-export function preparePlaysOf(input: RunInput, limit?: string): PreparedPlay[] {
+/** The plays of a loaded run input, for `limit` (and a shard). */
+export function preparePlaysOf(input: RunInput, limit?: string, shard?: Shard): PreparedPlay[] {
   return preparePlays({
     inventory: input.inventory,
     plays: input.plays,
     limit,
+    shard,
     extraVars: input.extraVars,
     playbookDir: input.playbookDir,
     renderString: input.renderer.renderString,
@@ -43,17 +47,23 @@ export function preparePlays(input: PrepareInput): PreparedPlay[] {
   const errors: UserError[] = [];
   const limited = input.limit ? new Set(selectHosts(inventory, input.limit)) : undefined;
   const prepared: PreparedPlay[] = [];
-
-  input.plays.forEach((play, index) => {
-    let hosts: string[] = [];
+  const playHosts = input.plays.map((play) => {
     try {
-      hosts = selectHosts(inventory, play.hosts).filter((h) => !limited || limited.has(h));
+      return selectHosts(inventory, play.hosts).filter((h) => !limited || limited.has(h));
     } catch (e) {
       // A bad `hosts:` pattern points at the playbook line that wrote it.
       const err = asUserError(e);
       errors.push(err.pos || !play.hostsPos ? err : new UserError(err.message, { pos: play.hostsPos, hint: err.hint, cause: e }));
-      return;
+      return undefined;
     }
+  });
+  // A play with serial batches or a failure threshold rolls its hosts out together: one shard.
+  const together = (play: Play) => play.serial !== undefined || play.maxFailPercentage !== undefined || play.anyErrorsFatal;
+  const inShard = input.shard && shardHosts(rolloutUnits(input.plays.map((p, i) => ({ hosts: playHosts[i] ?? [], together: together(p) }))), input.shard);
+
+  input.plays.forEach((play, index) => {
+    if (!playHosts[index]) return;
+    const hosts = playHosts[index].filter((h) => !inShard || inShard.has(h));
     const byHost = new Map<string, HostPlay>();
     for (const name of hosts) {
       try {

@@ -18,6 +18,7 @@ import { checkTasksOffline } from './validate.js';
 import { RunSession, type KeepaliveOptions } from './session.js';
 import type { RunControl } from './control.js';
 import { newPlanKey } from './plan-drift.js';
+import type { Shard } from './shard.js';
 
 export interface RunRequest extends InputRequest {
   check: boolean;
@@ -36,6 +37,8 @@ export interface RunRequest extends InputRequest {
   tags?: string[];
   skipTags?: string[];
   keepalive?: KeepaliveOptions;
+  /** --shard K/N: this runner's part of the hosts (shard.ts). */
+  shard?: Shard;
   control: RunControl;
 }
 
@@ -46,7 +49,7 @@ export async function runPlaybook(req: RunRequest): Promise<number> {
     Object.assign(req, planArgs(expectedPlan, req.cwd));
   }
   const input = await loadRunInput(req);
-  const plays = preparePlaysOf(input, req.limit);
+  const plays = preparePlaysOf(input, req.limit, req.shard);
   // Input errors (a missing template variable, a bad template path) before any connection.
   await checkTasksOffline(input, plays);
   const session = new RunSession({
@@ -128,6 +131,7 @@ function planArgs(plan: PlanFile, cwd: string): Partial<RunRequest> {
     inventory: plan.args.inventory,
     playbook: plan.args.playbook,
     limit: plan.args.limit,
+    shard: plan.args.shard,
     tags: plan.args.tags,
     extraVars: plan.args.extraVars,
     role: plan.args.role,
@@ -146,6 +150,7 @@ async function writePlan(path: string, runId: string, key: Buffer, req: RunReque
       inventoryName: input.inventory.env,
       playbook: req.playbook ? resolve(req.cwd, req.playbook) : '',
       limit: req.limit,
+      shard: req.shard,
       tags: req.tags,
       extraVars: req.extraVars,
       role: req.role,

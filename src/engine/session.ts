@@ -18,6 +18,7 @@ import { redact } from '../secrets/secret.js';
 import type { RunControl } from './control.js';
 import { HostRuns } from './host-run.js';
 import { recordAudit } from './audit.js';
+import { shardLabel, type Shard } from './shard.js';
 
 export interface KeepaliveOptions {
   intervalMs?: number;
@@ -37,6 +38,8 @@ export interface SessionRequest {
   /** "infra apply -i lab ..." for the lock metadata and the audit trail. */
   commandLine: string;
   limit?: string;
+  /** --shard K/N: recorded in run.start and the audit trail. */
+  shard?: Shard;
   keepalive?: KeepaliveOptions;
   control: RunControl;
 }
@@ -101,6 +104,7 @@ export class RunSession {
       mode: this.req.mode,
       inventory: this.#inventoryName,
       hosts: this.req.hosts,
+      ...(this.req.shard ? { shard: shardLabel(this.req.shard) } : {}),
       at: new Date(this.started).toISOString(),
     });
   }
@@ -124,6 +128,7 @@ export class RunSession {
       inventory: this.#inventoryName,
       inventoryDir: this.req.inventory.dir,
       limit: this.req.limit,
+      shard: this.req.shard && shardLabel(this.req.shard),
       mode: this.req.mode,
       recap,
       changedTasks: this.hosts.changedTasks(),

@@ -4,6 +4,7 @@
  */
 import type { Task, HostView } from '../modules/types.js';
 import type { Facts } from '../facts/types.js';
+import type { Shard } from './shard.js';
 
 /** A task bound to its role (for templates and files) and its display name. */
 export interface BoundTask {
@@ -54,6 +55,8 @@ export interface PlanFile {
     inventoryName: string;
     playbook: string;
     limit?: string;
+    /** --shard K/N of the plan: applying it covers the same hosts. */
+    shard?: Shard;
     tags?: string[];
     extraVars: string[];
     role?: string;

@@ -27,6 +27,7 @@ import { HostViews } from '../engine/host-context.js';
 import { privateAddress } from '../cluster/members.js';
 import type { HostContext } from '../modules/types.js';
 import { redact } from '../secrets/secret.js';
+import { shardHosts, type Shard } from '../engine/shard.js';
 import { selected, type Scan, type Selection } from './apt.js';
 import { resolvePolicies, type HostPolicy, type PatchGroup } from './policy.js';
 import { strategyFor, type Strategy } from './strategy.js';
@@ -45,7 +46,16 @@ export interface PatchRequest extends AdhocRequest {
   forceWindow: boolean;
   reportDir?: string;
   lockWaitMs: number;
+  /** --shard K/N: this runner's patch groups (a group is never split: its order and serial hold). */
+  shard?: Shard;
   control: RunControl;
+}
+
+/** A shard's part of the resolved policies: whole patch groups, dealt by shard.ts. */
+function inShard(inventory: Inventory, all: ReturnType<typeof resolvePolicies>, shard: Shard | undefined): ReturnType<typeof resolvePolicies> {
+  if (!shard) return all;
+  const mine = shardHosts(all.groups.map((g) => g.hosts), shard);
+  return resolvePolicies(inventory, [...all.hosts.keys()].filter((h) => mine.has(h)));
 }
 
 interface Planned {
@@ -59,7 +69,7 @@ export async function patchFleet(req: PatchRequest): Promise<number> {
   const inventory = await loadInventoryFor({ ...req, vaultOptional: true });
   const limited = selectHosts(inventory, req.limit ?? 'all');
   const inWindow = req.window ? limited.filter((h) => windowName(inventory, h) === req.window) : limited;
-  const { hosts: policies, groups } = resolvePolicies(inventory, inWindow);
+  const { hosts: policies, groups } = inShard(inventory, resolvePolicies(inventory, inWindow), req.shard);
   if (req.window && inWindow.length === 0) {
     throw new UserError(`no selected host is patched in window "${req.window}"`, { hint: 'a host is in window NAME when its patch.window is NAME (group_vars); drop --window to patch every selected host' });
   }
