@@ -27,6 +27,8 @@ export interface InfraRun {
   connectedMs: Map<string, number>;
   /** Task (module) → its ms on every host, for the slowest-tasks view. */
   perTask: Map<string, number[]>;
+  /** Host → its first failed task and why, for the problem report. */
+  failures: Map<string, string>;
 }
 
 export async function runInfraApply(fleet: Fleet, playbook: string): Promise<InfraRun> {
@@ -49,9 +51,10 @@ export function parseEvents(stdout: string): Omit<InfraRun, 'm'> {
   const taskMs = new Map<string, number>();
   const connectedMs = new Map<string, number>();
   const perTask = new Map<string, number[]>();
+  const failures = new Map<string, string>();
   for (const line of stdout.split('\n')) {
     if (!line.startsWith('{')) continue;
-    let e: { type?: string; host?: string; code?: number; ms?: number; module?: string; recap?: InfraHostRecap[] };
+    let e: { type?: string; host?: string; code?: number; ms?: number; module?: string; task?: string; status?: string; error?: string; recap?: InfraHostRecap[] };
     try {
       e = JSON.parse(line);
     } catch {
@@ -63,8 +66,9 @@ export function parseEvents(stdout: string): Omit<InfraRun, 'm'> {
       taskMs.set(e.host, (taskMs.get(e.host) ?? 0) + (e.ms ?? 0));
       const k = e.module ?? '?';
       perTask.set(k, [...(perTask.get(k) ?? []), e.ms ?? 0]);
+      if (e.status === 'failed' && !failures.has(e.host)) failures.set(e.host, `${e.task}: ${e.error ?? '?'}`);
     }
     else if (e.type === 'host.connected' && e.host) connectedMs.set(e.host, e.ms ?? 0);
   }
-  return { recap, execCodes, taskMs, connectedMs, perTask };
+  return { recap, execCodes, taskMs, connectedMs, perTask, failures };
 }

@@ -226,7 +226,7 @@ function infraApplyProblems(fleet: Fleet, r: InfraRun, noop: boolean): string[] 
   for (const t of fleet.targets) {
     const h = r.recap.find((x) => x.host === t.name);
     if (!h) problems.push(`${t.name}: not in the recap`);
-    else if (h.unreachable || h.failed > 0) problems.push(`${t.name}: ${h.unreachable ? 'unreachable' : `${h.failed} failed`}${h.error ? ` (${h.error})` : ''}`);
+    else if (h.unreachable || h.failed > 0) problems.push(`${t.name}: ${h.unreachable ? 'unreachable' : `${h.failed} failed`}${h.error ? ` (${h.error})` : ''}${r.failures.has(t.name) ? ` [${r.failures.get(t.name)}]` : ''}`);
     else if (noop && h.changed > 0) problems.push(`${t.name}: no-op re-apply changed ${h.changed}`);
   }
   return problems;
