@@ -82,7 +82,7 @@ function expectedW2(host: string): Record<string, string> {
     group: W2.group,
     user: `${W2.user}:/home/${W2.user}:/bin/bash`,
     user_group: W2.group,
-    dir: `${W2.user}:${W2.group}:755`,
+    dir: `root:${W2.group}:755`,
     template: `${sha256(templateContent(host))} root:root:644`,
     blob: `${sha256(blobContent())} root:root:644`,
     line: '1',

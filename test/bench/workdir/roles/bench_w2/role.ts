@@ -11,7 +11,8 @@ export default defineRole({
     apt.packages({ names: ['tree', 'cron'] }),
     users.group({ name: 'benchgrp' }),
     users.user({ name: 'benchuser', group: 'benchgrp', shell: '/bin/bash' }),
-    files.directory({ path: '/opt/bench', owner: 'benchuser', group: 'benchgrp', mode: '0755' }),
+    // root's: root writes the files below, and refuses a directory another user could swap them in.
+    files.directory({ path: '/opt/bench', owner: 'root', group: 'benchgrp', mode: '0755' }),
     files.template({ src: 'app.conf.hbs', dest: '/opt/bench/app.conf', owner: 'root', group: 'root', mode: '0644', vars: { port: vars.port } }),
     files.copy({ src: 'blob.bin', dest: '/opt/bench/blob.bin', owner: 'root', group: 'root', mode: '0644' }),
     files.line({ path: '/etc/environment', regexp: '^BENCH_MODE=', line: 'BENCH_MODE=fast' }),
