@@ -5,7 +5,9 @@
  * both tools in alternating order, each starting from the same reset state: W1 one command,
  * W2 the 10-task role (first apply, end state checked, no-op re-apply), W3 100 small files.
  */
+import { execFileSync } from 'node:child_process';
 import { mkdir, rm, writeFile } from 'node:fs/promises';
+import { fileURLToPath } from 'node:url';
 import { cpus, totalmem } from 'node:os';
 import { join, resolve } from 'node:path';
 import { startFleet, type Fleet } from '../integration/fleet.js';
@@ -37,6 +39,7 @@ async function main(): Promise<number> {
   const ansibleVersion = ensureAnsible(log);
   log(`${ansibleVersion}; hosts ${opts.hosts.join(',')}; ${opts.runs} run(s) per cell; workloads ${opts.workloads.join(',')}`);
   await writeRoleFiles();
+  if (opts.tools.includes('infra')) buildInfra();
 
   const samples: Sample[] = [];
   for (const n of opts.hosts) await benchHostCount(n, opts, samples);
@@ -56,7 +59,7 @@ async function main(): Promise<number> {
     'fail = runs with a problem (infra/ansible). Both tools gather facts: infra at connect, Ansible gather_subset=min.',
     'Ansible runs start cold (ControlPersist masters of the previous run are ended): infra keeps nothing between runs either.',
     '',
-    "where infra's time goes (medians; per host from its recap; *outside hosts = wall - host total: node + tsx start,",
+    "where infra's time goes (medians; per host from its recap; *outside hosts = wall - host total: node start,",
     'inventory and role loading, bastion connection, output):',
     renderTimeSplit(rs),
     '',
@@ -101,6 +104,13 @@ async function writeRoleFiles(): Promise<void> {
   await writeFile(join(ANSIBLE_DIR, 'files/blob.bin'), blob);
 }
 
+/** infra as users run it: compiled (npm run build → dist/, which bin/infra starts from). */
+function buildInfra(): void {
+  const t0 = Date.now();
+  execFileSync(process.execPath, [fileURLToPath(new URL('../../bin/build.mjs', import.meta.url))], { stdio: 'inherit' });
+  log(`compiled build in dist/ (${((Date.now() - t0) / 1000).toFixed(1)}s)`);
+}
+
 let current: Fleet | undefined;
 
 async function benchHostCount(n: number, opts: BenchOptions, samples: Sample[]): Promise<void> {
@@ -117,7 +127,7 @@ async function benchHostCount(n: number, opts: BenchOptions, samples: Sample[]):
     log(`fleet up in ${((Date.now() - t0) / 1000).toFixed(1)}s; preparing hosts`);
     await prepareHosts(fleet, log);
     const setup = await writeAnsibleSetup(fleet, ansibleDir);
-    // Warm-up, not measured: tsx's transpile cache, Python's bytecode, and a connectivity check.
+    // Warm-up, not measured: the OS file cache, Python's bytecode, and a connectivity check.
     if (opts.tools.includes('infra')) {
       const warm = await runInfraExec(fleet, 'true');
       const p = infraExecProblems(fleet, warm);
