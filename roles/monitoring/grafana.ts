@@ -83,8 +83,12 @@ export const grafanaHandlers = {
 
 /** Downloads the key to a temp file, checks its fingerprint when one is pinned, then moves it in place. */
 function fetchKey(url: string, fingerprint: string | undefined): string {
-  const check = fingerprint
-    ? sh` && gpg --show-keys --with-colons "$t" | awk -F: '$1 == "fpr" { print $10 }' | grep -qx ${fingerprint} || { echo "the key at ${url} is not ${fingerprint}" >&2; rm -f "$t"; exit 1; }`
-    : '';
-  return sh`t=$(mktemp ${KEY}.XXXXXX) && curl -fsSL --proto =https ${url} -o "$t"` + check + sh` && chmod 0644 "$t" && mv -f "$t" ${KEY}`;
+  const lines = [sh`set -e; t=$(mktemp ${KEY}.XXXXXX); trap 'rm -f "$t"' EXIT`, sh`curl -fsSL --proto =https ${url} -o "$t"`];
+  if (fingerprint) {
+    lines.push(
+      sh`if ! gpg --show-keys --with-colons "$t" | awk -F: '$1 == "fpr" { print $10 }' | grep -qx ${fingerprint}; then echo ${`the key at ${url} is not ${fingerprint}`} >&2; exit 1; fi`,
+    );
+  }
+  lines.push(sh`chmod 0644 "$t"; mv -f "$t" ${KEY}; trap - EXIT`);
+  return lines.join('\n');
 }
