@@ -10,8 +10,9 @@ import * as meta from './meta.js';
 import * as tls from './tls.js';
 import * as cluster from './cluster.js';
 import * as haproxy from './haproxy.js';
+import * as redis from './redis.js';
 
-export { apt, files, systemd, users, sysctl, command, meta, tls, cluster, haproxy };
+export { apt, files, systemd, users, sysctl, command, meta, tls, cluster, haproxy, redis };
 
 const factories = [
   apt.packages, apt.repository, apt.update,
@@ -24,6 +25,7 @@ const factories = [
   tls.certificate, tls.caTrust,
   cluster.primary,
   haproxy.server,
+  redis.config, redis.acl, redis.replication, redis.sentinel,
 ];
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any

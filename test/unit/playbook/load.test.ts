@@ -151,6 +151,7 @@ describe('shipped playbooks', () => {
       ['bastion', 'bastion', ['bastion']],
       ['baseline', 'all', ['hardening', 'ca-trust']],
       ['load balancers', 'lb', ['haproxy-keepalived']],
+      ['redis and sentinel', 'redis:sentinel', ['redis-sentinel']],
     ]);
   });
 });
