@@ -24,6 +24,7 @@ import { createRenderer } from '../../../src/render/template.js';
 import { Secret } from '../../../src/secrets/secret.js';
 import { UserError } from '../../../src/errors.js';
 import { loadInventory } from '../../../src/inventory/load.js';
+import { lockedDecryptor } from '../../../src/engine/input.js';
 import type { Task } from '../../../src/modules/types.js';
 import type { Facts } from '../../../src/facts/types.js';
 import type { Inventory } from '../../../src/inventory/types.js';
@@ -584,7 +585,7 @@ describe('journal-upload', () => {
 
 describe('the shipped inventories and site.yaml', () => {
   it.each(['prod', 'lab'])('%s: every host gets its node-exporter and journal-upload tasks; mon1 its monitoring tasks', async (env) => {
-    const real = await loadInventory(env, { cwd: REPO });
+    const real = await loadInventory(env, { cwd: REPO, decryptor: lockedDecryptor });
     for (const name of real.hosts.keys()) {
       expect(nodeExporter.tasks(contextFor(nodeExporterVars, real, name)).length).toBeGreaterThan(3);
       expect(journalUpload.tasks(contextFor(journalUploadVars, real, name)).length).toBeGreaterThan(0);
