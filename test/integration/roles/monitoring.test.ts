@@ -174,6 +174,15 @@ afterAll(async () => {
   await fleet?.down();
   if (work) await rm(work, { recursive: true, force: true });
   const total = ((Date.now() - started) / 1000).toFixed(1);
+  // Where the first apply spent its time: task seconds per play and host.
+  const byPlay = new Map<string, number>();
+  let play = '';
+  for (const e of first?.events ?? []) {
+    if (e.type === 'play.start') play = e.play;
+    if (e.type !== 'task.result') continue;
+    byPlay.set(`${play}@${e.host}`, (byPlay.get(`${play}@${e.host}`) ?? 0) + e.ms);
+  }
+  measured['first apply, slowest play@host'] = [...byPlay].sort((a, b) => b[1] - a[1]).slice(0, 6).map(([k, v]) => `${k} ${(v / 1000).toFixed(0)} s`).join(', ');
   console.log(`monitoring.test.ts: ${total} s (first apply ${((first?.durationMs ?? 0) / 1000).toFixed(1)} s, second ${((second?.durationMs ?? 0) / 1000).toFixed(1)} s); ${Object.entries(measured).map(([k, v]) => `${k} ${v}`).join('; ')}`);
 });
 
@@ -204,11 +213,15 @@ describe('monitoring: converge once, then ask the services', () => {
     expect(groups.sort()).toEqual(['backup', 'host', 'lb', 'monitoring', 'postgres', 'redis', 'security']);
   });
 
-  it('every scrape target is up (up == 0 is empty), one per host and exporter', async () => {
+  it('every scrape target is up (up == 0 is empty), one per host and exporter', { timeout: 90_000 }, async () => {
     const t0 = Date.now();
+    let last: string[] = [];
     const targets = await waitFor('every target up', 60_000, async () => {
       const all = await query('up');
+      last = all.map((s) => `${s.metric.job} ${s.metric.instance}=${s.value}`);
       return all.length === 12 && all.every((s) => s.value === 1) ? all : undefined;
+    }).catch((e: Error) => {
+      throw new Error(`${e.message}; up: ${last.join(', ')}`);
     });
     measured['all targets up after the apply'] = `${((Date.now() - t0) / 1000).toFixed(1)} s`;
     expect(await query('up == 0')).toEqual([]);
@@ -259,7 +272,7 @@ describe('monitoring: converge once, then ask the services', () => {
     expect((await exec('mon1', 'ss -Htln "sport = :9115"')).stdout).toContain('127.0.0.1:9115');
   });
 
-  it('a line written with logger on app1 (and on the bastion) is found on mon1 within seconds', async () => {
+  it('a line written with logger on app1 (and on the bastion) is found on mon1 within seconds', { timeout: 60_000 }, async () => {
     const token = `infra-monitoring-${Date.now()}`;
     const t0 = Date.now();
     await Promise.all([exec('app1', `logger -t infra-test ${token}-app1`), exec('bastion', `logger -t infra-test ${token}-bastion`)]);
@@ -275,7 +288,7 @@ describe('monitoring: converge once, then ask the services', () => {
     expect(conf.stdout).toContain(`URL=https://${ip.mon1}:19532`);
   });
 
-  it('re-apply: 0 changed; plan --detailed-exitcode: 0', async () => {
+  it('re-apply: 0 changed; plan --detailed-exitcode: 0', { timeout: 900_000 }, async () => {
     second = await apply();
     expect(second.code, second.stderr).toBe(0);
     const changed = second.events.filter((e) => e.type === 'task.result' && e.status === 'changed');
@@ -287,7 +300,7 @@ describe('monitoring: converge once, then ask the services', () => {
 });
 
 describe('alert drills (after the idempotence checks)', () => {
-  it('a target down: TargetDown reaches the chat (warning), not the pager; it resolves when the target is back', async () => {
+  it('a target down: TargetDown reaches the chat (warning), not the pager; it resolves when the target is back', { timeout: 150_000 }, async () => {
     const t0 = Date.now() / 1000;
     await exec('app1', 'systemctl stop standin-pg');
     const firing = await waitFor('TargetDown in the chat', 60_000, async () => received(await deliveries(), '/chat', 'TargetDown', 'app1', 'firing', t0)[0]);
@@ -298,7 +311,7 @@ describe('alert drills (after the idempotence checks)', () => {
     await waitFor('TargetDown resolved in the chat', 60_000, async () => received(await deliveries(), '/chat', 'TargetDown', 'app1', 'resolved', t0)[0]);
   });
 
-  it('a host down: HostDown pages; its TargetDown fires but is inhibited and never delivered; both resolve', async () => {
+  it('a host down: HostDown pages; its TargetDown fires but is inhibited and never delivered; both resolve', { timeout: 240_000 }, async () => {
     const t0 = Date.now() / 1000;
     await exec('app1', 'systemctl stop prometheus-node-exporter standin-pg');
     const paged = await waitFor('HostDown on the pager', 60_000, async () => received(await deliveries(), '/pager', 'HostDown', 'app1', 'firing', t0)[0]);
@@ -318,7 +331,7 @@ describe('alert drills (after the idempotence checks)', () => {
     await waitFor('every target up again', 30_000, async () => ((await query('up == 0')).length === 0 ? true : undefined));
   });
 
-  it('a silence survives an Alertmanager restart (its data directory persists)', async () => {
+  it('a silence survives an Alertmanager restart (its data directory persists)', { timeout: 60_000 }, async () => {
     const am = `amtool --alertmanager.url=http://${ip.mon1}:9093`;
     const add = await exec('mon1', `${am} silence add alertname=RebootRequired instance=app1 --duration=2h --author=test --comment='patch window'`);
     expect(add.code, add.stderr).toBe(0);
