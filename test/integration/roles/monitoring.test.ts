@@ -343,4 +343,21 @@ describe('alert drills (after the idempotence checks)', () => {
     });
     expect(after.find((s) => s.id === id)?.status.state).toBe('active');
   });
+
+  it('the monitoring host away for a while: the uploads keep retrying (Debian would give up) and what was written meanwhile arrives', { timeout: 150_000 }, async () => {
+    await exec('mon1', 'systemctl stop systemd-journal-remote.socket systemd-journal-remote.service');
+    const token = `infra-monitoring-away-${Date.now()}`;
+    await exec('app1', `logger -t infra-test ${token}`);
+    // Longer than Debian's unit tries (five quick restarts, then failed for good).
+    await sleep(25_000);
+    expect((await exec('app1', 'systemctl is-failed systemd-journal-upload')).stdout.trim()).not.toBe('failed');
+    expect(Number((await exec('app1', 'systemctl show -p NRestarts --value systemd-journal-upload')).stdout.trim())).toBeGreaterThan(0);
+    const t0 = Date.now();
+    await exec('mon1', 'systemctl start systemd-journal-remote.socket');
+    await waitFor('the line written while mon1 was away', 60_000, async () => {
+      const r = await exec('mon1', `journalctl -D /var/log/journal/remote -t infra-test --no-pager | grep -c ${token}`);
+      return r.stdout.trim() === '1' ? true : undefined;
+    });
+    measured['backlog on mon1 after its return'] = `${((Date.now() - t0) / 1000).toFixed(1)} s (RestartSec=10s)`;
+  });
 });
