@@ -56,7 +56,7 @@ export default defineRole({
         mode: '0755',
         owner: 'root',
         group: 'root',
-        vars: { prometheus: `http://${prometheusListen}/metrics`, alertmanager: `http://${alertmanagerListen}/metrics` },
+        vars: { prometheus: `http://${prometheusListen}`, alertmanager: `http://${alertmanagerListen}` },
       }),
 
       // Prometheus: rules first (each checked alone), then the config that loads them

@@ -328,7 +328,13 @@ describe('alert drills (after the idempotence checks)', () => {
     expect(received(await deliveries(), '/chat', 'TargetDown', 'app1', 'firing', t0)).toEqual([]);
     await exec('app1', `systemctl start prometheus-node-exporter && ${standin('standin-pg', 'exporter', 9187)}`);
     await waitFor('HostDown resolved on the pager', 60_000, async () => received(await deliveries(), '/pager', 'HostDown', 'app1', 'resolved', t0)[0]);
-    await waitFor('every target up again', 30_000, async () => ((await query('up == 0')).length === 0 ? true : undefined));
+    let down: string[] = [];
+    await waitFor('every target up again', 60_000, async () => {
+      down = (await query('up == 0')).map((s) => `${s.metric.job} ${s.metric.instance}`);
+      return down.length === 0 ? true : undefined;
+    }).catch((e: Error) => {
+      throw new Error(`${e.message}; down: ${down.join(', ')}`);
+    });
   });
 
   it('a silence survives an Alertmanager restart (its data directory persists)', { timeout: 60_000 }, async () => {

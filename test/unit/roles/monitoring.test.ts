@@ -10,7 +10,9 @@
  * `npm test` runs): without them these tests fail with that reason, they never skip.
  */
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
-import { execFileSync, spawnSync } from 'node:child_process';
+import { execFile, execFileSync, spawnSync } from 'node:child_process';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -315,6 +317,57 @@ describe('runbooks', () => {
   it('no page for an alert that does not exist', () => {
     const pages = readdirSync(dir).filter((f) => f.endsWith('.md') && f !== 'README.md').map((f) => f.replace(/\.md$/, ''));
     expect(pages.filter((p) => !alertNames().has(p))).toEqual([]);
+  });
+});
+
+describe('infra-reload (the checked reload handler), run here against a stand-in service', () => {
+  /**
+   * A service on loopback: /-/ready answers 503 until `readyAfter` requests, /metrics the
+   * reload timestamp; a stub `systemctl reload` (first on PATH) bumps it when `loads` is true.
+   */
+  async function run(o: { readyAfter: number; loads: boolean }) {
+    const dir = mkdtempSync(join(work, 'reload-'));
+    const events: string[] = [];
+    let readyAsked = 0;
+    let stamp = '1.7e+09';
+    const server = createServer((req, res) => {
+      if (req.url === '/-/ready') {
+        readyAsked++;
+        events.push(readyAsked > o.readyAfter ? 'ready' : 'not ready');
+        res.writeHead(readyAsked > o.readyAfter ? 200 : 503).end();
+      } else if (req.url === '/reload') {
+        events.push('reload');
+        if (o.loads) stamp = String(Date.now() / 1000);
+        res.end();
+      } else res.end(`# TYPE prometheus_config_last_reload_success_timestamp_seconds gauge\nprometheus_config_last_reload_success_timestamp_seconds ${stamp}\n`);
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
+    const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    mkdirSync(join(dir, 'bin'));
+    writeFileSync(join(dir, 'bin/systemctl'), `#!/bin/sh\ncurl -fsS ${base}/reload\n`, { mode: 0o755 });
+    writeFileSync(join(dir, 'bin/journalctl'), '#!/bin/sh\necho "(the journal)"\n', { mode: 0o755 });
+    const ctx = monCtx();
+    const script = join(dir, 'infra-reload');
+    writeFileSync(script, (await render('monitoring', ctx, monitoring.tasks(ctx))).get('/usr/local/sbin/infra-reload')!.replace(/base='?http:\/\/10\.20\.0\.51:9090'?/, `base=${base}`));
+    const r = await new Promise<{ code: number; stderr: string }>((resolve) =>
+      execFile('sh', [script, 'prometheus', '2'], { env: { ...process.env, PATH: `${join(dir, 'bin')}:${process.env.PATH}` }, timeout: 60_000 }, (err, _out, stderr) =>
+        resolve({ code: err ? Number((err as { code?: number }).code ?? 1) : 0, stderr }),
+      ),
+    );
+    server.close();
+    return { ...r, events };
+  }
+
+  it('waits until the service is ready before it sends the reload (a SIGHUP during start-up kills it)', async () => {
+    const r = await run({ readyAfter: 3, loads: true });
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.events).toEqual(['not ready', 'not ready', 'not ready', 'ready', 'reload']);
+  });
+
+  it('fails, with the journal, when the service does not load the new configuration', async () => {
+    const r = await run({ readyAfter: 0, loads: false });
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/prometheus: did not load its new configuration within 2 s\n\(the journal\)/);
   });
 });
 
