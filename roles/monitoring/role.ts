@@ -11,7 +11,7 @@
  */
 import { defineRole, z, apt, files, systemd, command, meta, tls, privateAddress, UserError, type HostView } from 'infra';
 import { vars as monitoringVars, type MonitoringVars } from './vars.js';
-import { endpoint, exporterJobs, probeJobs, selfJobs, sentinelJob, vipsOf, type Job } from './scrape.js';
+import { endpoint, exporterJobs, probeJobs, selfJobs, sentinelJob, vipsOf, type Job, type Vip } from './scrape.js';
 import { alertmanagerModel } from './alertmanager.js';
 import { grafanaTasks, grafanaHandlers, REMOTE_JOURNAL_DIR } from './grafana.js';
 
@@ -34,6 +34,25 @@ const TLS = { cert: `${TLS_DIR}/host.pem`, key: `${TLS_DIR}/host.key`, ca: `${TL
 /** Reloads a unit and waits until it reports the new configuration loaded (templates/infra-reload.sh.hbs). */
 const RELOAD = '/usr/local/sbin/infra-reload';
 
+/**
+ * Debian starts each daemon at install with its example configuration: Prometheus scraping
+ * localhost:9100 (whose failed sample then lingers 5 minutes after the restart and raises a
+ * HostDown for "localhost:9100"), Alertmanager gossiping on every address. Masked before the
+ * first install, unmasked once this role's configuration is in place.
+ */
+const DAEMONS = 'prometheus prometheus-alertmanager prometheus-blackbox-exporter';
+const installed = `dpkg-query -W -f='\${Status}' "$p" 2>/dev/null | grep -q 'ok installed'`;
+const MASK_UNTIL_CONFIGURED = command.run({
+  cmd: `for p in ${DAEMONS}; do ${installed} || systemctl mask "$p.service"; done`,
+  unless: `for p in ${DAEMONS}; do ${installed} || exit 1; done`,
+  name: "mask the daemons before their first install (not started with Debian's example configuration)",
+});
+const UNMASK = command.run({
+  cmd: `systemctl unmask ${DAEMONS.split(' ').map((d) => `${d}.service`).join(' ')}`,
+  onlyIf: `for p in ${DAEMONS}; do [ "$(systemctl is-enabled "$p.service" 2>/dev/null)" = masked ] && exit 0; done; exit 1`,
+  name: 'unmask the daemons, configured',
+});
+
 export default defineRole({
   name: 'monitoring',
   vars,
@@ -41,14 +60,15 @@ export default defineRole({
     const self = hosts(host.name)[0];
     const address = privateAddress(self);
     const monitoring = monitoringHosts(hosts, v.monitoring_group, host.name);
-    const jobs = scrapeJobs(v, hosts, monitoring);
     const vips = vipsOf(v.blackbox_vip_group, hosts);
+    const jobs = scrapeJobs(v, hosts, monitoring, vips);
     const am = alertmanagerModel(v);
     const peers = monitoring.filter((h) => h.name !== host.name).map((h) => endpoint(privateAddress(h), v.alertmanager_cluster_port));
     const prometheusListen = endpoint(address, v.prometheus_port);
     const alertmanagerListen = endpoint(address, v.alertmanager_port);
 
     return [
+      MASK_UNTIL_CONFIGURED,
       apt.packages({ names: ['prometheus', 'prometheus-alertmanager', 'prometheus-blackbox-exporter', 'systemd-journal-remote', 'curl'] }),
       files.template({
         src: 'infra-reload.sh.hbs',
@@ -85,6 +105,7 @@ export default defineRole({
         vars: { jobs, alertmanagers: monitoring.map((h) => endpoint(privateAddress(h), v.alertmanager_port)) },
         notify: 'reload prometheus',
       }),
+      UNMASK,
       systemd.service({ name: 'prometheus', enabled: true, state: 'started' }),
 
       // Alertmanager: the receivers' URLs and tokens are secrets (0640, group prometheus).
@@ -177,12 +198,12 @@ function monitoringHosts(hosts: (p: string) => HostView[], group: string, self: 
 }
 
 /** Every job, in the order the config lists them. */
-export function scrapeJobs(v: MonitoringVars, hosts: (p: string) => HostView[], monitoring: HostView[]): Job[] {
+function scrapeJobs(v: MonitoringVars, hosts: (p: string) => HostView[], monitoring: HostView[], vips: Vip[]): Job[] {
   const sentinels = sentinelJob(v, hosts);
   return [
     ...exporterJobs(v.prometheus_exporters, hosts),
     ...(sentinels ? [sentinels] : []),
-    ...probeJobs(vipsOf(v.blackbox_vip_group, hosts), v.blackbox_https_path, `127.0.0.1:${v.blackbox_port}`),
+    ...probeJobs(vips, v.blackbox_https_path, `127.0.0.1:${v.blackbox_port}`),
     ...selfJobs(monitoring, v),
   ];
 }

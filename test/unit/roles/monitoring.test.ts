@@ -209,6 +209,18 @@ describe('prometheus.yml from the inventory', () => {
     expect(tasks.indexOf(config)).toBeGreaterThan(tasks.indexOf(rules[rules.length - 1]));
   });
 
+  it("the daemons never run Debian's example configuration: masked before the first install, unmasked before the first start", () => {
+    const names = tasks.map((t) => t.name ?? `${t.module.name} ${JSON.stringify(params(t)).slice(0, 40)}`);
+    const mask = names.findIndex((n) => n.startsWith('mask the daemons'));
+    const install = tasks.findIndex((t) => t.module.name === 'apt.packages' && params(t).names.includes('prometheus'));
+    const unmask = names.findIndex((n) => n.startsWith('unmask the daemons'));
+    const firstStart = tasks.findIndex((t) => t.module.name === 'systemd.service' && params(t).state === 'started');
+    const lastConfig = tasks.findIndex((t) => t.module.name === 'files.template' && params(t).dest === '/etc/prometheus/prometheus.yml');
+    expect([mask, install, lastConfig, unmask, firstStart].every((i, n, a) => i >= 0 && (n === 0 || i > a[n - 1]))).toBe(true);
+    // Only where a daemon's package is not installed yet.
+    expect(params(tasks[mask]).unless).toContain(`dpkg-query -W -f='\${Status}' "$p" 2>/dev/null | grep -q 'ok installed' || exit 1`);
+  });
+
   it('retention, listen address and no lifecycle endpoint in /etc/default/prometheus', async () => {
     const ctx = monCtx({ vars: { prometheus_retention: '30d', prometheus_retention_size: '40GB' } });
     const text = (await render('monitoring', ctx, monitoring.tasks(ctx))).get('/etc/default/prometheus')!;
