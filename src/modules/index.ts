@@ -11,8 +11,9 @@ import * as tls from './tls.js';
 import * as cluster from './cluster.js';
 import * as haproxy from './haproxy.js';
 import * as redis from './redis.js';
+import * as confirm from './confirm.js';
 
-export { apt, files, systemd, users, sysctl, command, meta, tls, cluster, haproxy, redis };
+export { apt, files, systemd, users, sysctl, command, meta, tls, cluster, haproxy, redis, confirm };
 
 const factories = [
   apt.packages, apt.repository, apt.update,
@@ -26,6 +27,7 @@ const factories = [
   cluster.primary,
   haproxy.server,
   redis.config, redis.acl, redis.replication, redis.sentinel,
+  confirm.files,
 ];
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
