@@ -11,10 +11,8 @@ import { join } from 'node:path';
 import { defineRole, z, apt, files, systemd, meta, privateAddress, CA_CERT_FILE, UserError } from 'infra';
 
 export const vars = z.object({
-  /** The group whose first host receives the journals (runs journal-remote: role monitoring). */
-  journal_remote_group: z.string().min(1).default('monitoring'),
-  /** The same variable the monitoring role listens on. */
-  journal_remote_port: z.number().int().min(1).max(65535).default(19532),
+  journal_remote_group: z.string().min(1).default('monitoring').describe('The group whose first host receives the journals (runs journal-remote: role monitoring)'),
+  journal_remote_port: z.number().int().min(1).max(65535).default(19532).describe('The port journal-remote listens on (the monitoring role reads the same variable)'),
 });
 
 const TLS_DIR = '/etc/ssl/infra-journal-upload';

@@ -16,8 +16,7 @@ import { alertmanagerModel } from './alertmanager.js';
 import { grafanaTasks, grafanaHandlers, REMOTE_JOURNAL_DIR } from './grafana.js';
 
 export const vars = monitoringVars.extend({
-  /** The monitoring hosts: several form one Alertmanager cluster, each Prometheus scrapes everything. */
-  monitoring_group: z.string().min(1).default('monitoring'),
+  monitoring_group: z.string().min(1).default('monitoring').describe('The monitoring hosts: several form one Alertmanager cluster, each Prometheus scrapes everything'),
 });
 
 /** The rule files, one per concern: templates/rules/<name>.yml.hbs → /etc/prometheus/rules/<name>.yml. */

@@ -12,18 +12,20 @@ import { defineRole, z, apt, files, systemd, command, privateAddress } from 'inf
 const absolutePath = z.string().regex(/^\/[^\s"'`$\\]+$/, 'an absolute path without spaces or quotes');
 
 export const vars = z.object({
-  node_exporter_port: z.number().int().min(1).max(65535).default(9100),
-  /**
-   * The textfile collector's directory (Debian's default). The same variable the hardening role
-   * writes apt.prom, aide.prom and lynis.prom to: one setting moves every writer.
-   */
-  textfile_dir: absolutePath.default('/var/lib/prometheus/node-exporter'),
-  /** systemd unit states (node_systemd_unit_state): the SystemdUnitFailed alert. */
-  node_exporter_systemd_collector: z.boolean().default(true),
-  /** Directories searched (3 levels deep) for *.pem / *.crt certificates whose expiry is exported. */
-  node_exporter_cert_dirs: z.array(absolutePath).default(['/etc/haproxy/certs', '/etc/ssl/redis', '/etc/postgresql', '/etc/pgbackrest', '/etc/ssl/infra-monitoring']),
-  /** When the certificate scan runs (systemd OnCalendar). */
-  node_exporter_cert_scan: z.string().regex(/^[A-Za-z0-9 :*/,.~-]+$/, 'a systemd calendar expression such as hourly').default('hourly'),
+  node_exporter_port: z.number().int().min(1).max(65535).default(9100).describe("The exporter's port, on the private address"),
+  textfile_dir: absolutePath
+    .default('/var/lib/prometheus/node-exporter')
+    .describe("The textfile collector's directory (Debian's default). The same variable the hardening role writes apt.prom, aide.prom and lynis.prom to: one setting moves every writer"),
+  node_exporter_systemd_collector: z.boolean().default(true).describe('Export systemd unit states (node_systemd_unit_state): the SystemdUnitFailed alert'),
+  node_exporter_cert_dirs: z
+    .array(absolutePath)
+    .default(['/etc/haproxy/certs', '/etc/ssl/redis', '/etc/postgresql', '/etc/pgbackrest', '/etc/ssl/infra-monitoring'])
+    .describe('Directories searched (3 levels deep) for *.pem / *.crt certificates whose expiry is exported (x509_cert_not_after)'),
+  node_exporter_cert_scan: z
+    .string()
+    .regex(/^[A-Za-z0-9 :*/,.~-]+$/, 'a systemd calendar expression such as hourly')
+    .default('hourly')
+    .describe('When the certificate scan runs (systemd OnCalendar)'),
 });
 
 const CERT_SCRIPT = '/usr/local/sbin/infra-cert-expiry';

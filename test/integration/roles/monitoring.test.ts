@@ -75,14 +75,18 @@ const received = (all: Delivery[], path: string, alertname: string, instance: st
 
 /**
  * app1's stand-ins, one python3 script: the API backend (GET → 200, for HAProxy's health
- * check and the blackbox probe), an exporter serving fixed metrics (PostgreSQL's, until the
- * postgres role is on main), and the webhook sink that records every POST with its path.
+ * check and the blackbox probe), exporters serving fixed metrics (PostgreSQL's and nginx's,
+ * until the postgres and api roles are on main), and the webhook sink that records every POST
+ * with its path.
  */
 const STANDIN = `
 import json, sys, time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 mode, port = sys.argv[1], int(sys.argv[2])
-METRICS = b"# TYPE pg_up gauge\\npg_up 1\\n# TYPE pg_stat_archiver_archived_count counter\\npg_stat_archiver_archived_count{server=\\"standin\\"} 7\\n"
+METRICS = {
+    "pg": b"# TYPE pg_up gauge\\npg_up 1\\n# TYPE pg_stat_archiver_archived_count counter\\npg_stat_archiver_archived_count{server=\\"standin\\"} 7\\n",
+    "nginx": b"# TYPE nginx_up gauge\\nnginx_up 1\\n# TYPE nginx_connections_active gauge\\nnginx_connections_active 1\\n",
+}
 class H(BaseHTTPRequestHandler):
     def reply(self, body, ctype="text/plain"):
         self.send_response(200)
@@ -91,7 +95,7 @@ class H(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(body)
     def do_GET(self):
-        self.reply(METRICS if mode == "exporter" else b"ok\\n")
+        self.reply(METRICS.get(mode, b"ok\\n"))
     def do_POST(self):
         body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
         with open("/var/log/sink.jsonl", "a") as f:
@@ -144,7 +148,7 @@ beforeAll(async () => {
   await Promise.all([
     write('all', { firewall: lab.all.firewall }),
     write('lb', { firewall: lab.lb.firewall, vip, haproxy_tls: { source: 'pki' } }),
-    write('api', { firewall: { allow: [{ port: 80, from: ['lb'], comment: 'api' }, { port: SINK_PORT, from: ['monitoring'], comment: 'webhook sink (pager and chat)' }] } }),
+    write('api', { firewall: { allow: [{ port: 80, from: ['lb'], comment: 'api' }, { port: 9113, from: ['monitoring'], comment: 'nginx exporter' }, { port: SINK_PORT, from: ['monitoring'], comment: 'webhook sink (pager and chat)' }] } }),
     write('postgres', { firewall: { allow: [{ port: 9187, from: ['monitoring'], comment: 'postgres exporter' }] } }),
     write('redis', { firewall: lab.redis.firewall }),
     write('sentinel', { firewall: lab.sentinel.firewall, redis_sentinel_quorum: 1 }, REDIS_PASSWORDS.map((k, i) => `${k}: ${redis[i]}\n`).join('')),
@@ -165,7 +169,7 @@ beforeAll(async () => {
 
   // app1's stand-ins run before the converge: HAProxy's health check finds its backend up.
   const script = Buffer.from(STANDIN).toString('base64');
-  const up = await exec('app1', `echo ${script} | base64 -d > /opt/standin.py && ${standin('standin-api', 'api', 80)} && ${standin('standin-pg', 'exporter', 9187)} && ${standin('standin-sink', 'sink', SINK_PORT)}`);
+  const up = await exec('app1', `echo ${script} | base64 -d > /opt/standin.py && ${standin('standin-api', 'api', 80)} && ${standin('standin-pg', 'pg', 9187)} && ${standin('standin-nginx', 'nginx', 9113)} && ${standin('standin-sink', 'sink', SINK_PORT)}`);
   expect(up.code, up.stderr).toBe(0);
   first = await apply();
 }, 1_200_000);
@@ -219,7 +223,7 @@ describe('monitoring: converge once, then ask the services', () => {
     const targets = await waitFor('every target up', 60_000, async () => {
       const all = await query('up');
       last = all.map((s) => `${s.metric.job} ${s.metric.instance}=${s.value}`);
-      return all.length === 12 && all.every((s) => s.value === 1) ? all : undefined;
+      return all.length === 13 && all.every((s) => s.value === 1) ? all : undefined;
     }).catch((e: Error) => {
       throw new Error(`${e.message}; up: ${last.join(', ')}`);
     });
@@ -235,6 +239,7 @@ describe('monitoring: converge once, then ask the services', () => {
         'node bastion',
         'node lb1',
         'node mon1',
+        'nginx app1',
         'postgres app1',
         'prometheus mon1',
         'redis app1',
@@ -247,6 +252,7 @@ describe('monitoring: converge once, then ask the services', () => {
     const per = async (expr: string) => (await query(expr)).map((s) => `${s.metric.instance}=${s.value}`).sort();
     expect(await per('count by (instance) (node_uname_info)')).toEqual(['app1=1', 'bastion=1', 'lb1=1', 'mon1=1']);
     expect(await per('pg_up')).toEqual(['app1=1']);
+    expect(await per('nginx_up')).toEqual(['app1=1']);
     expect(await per('redis_up{job="redis"}')).toEqual(['app1=1']);
     expect(await per('redis_up{job="sentinel"}')).toEqual(['app1=1']);
     expect(await per('redis_sentinel_master_ckquorum_status')).toEqual(['app1=1']);
@@ -311,7 +317,7 @@ describe('alert drills (after the idempotence checks)', () => {
     measured['TargetDown delivered after'] = `${(firing.at - t0).toFixed(1)} s (for: ${TARGET_DOWN_FOR_S}s)`;
     expect(firing.alerts.find((a) => a.labels.alertname === 'TargetDown')!.labels).toMatchObject({ job: 'postgres', severity: 'warning', team: 'platform' });
     expect(received(await deliveries(), '/pager', 'TargetDown', 'app1', 'firing', t0)).toEqual([]);
-    await exec('app1', standin('standin-pg', 'exporter', 9187));
+    await exec('app1', standin('standin-pg', 'pg', 9187));
     await waitFor('TargetDown resolved in the chat', 60_000, async () => received(await deliveries(), '/chat', 'TargetDown', 'app1', 'resolved', t0)[0]);
   });
 
@@ -330,7 +336,7 @@ describe('alert drills (after the idempotence checks)', () => {
     // Several group intervals later, the chat still has not received it.
     await sleep(6_000);
     expect(received(await deliveries(), '/chat', 'TargetDown', 'app1', 'firing', t0)).toEqual([]);
-    await exec('app1', `systemctl start prometheus-node-exporter && ${standin('standin-pg', 'exporter', 9187)}`);
+    await exec('app1', `systemctl start prometheus-node-exporter && ${standin('standin-pg', 'pg', 9187)}`);
     await waitFor('HostDown resolved on the pager', 60_000, async () => received(await deliveries(), '/pager', 'HostDown', 'app1', 'resolved', t0)[0]);
     let down: string[] = [];
     await waitFor('every target up again', 60_000, async () => {

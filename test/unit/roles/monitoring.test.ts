@@ -152,6 +152,8 @@ describe('prometheus.yml from the inventory', () => {
     expect(targetsOf('redis')).toEqual(['redis1=10.20.0.41:9121', 'redis2=10.20.0.42:9121']);
     expect(targetsOf('haproxy')).toEqual(['lb1=10.20.0.11:8404', 'lb2=10.20.0.12:8404']);
     expect(job('haproxy').metrics_path).toBe('/metrics');
+    // The api role's nginx exporter: on the api group, at its api_exporter_port.
+    expect(targetsOf('nginx')).toEqual(['api1=10.20.0.21:9113']);
     expect(targetsOf('prometheus')).toEqual(['mon1=10.20.0.51:9090']);
     expect(targetsOf('alertmanager')).toEqual(['mon1=10.20.0.51:9093']);
     expect(parse(files.get('/etc/prometheus/prometheus.yml')!).alerting.alertmanagers[0].static_configs[0].targets).toEqual(['10.20.0.51:9093']);
@@ -237,9 +239,9 @@ describe('prometheus variables', () => {
   };
 
   it('exporters merge over the defaults; false removes one (and the Sentinels probed through it)', () => {
-    expect(jobsOf({})).toEqual(['node', 'postgres', 'redis', 'haproxy', 'sentinel', 'blackbox_icmp', 'blackbox_https', 'prometheus', 'alertmanager']);
+    expect(jobsOf({})).toEqual(['node', 'postgres', 'redis', 'haproxy', 'nginx', 'sentinel', 'blackbox_icmp', 'blackbox_https', 'prometheus', 'alertmanager']);
     expect(jobsOf({ prometheus_exporters: { mysql: { group: 'backup', port: 9104 } }, prometheus_sentinels: false })).toEqual([
-      'node', 'postgres', 'redis', 'haproxy', 'mysql', 'blackbox_icmp', 'blackbox_https', 'prometheus', 'alertmanager',
+      'node', 'postgres', 'redis', 'haproxy', 'nginx', 'mysql', 'blackbox_icmp', 'blackbox_https', 'prometheus', 'alertmanager',
     ]);
     expect(jobsOf({ prometheus_exporters: { haproxy: false }, prometheus_sentinels: false })).not.toContain('haproxy');
     expect(() => jobsOf({ prometheus_exporters: { redis: false } })).toThrow(/prometheus_sentinels\.via: "redis" is not an exporter job/);
