@@ -85,7 +85,7 @@ export const vars = z.object({
     .string()
     .regex(/^[^\s"']+$/)
     .default('https://git.example.com/ops/infra/-/blob/main/docs/runbooks')
-    .describe("Where the runbooks are: every alert's runbook_url is <this>/<AlertName>.md (docs/runbooks in this repository)"),
+    .describe("Where the runbooks are (docs/runbooks in this repository, as on-call opens it): every alert's runbook_url is this URL followed by /AlertName.md"),
   monitoring_alerts: z
     .object({
       host_down_for: duration.default('2m').describe('node exporter unreachable this long: HostDown (critical)'),
