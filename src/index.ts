@@ -11,4 +11,4 @@ export type { Module, Check, Change, Diff, HostContext, HostView, Task, TaskOpti
 export type { Facts } from './facts/types.js';
 export { Secret } from './secrets/secret.js';
 export { quote, sh } from './shell/quote.js';
-export { UserError } from './errors.js';
+export { UserError, didYouMean } from './errors.js';

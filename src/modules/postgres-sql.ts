@@ -127,12 +127,6 @@ export function changedSettings(before: Map<string, string>, after: Map<string, 
   return [...names].filter((n) => before.get(n) !== after.get(n)).sort();
 }
 
-/** A value as postgresql.conf wants it: numbers and booleans bare, everything else quoted. */
-export function confValue(v: string | number | boolean): string {
-  if (typeof v === 'number' || typeof v === 'boolean') return String(v);
-  return `'${v.replace(/'/g, "''")}'`;
-}
-
 // ---------------------------------------------------------------- SCRAM-SHA-256 (RFC 5802 / 7677)
 
 const SCRAM_RE = /^SCRAM-SHA-256\$(\d+):([A-Za-z0-9+/=]+)\$([A-Za-z0-9+/=]+):([A-Za-z0-9+/=]+)$/;

@@ -1,0 +1,234 @@
+/**
+ * postgres: PostgreSQL 15 — one primary, streaming replicas (a slot each), TLS everywhere,
+ * pgbouncer, postgres_exporter, pgBackRest with its repository on the backup host, and
+ * timers for backups, their daily verification and weekly maintenance.
+ *
+ * Read top to bottom like an install guide. The same role runs on three kinds of host:
+ * the primary (postgres_primary), the replicas (postgres_replica) and the repository host
+ * (backup). It never fights the cluster: a member whose live role differs from the
+ * inventory's (a promoted replica, a primary in recovery) stops that host before anything
+ * is touched there.
+ */
+import { readFileSync } from 'node:fs';
+import { defineRole, apt, files, systemd, command, postgres, sh, Secret, type Facts, type Task } from 'infra';
+import { vars, type PostgresVars } from './vars.js';
+import { clusterOf, memberOf, reachableAddress, slotName, validateInput, type Cluster, type Member } from './topology.js';
+import { settingsFor, confValue, PGPASS } from './tuning.js';
+import { hbaRows } from './hba.js';
+import { TLS, tlsTasks } from './tls.js';
+import { databaseTasks } from './objects.js';
+import { pgbouncerTasks } from './pgbouncer.js';
+import { archivingTasks, repositoryTasks } from './backup.js';
+import { pathsOf, timerTasks, type Paths } from './layout.js';
+
+const PGDG_KEY = readFileSync(new URL('./files/pgdg.asc', import.meta.url), 'utf8');
+
+/**
+ * Debian 12 ships PostgreSQL 15, pgbouncer and pgBackRest; Ubuntu 22.04 ships 14, so there the
+ * server, pgbouncer and pgBackRest come from the PostgreSQL project's repository (PGDG).
+ */
+export function packageSourceTasks(facts: Facts): Task[] {
+  if (facts.os.id !== 'ubuntu') return [];
+  return [
+    apt.repository({
+      name: 'pgdg',
+      uris: 'https://apt.postgresql.org/pub/repos/apt',
+      suites: `${facts.os.codename}-pgdg`,
+      components: ['main'],
+      key: PGDG_KEY,
+    }),
+  ];
+}
+
+/** Before any package: no cluster is created behind our back (see createcluster.conf.hbs). */
+function noAutoCluster(): Task[] {
+  return [
+    files.directory({ path: '/etc/postgresql-common/createcluster.d', mode: '0755', owner: 'root', group: 'root' }),
+    files.template({ src: 'createcluster.conf.hbs', dest: '/etc/postgresql-common/createcluster.d/50-infra.conf', mode: '0644', owner: 'root', group: 'root' }),
+  ];
+}
+
+/** What to run when the inventory and the live server disagree (the error of postgres.topology). */
+function mismatchHint(v: PostgresVars, host: string, member: Member, primary: string): string {
+  if (member === 'replica') {
+    return (
+      `If this failover was intended, make ${host} the primary in the inventory (group ${v.postgres_primary_group}; take ${primary} out of the postgres groups until it is rebuilt) and re-apply. ` +
+      `If ${host} was promoted by mistake, clone it again from ${primary} (its data is moved aside, not deleted): ` +
+      `infra apply playbooks/site.yaml -l ${host} -e postgres_rebuild_replica=true`
+    );
+  }
+  return (
+    `Find the current primary (select pg_is_in_recovery() on each member), make it the only host of ${v.postgres_primary_group} in the inventory, ` +
+    `then re-apply; see roles/postgres/README.md "Failover".`
+  );
+}
+
+export default defineRole({
+  name: 'postgres',
+  vars,
+  validate: validateInput,
+  tasks: ({ vars: v, host, hosts }) => {
+    const member = memberOf(v, host.groups)!;
+    const p = pathsOf(v);
+    const cluster = clusterOf(v, hosts);
+    const address = reachableAddress(hosts(host.name)[0]);
+    if (member === 'backup') return repositoryTasks(v, address, cluster, p, [...noAutoCluster(), ...packageSourceTasks(host.facts)]);
+
+    const archiving = !!cluster.backup;
+    const settings = settingsFor(v, host.facts, {
+      member,
+      primaryAddress: reachableAddress(cluster.primary),
+      replicaNames: cluster.replicas.map((r) => r.name),
+      hostName: host.name,
+      slot: slotName(host.name),
+      listenAddresses: v.postgres_listen_addresses ?? ['localhost', address],
+      archiving,
+    });
+    const members = [cluster.primary, ...cluster.replicas];
+    const pg = { port: v.postgres_port };
+
+    return [
+      // 1. The live server must be what the inventory says, or nothing here is touched.
+      postgres.topology({
+        expect: member === 'primary' ? 'primary' : 'standby',
+        dataDir: p.data,
+        service: p.service,
+        rebuild: member === 'replica' && v.postgres_rebuild_replica,
+        hint: mismatchHint(v, host.name, member, cluster.primary.name),
+        ...pg,
+      }),
+
+      // 2. Packages.
+      ...noAutoCluster(),
+      ...packageSourceTasks(host.facts),
+      apt.packages({
+        names: [`postgresql-${v.postgres_version}`, `postgresql-client-${v.postgres_version}`, 'pgbouncer', 'pgbackrest', 'prometheus-postgres-exporter'],
+      }),
+
+      // 3. TLS (PostgreSQL, pgbouncer and pgBackRest re-read it).
+      ...tlsTasks(v, ['reload postgresql', ...(v.postgres_pgbouncer.enabled ? ['reload pgbouncer'] : []), ...(archiving ? ['restart pgbackrest'] : [])]),
+
+      // 4. The cluster: created on the primary, cloned from it on a replica. Never over existing data.
+      ...(member === 'primary' ? [createCluster(v, p)] : joinAsReplica(v, p, cluster, host.name)),
+
+      // 5. Configuration: validated with `postgres -C`, then reload — or restart, only when a
+      //    changed setting needs one (the plan names them).
+      postgres.config({
+        dest: `${p.conf}/conf.d/50-infra.conf`,
+        src: 'postgresql.conf.hbs',
+        vars: { member, memoryMb: host.facts.memoryMb, cpus: host.facts.cpus, settings: settings.map((s) => ({ ...s, value: confValue(s.value) })) },
+        mainConfig: `${p.conf}/postgresql.conf`,
+        binary: `${p.bin}/postgres`,
+        service: p.service,
+        ...pg,
+      }),
+      files.template({
+        src: 'pg_ident.conf.hbs',
+        dest: `${p.conf}/pg_ident.conf`,
+        mode: '0640',
+        owner: 'postgres',
+        group: 'postgres',
+        vars: { exporterUser: v.postgres_exporter.user, authUser: v.postgres_pgbouncer.auth_user },
+        notify: 'reload postgresql',
+      }),
+      systemd.service({ name: p.service, enabled: true, state: 'started' }),
+
+      // 6. Who may connect: installed, checked by pg_hba_file_rules, then reloaded.
+      postgres.hba({ dest: `${p.conf}/pg_hba.conf`, src: 'pg_hba.conf.hbs', vars: { rows: hbaRows(v, members, hosts) }, ...pg }),
+
+      // 7. Roles, databases, grants and replication slots: on the primary (replicas get them by replication).
+      ...(member === 'primary' ? databaseTasks(v, cluster) : []),
+
+      // 8. Connection pooling, metrics, WAL archiving, maintenance.
+      ...(v.postgres_pgbouncer.enabled ? pgbouncerTasks(v, member, address, hosts) : []),
+      ...(v.postgres_exporter.enabled ? exporterTasks(v, address) : []),
+      ...archivingTasks(v, address, cluster, p),
+      ...(v.postgres_maintenance.enabled ? maintenanceTasks(v, host.facts) : []),
+    ];
+  },
+  handlers: {
+    'reload postgresql': command.run({
+      name: 'reload postgresql',
+      // The unit's name depends on the version and cluster: reload every running cluster.
+      cmd: 'for u in $(systemctl list-units --state=active --plain --no-legend "postgresql@*" | cut -d" " -f1); do systemctl reload "$u"; done',
+    }),
+    'reload pgbouncer': systemd.reload('pgbouncer'),
+    'restart pgbouncer': systemd.restart('pgbouncer'),
+    'restart postgres exporter': systemd.restart('prometheus-postgres-exporter'),
+    'restart pgbackrest': systemd.restart('pgbackrest'),
+  },
+});
+
+function createCluster(v: PostgresVars, p: Paths): Task {
+  const initdb = v.postgres_data_checksums ? ['--', '--data-checksums'] : [];
+  return command.run({
+    name: `create cluster ${v.postgres_version}/${v.postgres_cluster}`,
+    cmd: sh`pg_createcluster --port ${v.postgres_port} --locale ${v.postgres_locale} ${v.postgres_version} ${v.postgres_cluster} ${initdb}`,
+    creates: `${p.data}/PG_VERSION`,
+  });
+}
+
+/**
+ * A replica joins by pg_basebackup from the primary (through its slot, over TLS), into a
+ * side directory renamed into place when complete: a join that dies half-way leaves no data
+ * directory behind, and an existing one is never overwritten (guarded by PG_VERSION).
+ */
+function joinAsReplica(v: PostgresVars, p: Paths, cluster: Cluster, hostName: string): Task[] {
+  const pw = v.postgres_replication_password!;
+  const escaped = pw.reveal().replace(/\\/g, '\\\\').replace(/:/g, '\\:');
+  const primary = reachableAddress(cluster.primary);
+  const conninfo = `host=${primary} port=${v.postgres_port} user=${v.postgres_replication_user} sslmode=verify-full sslrootcert=${TLS.ca} passfile=${PGPASS}`;
+  const joining = `${p.data}.joining`;
+  const script = [
+    'set -e',
+    sh`rm -rf -- ${joining}`,
+    sh`install -d -o postgres -g postgres -m 0700 ${joining}`,
+    sh`cd / && runuser -u postgres -- pg_basebackup -d ${conninfo} -D ${joining} -X stream -S ${slotName(hostName)} -c fast --no-password`,
+    sh`touch ${`${joining}/standby.signal`}`,
+    // pg_createcluster adopts an existing data directory when it finds config files in it.
+    sh`if [ ! -f ${`${p.conf}/postgresql.conf`} ]; then for f in postgresql.conf pg_hba.conf pg_ident.conf; do : > ${joining}/$f; done; fi`,
+    sh`chown -R postgres:postgres ${joining} && mv -- ${joining} ${p.data}`,
+    sh`if [ ! -f ${`${p.conf}/postgresql.conf`} ]; then pg_createcluster --port ${v.postgres_port} ${v.postgres_version} ${v.postgres_cluster}; fi`,
+  ].join('\n');
+  return [
+    files.file({
+      path: PGPASS,
+      // Any member may be the primary after a failover: the line matches every host.
+      content: new Secret(`*:${v.postgres_port}:replication:${v.postgres_replication_user}:${escaped}\n`),
+      mode: '0600',
+      owner: 'postgres',
+      group: 'postgres',
+    }),
+    command.run({ name: `clone from ${cluster.primary.name} (pg_basebackup)`, cmd: script, creates: `${p.data}/PG_VERSION`, timeoutMs: 6 * 3600_000 }),
+  ];
+}
+
+function exporterTasks(v: PostgresVars, address: string): Task[] {
+  const listen = address.includes(':') ? `[${address}]:${v.postgres_exporter.port}` : `${address}:${v.postgres_exporter.port}`;
+  return [
+    files.template({
+      src: 'postgres-exporter.default.hbs',
+      dest: '/etc/default/prometheus-postgres-exporter',
+      mode: '0644',
+      owner: 'root',
+      group: 'root',
+      vars: { user: v.postgres_exporter.user, pgPort: v.postgres_port, listen },
+      notify: 'restart postgres exporter',
+    }),
+    systemd.service({ name: 'prometheus-postgres-exporter', enabled: true, state: 'started' }),
+  ];
+}
+
+function maintenanceTasks(v: PostgresVars, facts: Facts): Task[] {
+  return [
+    files.template({
+      src: 'pg-maintenance.sh.hbs',
+      dest: '/usr/local/sbin/infra-pg-maintenance',
+      mode: '0755',
+      owner: 'root',
+      group: 'root',
+      vars: { port: v.postgres_port, jobs: Math.max(1, Math.min(facts.cpus, 4)) },
+    }),
+    ...timerTasks('infra-pg-maintenance', 'PostgreSQL weekly VACUUM ANALYZE (role postgres)', 'postgres', '/usr/local/sbin/infra-pg-maintenance', v.postgres_maintenance.schedule),
+  ];
+}
