@@ -185,8 +185,9 @@ function joinAsReplica(v: PostgresVars, p: Paths, cluster: Cluster, hostName: st
     sh`install -d -o postgres -g postgres -m 0700 ${joining}`,
     sh`cd / && runuser -u postgres -- pg_basebackup -d ${conninfo} -D ${joining} -X stream -S ${slotName(hostName)} -c fast --no-password`,
     sh`touch ${`${joining}/standby.signal`}`,
-    // pg_createcluster adopts an existing data directory when it finds config files in it.
-    sh`if [ ! -f ${`${p.conf}/postgresql.conf`} ]; then for f in postgresql.conf pg_hba.conf pg_ident.conf; do : > ${joining}/$f; done; fi`,
+    // pg_createcluster adopts an existing data directory when it finds config files in it; the
+    // placeholder pg_hba.conf lets the server start before postgres.hba installs the real one.
+    sh`if [ ! -f ${`${p.conf}/postgresql.conf`} ]; then : > ${joining}/postgresql.conf; : > ${joining}/pg_ident.conf; echo 'local all postgres peer' > ${joining}/pg_hba.conf; fi`,
     sh`chown -R postgres:postgres ${joining} && mv -- ${joining} ${p.data}`,
     sh`if [ ! -f ${`${p.conf}/postgresql.conf`} ]; then pg_createcluster --port ${v.postgres_port} ${v.postgres_version} ${v.postgres_cluster}; fi`,
   ].join('\n');

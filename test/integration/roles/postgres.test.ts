@@ -57,7 +57,10 @@ async function until<T>(what: string, f: () => Promise<T>, ok: (v: T) => boolean
   }
 }
 
-/** A test CA and one certificate per host (CN and SANs: name and address), with openssl. */
+/**
+ * A test CA and one certificate per host, with openssl: CN = the host name, SANs = the name and
+ * the address — also as a DNS name, which pgBackRest 2.45 needs (it matches DNS names only).
+ */
 async function issueCertificates(dir: string, hosts: { name: string; ip: string }[]): Promise<Record<string, { cert: string; key: string }> & { ca: string }> {
   const o = (args: string[]) => run('openssl', args, { cwd: dir });
   await o(['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', 'ca.key', '-out', 'ca.crt', '-days', '2', '-subj', '/CN=infra test CA']);
@@ -65,7 +68,7 @@ async function issueCertificates(dir: string, hosts: { name: string; ip: string 
   await Promise.all(
     hosts.map(async (h) => {
       await o(['req', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', `${h.name}.key`, '-out', `${h.name}.csr`, '-subj', `/CN=${h.name}`]);
-      await writeFile(join(dir, `${h.name}.ext`), `subjectAltName=DNS:${h.name},IP:${h.ip}\nextendedKeyUsage=serverAuth,clientAuth\n`);
+      await writeFile(join(dir, `${h.name}.ext`), `subjectAltName=DNS:${h.name},IP:${h.ip},DNS:${h.ip}\nextendedKeyUsage=serverAuth,clientAuth\n`);
       await o(['x509', '-req', '-in', `${h.name}.csr`, '-CA', 'ca.crt', '-CAkey', 'ca.key', '-CAcreateserial', '-days', '2', '-out', `${h.name}.crt`, '-extfile', `${h.name}.ext`]);
       out[h.name] = { cert: await readFile(join(dir, `${h.name}.crt`), 'utf8'), key: await readFile(join(dir, `${h.name}.key`), 'utf8') };
     }),
@@ -137,18 +140,21 @@ beforeAll(async () => {
     await writeFile(join(fleet.inventoryDir, 'host_vars', `${h.name}.yaml`), lines.join('\n'));
   }
   // The client side of the proofs: psql and the CA on the api host (before hardening runs apt there).
-  await sh('api1', 'DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends postgresql-client-15 >/dev/null');
+  await sh('api1', 'apt-get update -q >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends postgresql-client-15 >/dev/null');
   await writeFile(join(work, 'ca.crt'), tls.ca);
   await sh('api1', `printf '%s' '${tls.ca}' > /tmp/ca.crt`);
 
   first = await infra(['apply', PLAYBOOK, '-i', fleet.inventoryDir, '--json', '--verify'], { env, timeoutMs: 900_000 });
+  if (process.env.PG_TEST_DEBUG) await writeFile('/tmp/pg-first.log', first.stdout + first.stderr);
 }, 1_200_000);
 
 afterAll(async () => {
+  // DEV-ONLY: hold the fleet until /tmp/pg-release exists
+  while (process.env.PG_TEST_KEEP && !(await readFile('/tmp/pg-release').then(() => true, () => false))) await new Promise((r) => setTimeout(r, 2000));
   await fleet?.down();
   if (work) await rm(work, { recursive: true, force: true });
   console.log(`postgres.test.ts: ${Math.round((Date.now() - started) / 1000)} s`);
-});
+}, 3_600_000);
 
 const failures = (r: CliResult) => r.events.filter((e) => (e.type === 'task.result' && e.status === 'failed') || e.type === 'host.failed');
 const changedOn = (r: CliResult, host: string) => taskResults(r, host).filter((e) => e.status === 'changed').map((e) => e.task);
@@ -160,7 +166,7 @@ const apiPsql = (conninfo: string, sql: string, password = PASSWORDS.app) =>
 describe('postgres: converge', () => {
   it('the first apply succeeds on every host, secrets never shown', () => {
     expect(failures(first)).toEqual([]);
-    expect(first.code).toBe(0);
+    expect(first.code, first.stderr).toBe(0);
     const out = first.stdout + first.stderr;
     for (const pw of Object.values(PASSWORDS)) expect(out).not.toContain(pw);
   });
