@@ -90,8 +90,11 @@ export function clusterSettings(v: PostgresVars, c: ClusterContext): Setting[] {
       { name: 'archive_mode', value: 'on' },
       { name: 'archive_command', value: `pgbackrest --stanza=${v.postgres_backup.stanza} archive-push %p` },
       { name: 'archive_timeout', value: v.postgres_backup.archive_timeout, why: 'RPO of the archive' },
-      { name: 'restore_command', value: `pgbackrest --stanza=${v.postgres_backup.stanza} archive-get %f "%p"`, why: 'a replica behind its slot catches up from the repository' },
     );
+    // No restore_command on the members: a replica promoted by mistake archives its new
+    // timeline into the shared repository, and every standby that restores from it would then
+    // try to follow that timeline and refuse to start. Slots keep the WAL replicas need.
+
   }
   if (c.member === 'replica') {
     out.push(

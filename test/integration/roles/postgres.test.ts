@@ -195,7 +195,8 @@ describe('postgres: replication', () => {
   });
 
   it('a row written on the primary is read on the replica; a write on the replica fails read-only', async () => {
-    await q('db1', "create table replicated(id int primary key, note text); insert into replicated values (1, 'from db1')", 'app');
+    // As the application does: tables owned by app (the grants' default privileges apply).
+    await q('db1', "set role app; create table replicated(id int primary key, note text); insert into replicated values (1, 'from db1')", 'app');
     expect(await until('row on db2', () => q('db2', 'select note from replicated where id = 1', 'app'), (s) => s === 'from db1')).toBe('from db1');
     const w = await fleet.exec('db2', `cd / && runuser -u postgres -- psql -X -d app -c "insert into replicated values (2, 'x')"`);
     expect(w.code).not.toBe(0);
@@ -284,10 +285,10 @@ describe('postgres: backups', () => {
   });
 
   it('PITR drill: a dropped table comes back by restoring to a time before the drop', async () => {
-    await q('db1', "create table drill(id int); insert into drill select generate_series(1, 42)", 'app');
+    await q('db1', 'set role app; create table drill(id int); insert into drill select generate_series(1, 42)', 'app');
     const before = await q('db1', "select to_char(now() at time zone 'UTC', 'YYYY-MM-DD HH24:MI:SS.US') || '+00'");
     await new Promise((r) => setTimeout(r, 1500));
-    await q('db1', 'drop table drill', 'app');
+    await q('db1', 'set role app; drop table drill', 'app');
     // The WAL holding the drop must be in the repository (check switches and waits for it).
     await pgbr('check');
     const count = await sh('backup1', `/usr/local/sbin/infra-pgbackrest restore-check --target-time '${before}' --database app --sql 'select count(*) from drill'`);
@@ -317,7 +318,7 @@ describe('postgres: a third replica joins', () => {
     expect(await until('row on db3', () => q('db3', 'select note from replicated where id = 1', 'app'), (s) => s === 'from db1')).toBe('from db1');
     expect({ db1: await startTime('db1'), db2: await startTime('db2'), receiver: await q('db2', 'select pid from pg_stat_wal_receiver') }).toEqual(before);
     // What the others had to learn: a slot on the primary, db3's address in pg_hba.conf and the firewall.
-    const allowed = [/postgres\.hba/, /postgres\.slot db3/, /infra\.nft/];
+    const allowed = [/postgres\.hba/, /postgres\.slot db3/, /infra\.nft/, /^reload nftables$/];
     for (const h of ['db1', 'db2']) {
       const unexpected = changedOn(r, h).filter((t) => !allowed.some((a) => a.test(t)));
       expect(unexpected, `${h} changed`).toEqual([]);
