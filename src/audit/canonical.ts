@@ -1,5 +1,4 @@
-/** Canonical JSON (keys sorted, no spaces) and its sha256: what the audit chain hashes. */
-import { createHash } from 'node:crypto';
+/** Canonical JSON (keys sorted, no spaces): the exact bytes an audit record's signature covers. */
 
 export function canonicalJson(value: unknown): string {
   return JSON.stringify(sortKeys(JSON.parse(JSON.stringify(value ?? null))));
@@ -13,8 +12,4 @@ function sortKeys(v: unknown): unknown {
     return out;
   }
   return v;
-}
-
-export function sha256Hex(text: string): string {
-  return createHash('sha256').update(text, 'utf8').digest('hex');
 }

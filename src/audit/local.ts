@@ -2,7 +2,8 @@
 import { mkdirSync, openSync, closeSync, fstatSync, readSync, writeSync, fchmodSync, rmdirSync, statSync, existsSync, readFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { dirname, join } from 'node:path';
-import { sealRecord, hashOfLine } from './chain.js';
+import { sealRecord, headOfLine } from './chain.js';
+import type { SigningKey } from './key.js';
 import type { AuditDraft, AuditRecord } from './record.js';
 
 export function defaultAuditFile(env: NodeJS.ProcessEnv = process.env): string {
@@ -10,20 +11,31 @@ export function defaultAuditFile(env: NodeJS.ProcessEnv = process.env): string {
   return join(state, 'infra', 'audit.jsonl');
 }
 
-/** Appends one record, chained to the file's last line. Serialised between local runs by a lock dir. */
-export async function appendLocal(draft: AuditDraft, file: string = defaultAuditFile()): Promise<AuditRecord> {
+export interface Appended {
+  record: AuditRecord;
+  /** The line as written: hosts keep the same bytes. */
+  line: string;
+}
+
+/**
+ * Appends one record, signed and chained to the file's last line. Serialised between local
+ * runs by a lock dir. After a last line that is not a signed record (records from before
+ * signing) a new chain starts (seq 1): verifyChain accepts unsigned records only before it.
+ */
+export async function appendLocal(draft: AuditDraft, key: SigningKey, file: string = defaultAuditFile()): Promise<Appended> {
   mkdirSync(dirname(file), { recursive: true, mode: 0o700 });
   const release = await lock(`${file}.lock`);
   try {
-    const fd = openSync(file, 'a+', 0o600);
+    const last = lastLine(file);
+    const { line, record } = sealRecord(draft, (last !== undefined && headOfLine(last)) || null, key);
+    const fd = openSync(file, 'a', 0o600);
     try {
       fchmodSync(fd, 0o600);
-      const { line, record } = sealRecord(draft, hashOfLine(lastLine(fd)));
       writeSync(fd, line + '\n');
-      return record;
     } finally {
       closeSync(fd);
     }
+    return { record, line };
   } finally {
     release();
   }
@@ -35,8 +47,18 @@ export function readAuditLines(file: string): string[] {
   return readFileSync(file, 'utf8').split('\n');
 }
 
-/** The last non-empty line, read backwards in chunks (the file only grows). */
-function lastLine(fd: number): string | undefined {
+/** The last non-empty line, read backwards in chunks (the file only grows); undefined if none. */
+function lastLine(file: string): string | undefined {
+  if (!existsSync(file)) return undefined;
+  const fd = openSync(file, 'r');
+  try {
+    return lastLineOf(fd);
+  } finally {
+    closeSync(fd);
+  }
+}
+
+function lastLineOf(fd: number): string | undefined {
   const size = fstatSync(fd).size;
   let end = size;
   let tail = Buffer.alloc(0);

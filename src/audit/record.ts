@@ -20,9 +20,9 @@ export type AuditHost = Pick<HostRecap, 'ok' | 'changed' | 'failed' | 'skipped' 
   changedTasks: string[];
 };
 
-/** A record before it joins a chain (no prev, no hash yet). */
+/** A record before it joins a chain (no seq, prev or signature yet). */
 export interface AuditDraft {
-  v: 1;
+  v: 2;
   runId: string;
   user: string;
   controller: string;
@@ -40,11 +40,16 @@ export interface AuditDraft {
   exitCode: number;
 }
 
-/** A record in a chain: `prev` is the previous line's hash (null for the first line). */
+/** A record in a signed chain (chain.ts). */
 export interface AuditRecord extends AuditDraft {
+  /** 1 for the first record of a chain, then +1 per record. */
+  seq: number;
+  /** The previous record's signature (null for the first). */
   prev: string | null;
-  /** sha256 of the canonical JSON of the record without `hash`. */
-  hash: string;
+  /** Id of the signing key (key.ts). */
+  key: string;
+  /** ed25519 signature (base64) of the canonical JSON of the record without `sig`. */
+  sig: string;
 }
 
 export interface RunSummary {
@@ -83,7 +88,7 @@ export function buildRecord(s: RunSummary): AuditDraft {
     };
   }
   const draft: AuditDraft = {
-    v: 1,
+    v: 2,
     runId: s.runId,
     user: s.user ?? currentUser(),
     controller: s.controller ?? hostname(),
@@ -99,6 +104,17 @@ export function buildRecord(s: RunSummary): AuditDraft {
     exitCode: s.exitCode,
   };
   return redactDeep(draft);
+}
+
+/**
+ * The hosts that keep a copy of the record: those an apply/run/patch changed (it knows what
+ * changed), every host an exec ran on (`rm -rf x; false` fails and still changes the host),
+ * none in check mode (it changes nothing, not even a log).
+ */
+export function recipients(draft: Pick<AuditDraft, 'mode' | 'hosts'>): string[] {
+  if (draft.mode === 'check') return [];
+  const entries = Object.entries(draft.hosts);
+  return (draft.mode === 'exec' ? entries.filter(([, h]) => !h.unreachable) : entries.filter(([, h]) => h.changed > 0)).map(([host]) => host);
 }
 
 function resultOf(s: RunSummary): AuditResult {

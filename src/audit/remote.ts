@@ -1,31 +1,24 @@
 /**
- * Appending a record to /var/log/infra/audit.jsonl on a host, with nothing but sh and
- * coreutils: the controller sends the canonical JSON split around the `prev` value on stdin;
- * the host fills in the hash of its own last line, hashes with sha256sum and appends, under
- * flock when available. The host's chain is the host's: it records the runs that changed it.
+ * The hosts' copies: every record is appended, byte for byte as the controller signed it, to
+ * /var/log/infra/audit.jsonl (root, 0600) on each host it touched (record.ts `recipients`),
+ * with nothing but sh and coreutils, under flock when available. A host cannot sign (it holds
+ * no key); it keeps what it was sent, so its copy carries the controller's chain head at each
+ * run that touched it: a controller file cut short or rewritten no longer matches it.
  */
-import { randomBytes } from 'node:crypto';
 import { quote } from '../shell/quote.js';
 import { redact } from '../secrets/secret.js';
-import { canonicalJson } from './canonical.js';
-import type { AuditDraft } from './record.js';
 
 export const REMOTE_AUDIT_FILE = '/var/log/infra/audit.jsonl';
 
 export interface RemoteAppend {
   /** Shell command to run on the host (as root, through the session). */
   command: string;
-  /** Its stdin: the record split around prev, two lines. */
+  /** Its stdin: the signed line. */
   stdin: string;
 }
 
-export function remoteAppendScript(draft: AuditDraft, path: string = REMOTE_AUDIT_FILE): RemoteAppend {
-  const mark = `@prev-${randomBytes(12).toString('hex')}@`;
-  const body = canonicalJson({ ...draft, prev: mark });
-  const at = body.indexOf(JSON.stringify(mark));
-  if (at < 0 || body.indexOf(JSON.stringify(mark), at + 1) >= 0) throw new Error('audit: cannot place prev in the record');
-  const before = body.slice(0, at);
-  const after = body.slice(at + JSON.stringify(mark).length);
+export function remoteAppendScript(line: string, path: string = REMOTE_AUDIT_FILE): RemoteAppend {
+  if (line.includes('\n')) throw new Error('audit: a record line cannot contain a newline');
   const command = [
     'set -eu',
     `f=${quote(path)}`,
@@ -34,22 +27,18 @@ export function remoteAppendScript(draft: AuditDraft, path: string = REMOTE_AUDI
     'exec 9>>"$f"',
     'chmod 600 "$f"',
     'if command -v flock >/dev/null 2>&1; then flock -w 60 9; fi',
-    'IFS= read -r before',
-    'IFS= read -r after',
-    `prev=$(tail -n 1 "$f" | sed -n 's/.*,"hash":"\\([0-9a-f]\\{64\\}\\)"}$/\\1/p')`,
-    'if [ -n "$prev" ]; then prevj="\\"$prev\\""; else prevj=null; fi',
-    'body="$before$prevj$after"',
-    "hash=$(printf '%s' \"$body\" | sha256sum | cut -c1-64)",
-    'printf \'%s,"hash":"%s"}\\n\' "${body%?}" "$hash" >&9', // body ends with its closing brace
+    // A line cut short earlier (a full disk) must not swallow this one.
+    'if [ -s "$f" ] && [ -n "$(tail -c 1 "$f")" ]; then printf \'\\n\' >&9; fi',
+    'cat >&9',
   ].join('\n');
-  return { command, stdin: `${before}\n${after}\n` };
+  return { command, stdin: `${line}\n` };
 }
 
 type Run = (cmd: string, opts: { stdin: string }) => Promise<{ code: number; stderr: string }>;
 
 /** Runs the append through a transport's run(); a failure is a result, not an exception. */
-export async function appendRemote(run: Run, draft: AuditDraft, path?: string): Promise<{ ok: boolean; error?: string }> {
-  const { command, stdin } = remoteAppendScript(draft, path);
+export async function appendRemote(run: Run, line: string, path?: string): Promise<{ ok: boolean; error?: string }> {
+  const { command, stdin } = remoteAppendScript(line, path);
   const r = await run(command, { stdin });
   return r.code === 0 ? { ok: true } : { ok: false, error: redact(`audit append failed (exit ${r.code}): ${r.stderr.trim()}`) };
 }

@@ -28,10 +28,22 @@ export function register(program: Command): void {
 
   lab
     .command('status')
-    .description('print each lab host with its address and container state')
+    .description('print each lab host with its address and container state; exit 1 unless every host is running')
     .action(async () => {
-      console.log(formatStatus(await labStatus(defaultLabOptions())));
+      const hosts = await labStatus(defaultLabOptions());
+      console.log(formatStatus(hosts));
+      const down = notRunning(hosts);
+      // Like `systemctl is-active`: scripts can wait on it (`until infra lab status; do ...`).
+      if (down.length) {
+        console.error(`lab: not up: ${down.map((h) => `${h.name} ${h.state}`).join(', ')}; start it with \`infra lab up\``);
+        process.exitCode = 1;
+      }
     });
+}
+
+/** The hosts that keep the lab from being up (missing, exited, ...). */
+export function notRunning(hosts: LabHostStatus[]): LabHostStatus[] {
+  return hosts.filter((h) => h.state !== 'running');
 }
 
 export function formatStatus(hosts: LabHostStatus[]): string {

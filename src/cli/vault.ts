@@ -8,7 +8,8 @@ import { spawnSync } from 'node:child_process';
 import { UserError } from '../errors.js';
 import { Keyring, DEFAULT_VAULT_ID, encryptValue, vaultIdsIn } from '../secrets/vault.js';
 import { canPrompt, promptHidden } from '../secrets/prompt.js';
-import { parseVarsFile, decryptText, encryptText, rekeyText, envelopesOf, VAULT_TAG, type EncryptResult } from '../secrets/yaml-vault.js';
+import { parseVarsFile, decryptText, encryptText, rekeyText, envelopesOf, type EncryptResult } from './vault-file.js';
+import { VAULT_TAG } from '../yaml/positions.js';
 import { editInRam, defaultEditor, writeFileAtomic } from '../secrets/edit-session.js';
 
 interface VaultOptions {

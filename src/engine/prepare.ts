@@ -13,6 +13,7 @@ import { selectHosts } from '../inventory/limit.js';
 import { mergeVars } from '../inventory/vars.js';
 import { validateRoleVars, type RoleDef } from '../playbook/role.js';
 import type { Play } from '../playbook/schema.js';
+import { renderTaskParams, type RenderString } from '../playbook/params.js';
 import type { RunInput } from './input.js';
 
 export interface PrepareInput {
@@ -22,7 +23,7 @@ export interface PrepareInput {
   extraVars: Record<string, unknown>;
   /** Directory of the playbook: templates/ and files/ of playbook tasks live there. */
   playbookDir: string;
-  renderString(template: string, data: Record<string, unknown>, origin: string): string;
+  renderString: RenderString;
 }
 
 /** The plays of a loaded run input, for `limit`. */
@@ -97,23 +98,27 @@ function prepareHost(input: PrepareInput, play: Play, name: string, errors: User
     }
   }
 
-  // Playbook tasks: string params templated per host now, so bad input fails before connecting.
+  // Playbook tasks and handlers: string params templated per host now, so bad input fails before connecting.
   const data = { vars: baseVars, host: hostInfo };
+  const bindYamlTask = (task: Task): BoundTask => {
+    const params = renderTaskParams(task, data, input.renderString);
+    const parsed = task.module.params.safeParse(params);
+    if (!parsed.success) {
+      const o = task.origin;
+      throw new UserError(
+        `invalid parameters for ${task.module.name} on ${name}: ${parsed.error.issues
+          .map((i) => `${i.path.join('.') || '(params)'}: ${i.message}`)
+          .join('; ')}`,
+        { pos: o ? { file: o.file, line: o.line, col: o.col } : undefined, hint: 'see the module reference in README.md' },
+      );
+    }
+    return { task: { ...task, params }, roleDir: input.playbookDir, vars: baseVars };
+  };
   const yamlTasks: BoundTask[] = [];
   for (const task of play.tasks) {
     try {
-      const params = templateParams(task, data, input);
-      const parsed = task.module.params.safeParse(params);
-      if (!parsed.success) {
-        const o = task.origin;
-        throw new UserError(
-          `invalid parameters for ${task.module.name} on ${name}: ${parsed.error.issues
-            .map((i) => `${i.path.join('.') || '(params)'}: ${i.message}`)
-            .join('; ')}`,
-          { pos: o ? { file: o.file, line: o.line, col: o.col } : undefined, hint: 'see the module reference in README.md' },
-        );
-      }
-      yamlTasks.push({ task: withPlayTags({ ...task, params }), roleDir: input.playbookDir, vars: baseVars });
+      const bound = bindYamlTask(task);
+      yamlTasks.push({ ...bound, task: withPlayTags(bound.task) });
     } catch (e) {
       errors.push(asUserError(e));
     }
@@ -126,7 +131,11 @@ function prepareHost(input: PrepareInput, play: Play, name: string, errors: User
     }
   }
   for (const [hn, ht] of Object.entries(play.handlers ?? {})) {
-    handlers.set(hn, { task: ht, roleDir: input.playbookDir, vars: baseVars });
+    try {
+      handlers.set(hn, bindYamlTask(ht));
+    } catch (e) {
+      errors.push(asUserError(e));
+    }
   }
 
   for (const bt of yamlTasks) {
@@ -163,20 +172,6 @@ function hostViews(inventory: Inventory, pattern: string): HostView[] {
     const h = inventory.hosts.get(n)!;
     return { name: n, address: h.conn.address, groups: h.groups, vars: h.vars };
   });
-}
-
-/** Renders every string containing "{{" in a task's params (deeply). */
-function templateParams(task: Task, data: Record<string, unknown>, input: PrepareInput): unknown {
-  const origin = task.origin ? `${task.origin.file}${task.origin.line ? `:${task.origin.line}` : ''}` : task.module.name;
-  const walk = (v: unknown): unknown => {
-    if (typeof v === 'string') return v.includes('{{') ? input.renderString(v, data, origin) : v;
-    if (Array.isArray(v)) return v.map(walk);
-    if (v && typeof v === 'object' && Object.getPrototypeOf(v) === Object.prototype) {
-      return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, walk(x)]));
-    }
-    return v;
-  };
-  return walk(task.params);
 }
 
 function asUserError(e: unknown, context?: string): UserError {

@@ -12,8 +12,8 @@ import type { VaultDecryptor } from '../secrets/types.js';
 import type { ConnectionSettings, GroupSpec, HostSpec, Inventory, VarSource } from './types.js';
 import { CONNECTION_KEYS, NAME_RE, hostsFileShapeSchema, hostSchema, groupSchema, varsSchema, type ConnectionKeys, type RawGroup, type RawHost } from './schema.js';
 import { mergeVars, isPlainObject, type Vars } from './vars.js';
-import { loadYamlFile, type YamlDoc, type YamlPath } from './yaml.js';
-import { zodErrors } from './zod-errors.js';
+import { loadYamlFile, type YamlDoc, type YamlPath } from '../yaml/positions.js';
+import { zodErrors } from '../yaml/zod-errors.js';
 
 export interface LoadInventoryOptions {
   cwd?: string;
@@ -148,7 +148,7 @@ export async function loadInventory(envOrPath: string, opts: LoadInventoryOption
 
   if (errors.length === 1) throw errors[0];
   if (errors.length > 1) throw new UserErrors(errors.sort(byPosition));
-  return { env, dir, hosts, groups, knownHostsPath: join(dir, 'known_hosts') };
+  return { env, dir, hosts, groups, knownHostsPath: join(dir, 'known_hosts'), vault: opts.decryptor };
 }
 
 /** `lab` → <cwd>/inventories/lab; anything path-like → that directory (or hosts.yaml's). */
@@ -194,7 +194,7 @@ async function loadVarsDir(
     if (!known.has(name)) {
       const guess = didYouMean(name, known);
       errors.push(
-        new UserError(`${doc.file}: vars for unknown ${kind} "${name}"${guess ? ` — did you mean "${guess}"?` : ''}`, {
+        new UserError(`vars for unknown ${kind} "${name}"${guess ? ` — did you mean "${guess}"?` : ''}`, {
           pos: { file: doc.file },
           hint: `the file name must be a ${kind} of hosts.yaml (${[...known].join(', ')})`,
         }),
@@ -210,7 +210,7 @@ async function loadVarsDir(
     if (doc.value === null || doc.value === undefined) doc.value = {};
     const parsed = varsSchema.safeParse(doc.value);
     if (!parsed.success || !isPlainObject(doc.value)) {
-      errors.push(new UserError(`${doc.file}: expected a mapping of variables`, { pos: doc.pos([]), hint: 'write `name: value` lines at the top level' }));
+      errors.push(new UserError(`expected a mapping of variables`, { pos: doc.pos([]), hint: 'write `name: value` lines at the top level' }));
       continue;
     }
     out.set(name, doc);
@@ -270,6 +270,8 @@ function resolveConnection(
   if (merged.keyPassphrase) conn.keyPassphrase = merged.keyPassphrase;
   if (merged.becomePassword) conn.becomePassword = merged.becomePassword;
   if (merged.bastion) conn.bastion = merged.bastion;
+  if (merged.keepaliveInterval !== undefined) conn.keepaliveIntervalMs = Math.round(merged.keepaliveInterval * 1000);
+  if (merged.keepaliveCount !== undefined) conn.keepaliveCountMax = merged.keepaliveCount;
   return conn;
 }
 

@@ -14,7 +14,7 @@ import { parse as parseYamlValue } from 'yaml';
 import { UserError, didYouMean, type SourcePos } from '../errors.js';
 import type { VaultDecryptor } from '../secrets/types.js';
 import type { Inventory, VarSource } from './types.js';
-import { parseYaml, displayPath } from './yaml.js';
+import { parseYaml, displayPath, forbiddenKey } from '../yaml/positions.js';
 
 export type Vars = Record<string, unknown>;
 
@@ -40,13 +40,24 @@ function mergeInto(base: Vars, top: Vars): Vars {
   return out;
 }
 
-export interface ExplainExtra {
-  roleDefaults?: Vars;
-  play?: { vars: Vars; pos?: SourcePos };
-  extra?: Vars;
+/** Variables from one source, and where each top-level key was written. */
+export interface VarsLayer {
+  vars: Vars;
+  posOf(key: string): SourcePos | undefined;
 }
 
-/** Every level's contribution to `name` on `host`, lowest precedence first. */
+export interface ExplainExtra {
+  roleDefaults?: Vars;
+  /** The plays that run on the host, in playbook order: each is its own play level. */
+  plays?: Array<VarsLayer & { name: string }>;
+  /** One layer per -e argument, in command-line order. */
+  extra?: VarsLayer[];
+}
+
+/**
+ * Every level's contribution to `name` on `host`, lowest precedence first. Plays do not stack:
+ * each play's vars apply to that play's tasks only (formatExplain shows one result per play).
+ */
 export function explainVar(inv: Inventory, host: string, name: string, extra: ExplainExtra = {}): VarSource[] {
   const spec = inv.hosts.get(host);
   if (!spec) {
@@ -56,8 +67,8 @@ export function explainVar(inv: Inventory, host: string, name: string, extra: Ex
   const out: VarSource[] = [];
   if (extra.roleDefaults && name in extra.roleDefaults) out.push({ level: 'role default', value: extra.roleDefaults[name] });
   out.push(...(spec.provenance.get(name) ?? []));
-  if (extra.play && name in extra.play.vars) out.push({ level: 'play', value: extra.play.vars[name], pos: extra.play.pos });
-  if (extra.extra && name in extra.extra) out.push({ level: 'extra', value: extra.extra[name] });
+  for (const p of extra.plays ?? []) if (name in p.vars) out.push({ level: 'play', scope: p.name, value: p.vars[name], pos: p.posOf(name) });
+  for (const e of extra.extra ?? []) if (name in e.vars) out.push({ level: 'extra', value: e.vars[name], pos: e.posOf(name) });
   return out;
 }
 
@@ -67,14 +78,19 @@ export function explainVar(inv: Inventory, host: string, name: string, extra: Ex
  * mapping `{"a": 1}`, or `@file.yaml` (relative to cwd).
  */
 export function parseExtraVars(args: ReadonlyArray<string>, cwd: string, opts: { decryptor?: VaultDecryptor } = {}): Vars {
-  const levels: Vars[] = [];
-  for (const arg of args) levels.push(parseOne(arg, cwd, opts.decryptor));
-  return mergeVars(levels);
+  return mergeVars(extraVarsLayers(args, cwd, opts).map((l) => l.vars));
+}
+
+/** Each -e argument's variables with where they were written: the file's line, or the command line. */
+export function extraVarsLayers(args: ReadonlyArray<string>, cwd: string, opts: { decryptor?: VaultDecryptor } = {}): VarsLayer[] {
+  return args.map((arg) => parseOne(arg, cwd, opts.decryptor));
 }
 
 const HINT = 'use -e key=value, -e \'{"key": "value"}\' or -e @file.yaml';
+const COMMAND_LINE: SourcePos = { file: '-e (command line)' };
 
-function parseOne(arg: string, cwd: string, decryptor?: VaultDecryptor): Vars {
+function parseOne(arg: string, cwd: string, decryptor?: VaultDecryptor): VarsLayer {
+  const onCommandLine = (vars: Vars): VarsLayer => ({ vars, posOf: () => COMMAND_LINE });
   const origin = { file: `-e ${arg.length > 40 ? `${arg.slice(0, 37)}...` : arg}` };
   if (arg.startsWith('@')) {
     const path = resolve(cwd, arg.slice(1));
@@ -86,27 +102,33 @@ function parseOne(arg: string, cwd: string, decryptor?: VaultDecryptor): Vars {
     }
     const doc = parseYaml(text, displayPath(path, cwd), { decryptor });
     if (doc.errors.length) throw doc.errors[0];
-    if (doc.value === null) return {};
+    if (doc.value === null) return { vars: {}, posOf: () => undefined };
     if (!isPlainObject(doc.value)) throw new UserError('extra vars file must be a mapping of variables', { pos: doc.pos([]), hint: HINT });
-    return doc.value;
+    return { vars: doc.value, posOf: (k) => doc.keyPos([k]) };
   }
   if (arg.trimStart().startsWith('{')) {
     const doc = parseYaml(arg, origin.file);
     if (doc.errors.length || !isPlainObject(doc.value)) {
       throw new UserError(`invalid extra vars mapping: ${doc.errors[0]?.message ?? 'not a mapping'}`, { pos: origin, hint: HINT });
     }
-    return doc.value;
+    return onCommandLine(doc.value);
   }
   const eq = arg.indexOf('=');
   const key = arg.slice(0, eq);
   if (eq <= 0 || !/^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$/.test(key)) {
     throw new UserError(`invalid extra var "${arg}"`, { pos: origin, hint: HINT });
   }
+  for (const k of key.split('.')) {
+    const forbidden = forbiddenKey(k, origin);
+    if (forbidden) throw forbidden;
+  }
   const value = scalar(arg.slice(eq + 1));
-  return key
-    .split('.')
-    .reverse()
-    .reduce<unknown>((v, k) => ({ [k]: v }), value) as Vars;
+  return onCommandLine(
+    key
+      .split('.')
+      .reverse()
+      .reduce<unknown>((v, k) => ({ [k]: v }), value) as Vars,
+  );
 }
 
 /** A YAML scalar (number, boolean, null, string); anything else stays the literal text. */

@@ -5,7 +5,7 @@
  * differs and is small enough to diff (or when an edit needs it).
  */
 import { z } from 'zod';
-import { Secret } from '../secrets/secret.js';
+import { Secret, containsSecret } from '../secrets/secret.js';
 import { sh } from '../shell/quote.js';
 import type { FileState } from './file-state.js';
 import { attrChanges, attrsShape, diffText, joinLines, setAttrs, splitLines, validateSchema, type DesiredFile, type FilePlan } from './file-plan.js';
@@ -46,13 +46,16 @@ const fileParams = z
   });
 export type FileParams = z.infer<typeof fileParams>;
 
+/** `secret`: the content holds a secret (a Secret, or a value templated from one): no diff at all. */
 async function wantedContent(host: HostContext, p: FileParams): Promise<{ content: Buffer; secret: boolean }> {
   if (p.content !== undefined) {
     const secret = p.content instanceof Secret;
-    return { content: Buffer.from(secret ? (p.content as Secret).reveal() : (p.content as string), 'utf8'), secret };
+    const content = Buffer.from(secret ? (p.content as Secret).reveal() : (p.content as string), 'utf8');
+    return { content, secret: secret || containsSecret(content) };
   }
   if (p.src !== undefined) return { content: await host.roleFile(p.src), secret: false };
-  return { content: Buffer.from(await renderTemplate(host, p.template as string, p.vars), 'utf8'), secret: false };
+  const content = Buffer.from(await renderTemplate(host, p.template as string, p.vars), 'utf8');
+  return { content, secret: containsSecret(content) };
 }
 
 export const file = defineModule<FileParams, z.input<typeof fileParams>>({
@@ -92,7 +95,7 @@ export const template = defineModule<TemplateParams, z.input<typeof templatePara
   describe: (p) => p.dest,
   async check(host, p) {
     const content = Buffer.from(await renderTemplate(host, p.src, p.vars), 'utf8');
-    return checkWholeFile(host, { ...p, path: p.dest, content });
+    return checkWholeFile(host, { ...p, path: p.dest, content, sensitive: p.sensitive || containsSecret(content) });
   },
   apply: (host, _p, c) => applyWholeFile(host, c),
 });
@@ -141,7 +144,7 @@ async function checkEdit(
   }
   const before = splitLines(state.content);
   const content = joinLines(edit(before));
-  const want: DesiredFile = { ...p, content };
+  const want: DesiredFile = { ...p, content, sensitive: p.sensitive || containsSecret(content) };
   if (state.kind === 'file' && state.content && Buffer.compare(state.content, content) === 0) {
     const attrs = attrChanges(state, p);
     const plan: FilePlan = { changes: attrs, write: false, attrs: attrs.length > 0 };

@@ -7,9 +7,12 @@ import * as users from './users.js';
 import * as sysctl from './sysctl.js';
 import * as command from './command.js';
 import * as meta from './meta.js';
+import * as tls from './tls.js';
+import * as cluster from './cluster.js';
+import * as haproxy from './haproxy.js';
 import * as postgres from './postgres.js';
 
-export { apt, files, systemd, users, sysctl, command, meta, postgres };
+export { apt, files, systemd, users, sysctl, command, meta, tls, cluster, haproxy, postgres };
 
 const factories = [
   apt.packages, apt.repository, apt.update,
@@ -19,6 +22,9 @@ const factories = [
   sysctl.param,
   command.run,
   meta.skip,
+  tls.certificate, tls.caTrust,
+  cluster.primary,
+  haproxy.server,
   postgres.topology, postgres.config, postgres.hba, postgres.role, postgres.database, postgres.grant, postgres.slot, postgres.sql,
 ];
 

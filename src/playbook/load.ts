@@ -1,15 +1,18 @@
 /**
  * Loads and validates a playbook before anything connects: its shape, every role (imported),
  * every module name, and every task's params against its module's zod schema. Strings with
- * "{{" are templated per host later (engine/prepare.ts), so checks that depend on them wait.
+ * "{{" are templated per host later (params.ts), so checks that depend on them wait; a
+ * template in a shell field that could not be quoted safely is refused here, at its line.
  * All errors are collected and thrown together.
  */
 import { UserError, UserErrors, didYouMean } from '../errors.js';
 import { makeTask, type Module, type Task, type TaskOptions } from '../modules/types.js';
 import type { VaultDecryptor } from '../secrets/types.js';
-import { loadYamlFile, formatPath, type YamlDoc, type YamlPath } from '../inventory/yaml.js';
-import { zodErrors } from '../inventory/zod-errors.js';
+import { loadYamlFile, formatPath, type YamlDoc, type YamlPath } from '../yaml/positions.js';
+import { zodErrors } from '../yaml/zod-errors.js';
 import { isPlainObject } from '../inventory/vars.js';
+import { shellTemplateProblem } from '../render/template.js';
+import { SHELL_PARAMS } from './params.js';
 import { loadRole, type RoleDef } from './role.js';
 import { playbookSchema, taskOptionsSchema, TASK_OPTION_KEYS, type Play, type Playbook, type RoleRef } from './schema.js';
 import type { z } from 'zod';
@@ -140,6 +143,13 @@ function parseTask(
   if (!isPlainObject(rawParams)) {
     errors.push(new UserError(`${formatPath(paramsPath)}: module parameters must be a mapping`, { pos: doc.pos(paramsPath), hint: `e.g. ${modName}: {key: value}` }));
     return undefined;
+  }
+  for (const [k, v] of Object.entries(rawParams)) {
+    const problem = SHELL_PARAMS.has(k) && typeof v === 'string' && v.includes('{{') ? shellTemplateProblem(v) : undefined;
+    if (problem) {
+      errors.push(new UserError(`${formatPath([...paramsPath, k])}: ${problem.message}`, { pos: doc.pos([...paramsPath, k]), hint: problem.hint }));
+      bad = true;
+    }
   }
   const checked = module.params.safeParse(rawParams);
   if (!checked.success) {

@@ -12,8 +12,8 @@ import { mergeVars } from '../inventory/vars.js';
 import type { Facts } from '../facts/types.js';
 import type { Inventory, VarSource } from '../inventory/types.js';
 import type { HostView, Task } from '../modules/types.js';
-import { formatPath } from '../inventory/yaml.js';
-import { describeValue, valueAt } from '../inventory/zod-errors.js';
+import { formatPath } from '../yaml/positions.js';
+import { describeValue, valueAt } from '../yaml/zod-errors.js';
 
 export interface RoleContext<V> {
   /** Validated by the role's schema for this host. */

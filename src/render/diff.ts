@@ -50,16 +50,11 @@ function arrow(before: string, after: string, color: boolean): string {
   return `${c.red(before)} → ${c.green(after)}`;
 }
 
-function lineCount(text: string | null): number {
-  if (text === null || text === '') return 0;
-  return text.split('\n').length - (text.endsWith('\n') ? 1 : 0);
-}
-
 function renderFileDiff(path: string, before: string | null, after: string | null, sensitive: boolean, color: boolean): string {
   const c = palette(color);
   const header = [c.bold(`--- ${path} (before)`), c.bold(`+++ ${path} (after)`)];
-  const counts = `${before === null ? 'absent' : `${lineCount(before)} lines`} → ${after === null ? 'absent' : `${lineCount(after)} lines`}`;
-  if (sensitive) return [...header, c.yellow(`(content hidden: sensitive; ${counts})`)].join('\n');
+  // Nothing of a sensitive file's content, old or new: the change line carries its sha256.
+  if (sensitive) return [...header, c.yellow(`(content hidden: sensitive${before === null ? '; new file' : after === null ? '; removed' : ''})`)].join('\n');
   if (isBinary(before) || isBinary(after)) return [...header, c.yellow(`(binary content; ${byteCounts(before, after)})`)].join('\n');
   if ((before?.length ?? 0) + (after?.length ?? 0) > MAX_DIFF_BYTES) {
     return [...header, c.yellow(`(too large to show; ${byteCounts(before, after)})`)].join('\n');

@@ -5,6 +5,12 @@
  */
 import Handlebars, { type HelperDelegate, type HelperOptions } from 'handlebars';
 import { quote } from '../shell/quote.js';
+import { addSecretForm } from '../secrets/secret.js';
+
+// Helpers that transform a string print a secret in a form redact() must know (quote's form
+// is registered by shell/quote.ts; json's escaping by the redactor itself).
+addSecretForm((v) => v.toUpperCase());
+addSecretForm((v) => v.toLowerCase());
 
 type Args = unknown[];
 
@@ -109,6 +115,15 @@ const plainHelpers: Record<string, HelperDelegate> = {
     const v = values[0];
     if (typeof v !== 'string' && typeof v !== 'number') throw new Error(`helper "quote": expected a string or number, got ${typeof v}`);
     return quote(v);
+  },
+  /**
+   * {{raw value}}: the value as is. In a shell field (cmd, unless, onlyIf, validate), where
+   * every other {{…}} is quoted, it splices shell syntax on purpose; elsewhere it changes nothing.
+   */
+  raw: (...args: Args) => {
+    const { values } = split(args);
+    required('raw', values, 1);
+    return String(values[0]);
   },
   /** {{#if (includes list item)}}. */
   includes: (...args: Args) => {

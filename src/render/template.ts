@@ -1,8 +1,9 @@
 /**
  * Handlebars, strict and unescaped: the only file that knows about handlebars besides its
- * helpers. A missing variable is a UserError naming the template, line and variable; template
- * paths cannot leave the role; Secrets are revealed into the content (the host needs the real
- * password) and masked again by the redactor wherever output goes.
+ * helpers and the shell-field rewriting (shell-template.ts). A missing variable is a UserError
+ * naming the template, line and variable; template paths cannot leave the role; Secrets are
+ * revealed into the content (the host needs the real password) and masked again by the
+ * redactor wherever output goes.
  */
 import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import { basename, join } from 'node:path';
@@ -11,14 +12,18 @@ import { UserError } from '../errors.js';
 import { isSecret } from '../secrets/secret.js';
 import { helpers, HelperError } from './helpers.js';
 import { resolveInside } from './paths.js';
+import { SHELL_HINT, SHELL_WORD_HELPER, ShellTemplateError, quoteShellTemplate, shellWord } from './shell-template.js';
 
 export { resolveInside } from './paths.js';
 
 export interface Renderer {
   /** Renders roles/<role>/templates/<src> (or a path under the shared templates dir). */
   renderFile(roleDir: string, src: string, data: Record<string, unknown>): Promise<string>;
-  /** Renders a template string (YAML task params "{{ vars.db_name }}"); origin for errors. */
-  renderString(template: string, data: Record<string, unknown>, origin: string): string;
+  /**
+   * Renders a template string (YAML task params "{{ vars.db_name }}"); origin for errors.
+   * `shell`: the string is a shell command, each {{…}} prints one quoted word (shell-template.ts).
+   */
+  renderString(template: string, data: Record<string, unknown>, origin: string, opts?: { shell?: boolean }): string;
   /**
    * Parses a role template without rendering it (`infra check`): syntax, unknown partials and
    * unknown helpers are UserErrors. Returns the resolved file path.
@@ -27,6 +32,7 @@ export interface Renderer {
 }
 
 const COMPILE_OPTIONS = { strict: true, noEscape: true } as const;
+const SHELL_COMPILE_OPTIONS = { ...COMPILE_OPTIONS, knownHelpers: { [SHELL_WORD_HELPER]: true } };
 const BUILTIN_HELPERS = ['if', 'unless', 'each', 'with', 'lookup', 'log'];
 const STRING_CACHE_LIMIT = 2000;
 
@@ -35,6 +41,7 @@ type Compiled = (data: unknown) => string;
 export function createRenderer(opts: { sharedDir: string }): Renderer {
   const hb = Handlebars.create();
   hb.registerHelper(helpers);
+  hb.registerHelper(SHELL_WORD_HELPER, shellWord);
   const fileCache = new Map<string, { source: string; fn: Compiled }>();
   const stringCache = new Map<string, Compiled>();
   let partialNames: string[] | undefined;
@@ -85,15 +92,16 @@ export function createRenderer(opts: { sharedDir: string }): Renderer {
       }
     },
 
-    renderString(template, data, origin) {
+    renderString(template, data, origin, opts = {}) {
       const names = ensurePartials();
-      let fn = stringCache.get(template);
-      if (!fn) {
-        fn = hb.compile(template, COMPILE_OPTIONS);
-        if (stringCache.size >= STRING_CACHE_LIMIT) stringCache.clear();
-        stringCache.set(template, fn);
-      }
+      const key = opts.shell ? `shell:${template}` : `text:${template}`;
       try {
+        let fn = stringCache.get(key);
+        if (!fn) {
+          fn = opts.shell ? hb.compile(quoteShellTemplate(hb.parse(template)), SHELL_COMPILE_OPTIONS) : hb.compile(template, COMPILE_OPTIONS);
+          if (stringCache.size >= STRING_CACHE_LIMIT) stringCache.clear();
+          stringCache.set(key, fn);
+        }
         return fn(revealSecrets(data));
       } catch (e) {
         throw templateError(e, origin, template, names, true);
@@ -114,6 +122,26 @@ export function createRenderer(opts: { sharedDir: string }): Renderer {
       return file;
     },
   };
+}
+
+/**
+ * What is wrong with a shell-field template, if anything (the playbook loader reports it at
+ * the parameter's line, before anything connects). Syntax errors are left to rendering.
+ */
+export function shellTemplateProblem(template: string): { message: string; hint: string } | undefined {
+  let ast: hbs.AST.Program;
+  try {
+    ast = Handlebars.parse(template);
+  } catch {
+    return undefined;
+  }
+  try {
+    quoteShellTemplate(ast);
+    return undefined;
+  } catch (e) {
+    if (e instanceof ShellTemplateError) return { message: e.message, hint: SHELL_HINT };
+    throw e;
+  }
 }
 
 /** Deep copy with every Secret replaced by its value; other objects pass through untouched. */
@@ -175,6 +203,9 @@ function templateError(e: unknown, file: string, source: string, partials: strin
       hint: `define it (role defaults, group_vars, host_vars, play vars or -e), or write {{default ${variable} "..."}} / {{#if ${variable}}}`,
       cause: e,
     });
+  }
+  if (e instanceof ShellTemplateError) {
+    return new UserError(`${what}: ${message}`, { pos: posOf(e.line, e.column), hint: SHELL_HINT, cause: e });
   }
   if (e instanceof HelperError) {
     return new UserError(`${what}: ${message}`, { pos: posOf(e.line, e.column), cause: e });

@@ -2,11 +2,12 @@
 import type { Reporter, RunEvent } from './events.js';
 import type { Diff } from '../modules/types.js';
 import { MASK, isSecret, redact } from '../secrets/secret.js';
+import { jsonLine } from './printable.js';
 
 export function createJsonReporter(opts: { out: NodeJS.WritableStream }): Reporter {
   return {
     emit(e) {
-      opts.out.write(JSON.stringify(sanitizeEvent(e)) + '\n');
+      opts.out.write(jsonLine(sanitizeEvent(e)) + '\n');
     },
     async close() {},
   };

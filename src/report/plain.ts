@@ -1,13 +1,15 @@
 /**
  * Plain lines for CI and non-TTY output: "[db1] changed  files.template /etc/...". Each event
  * is written in one piece, so lines from hosts running in parallel never interleave inside an
- * event (a task's diff or a command's output stays together).
+ * event (a task's diff or a command's output stays together). Control characters in the
+ * event's text are escaped (printable.ts): remote output never drives the terminal.
  */
 import type { Reporter, RunEvent } from './events.js';
 import { redact } from '../secrets/secret.js';
 import { palette } from '../render/ansi.js';
 import { execOutputLines, formatMs, indent, statusLabel, taskResultLines } from './format.js';
 import { renderRecap } from './recap.js';
+import { printableEvent } from './printable.js';
 
 export interface PlainOptions {
   out: NodeJS.WritableStream;
@@ -33,8 +35,8 @@ export function createPlainReporter(opts: PlainOptions): Reporter {
       case 'run.start':
         hostWidth = Math.max(0, ...e.hosts.map((h) => h.length));
         return [
-          c.bold(`infra ${e.command}`) +
-            ` — ${e.mode === 'check' ? 'check mode, nothing will be changed' : 'apply'}` +
+          c.bold(e.command) +
+            ` — ${e.mode === 'check' ? 'check mode, nothing will be changed' : e.mode}` +
             ` — ${e.hosts.length} ${e.hosts.length === 1 ? 'host' : 'hosts'} of ${e.inventory} — run ${e.runId}`,
         ];
       case 'play.start':
@@ -68,7 +70,7 @@ export function createPlainReporter(opts: PlainOptions): Reporter {
 
   return {
     emit(e) {
-      write(lines(e));
+      write(lines(printableEvent(e)));
     },
     async close() {},
   };

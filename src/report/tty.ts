@@ -13,6 +13,7 @@ import { HostBoard } from './board.js';
 import { execOutputLines, indent, statusLabel, taskResultLines } from './format.js';
 import { renderRecap } from './recap.js';
 import { createPlainReporter } from './plain.js';
+import { printableEvent } from './printable.js';
 
 export interface TtyOptions {
   out: NodeJS.WriteStream;
@@ -146,7 +147,8 @@ export function createTtyReporter(opts: TtyOptions): Reporter {
   }
 
   return {
-    emit(e) {
+    emit(event) {
+      const e = printableEvent(event); // remote text never drives the terminal
       if (finishing) {
         // Late events (after run.end or close) can no longer go to the live view: print them plainly.
         void finishing.then(() => (late ??= createPlainReporter({ out: opts.out, diff: opts.diff, verbose, color })).emit(e));

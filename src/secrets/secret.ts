@@ -14,24 +14,54 @@ export const MASK = '********';
 /** Shortest value the redactor masks (and the vault agrees to encrypt). */
 export const MIN_SECRET_LENGTH = 3;
 
+/** Every value registered, as given (to derive forms added later). */
+const values = new Set<string>();
+/** What redact() masks: each value in each of its output forms. */
 const registry = new Set<string>();
 let longestFirst: string[] | undefined;
 
+/**
+ * Transformations output paths apply to strings, besides JSON escaping: shell quoting
+ * (shell/quote.ts), case-changing template helpers (render/helpers.ts). Whoever produces a
+ * form registers it here, so every secret, earlier or later, is masked in that form too.
+ */
+const forms: Array<(value: string) => string> = [];
+
+export function addSecretForm(form: (value: string) => string): void {
+  forms.push(form);
+  for (const v of values) addForms(v);
+}
+
 function register(value: string): void {
+  if (value.length < MIN_SECRET_LENGTH) return; // nor its forms: quoted, "ab" would still mask every 'ab'
+  values.add(value);
+  addForms(value);
+}
+
+function addForms(value: string): void {
   const before = registry.size;
   for (const form of outputForms(value)) if (form.length >= MIN_SECRET_LENGTH) registry.add(form);
   if (registry.size !== before) longestFirst = undefined;
 }
 
 /**
- * The ways a value can show up in output: as is; JSON-escaped (a secret with a quote or
- * newline inside a JSON document); and, for a multi-line value (a TLS key), each of its
- * lines, since diffs and line-oriented output show one line at a time.
+ * The ways a value can show up in output: as is and in each registered form, each of them
+ * also JSON-escaped (a secret with a quote or newline inside a JSON document); and, for a
+ * multi-line value (a TLS key), each of its lines, since diffs and line-oriented output
+ * show one line at a time.
  */
 function outputForms(value: string): string[] {
-  const forms = [value, JSON.stringify(value).slice(1, -1)];
-  if (/[\r\n]/.test(value)) forms.push(...value.split(/\r?\n|\r/).map((l) => l.trim()));
-  return forms;
+  const shown = [value];
+  for (const form of forms) {
+    try {
+      shown.push(form(value));
+    } catch {
+      // A form that cannot take this value (quote() refuses NUL) cannot produce it either.
+    }
+  }
+  const out = shown.flatMap((v) => [v, JSON.stringify(v).slice(1, -1)]);
+  if (/[\r\n]/.test(value)) out.push(...value.split(/\r?\n|\r/).map((l) => l.trim()));
+  return out;
 }
 
 export class Secret {
@@ -72,6 +102,18 @@ export function redact(text: string): string {
     if (out.includes(v)) out = out.split(v).join(MASK);
   }
   return out;
+}
+
+/**
+ * Whether a text (a rendered file) holds any registered secret, in any form. Such a file is
+ * sensitive as a whole: its diff would show the lines around the secret, and after a rotation
+ * the old value, which the redactor no longer knows.
+ */
+export function containsSecret(text: string | Buffer): boolean {
+  if (registry.size === 0) return false;
+  const s = typeof text === 'string' ? text : text.toString('utf8');
+  for (const v of registry) if (s.includes(v)) return true;
+  return false;
 }
 
 /**

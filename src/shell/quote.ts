@@ -2,7 +2,7 @@
  * The ONLY way a string reaches a shell. Every module builds its commands with `quote`
  * or the `sh` tagged template, which quotes every interpolated value.
  */
-import { Secret } from '../secrets/secret.js';
+import { Secret, addSecretForm } from '../secrets/secret.js';
 
 /** POSIX single-quote a value: safe for any byte sequence except NUL. */
 export function quote(value: string | number | Secret): string {
@@ -15,6 +15,9 @@ export function quote(value: string | number | Secret): string {
   if (/^[A-Za-z0-9_@%+=:,./-]+$/.test(s)) return s;
   return `'${s.replace(/'/g, `'\\''`)}'`;
 }
+
+// A revealed secret quoted into a command ('O'\''Brien') no longer contains its value: mask this form too.
+addSecretForm(quote);
 
 /** Raw shell text that the `sh` tag must not quote (for already-built fragments). */
 export class ShellFragment {

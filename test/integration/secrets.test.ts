@@ -4,6 +4,8 @@
  * in any output (apply, plan, --diff, --json, --check, a failing task's error, a plan file,
  * the audit logs, the targets' process list) yet lands intact in the files on the hosts.
  * And a vault value that cannot be decrypted stops the run before anything connects.
+ * Issue 10: a secret with an apostrophe is masked in its shell-quoted form too (item 6), and
+ * after a rotation the old value shows in no diff (item 5).
  */
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
@@ -15,6 +17,11 @@ import { infra, taskResults, REPO, type CliResult } from './helpers/cli.js';
 
 const PLAYBOOK = join(REPO, 'test/fixtures/playbooks/secrets/site.yaml');
 const CANARY = `canary-${randomBytes(12).toString('hex')}`;
+/** Shell-quoted, it becomes 'O'\''Brien-…', which does not contain the value: its tail must not show either. */
+const QUOTED_TAIL = randomBytes(8).toString('hex');
+const QUOTED = `O'Brien-Pass-9-${QUOTED_TAIL}`;
+/** Nothing of either secret, in any form. */
+const leaks = (text: string): string[] => [CANARY, QUOTED_TAIL].filter((v) => text.includes(v));
 
 let fleet: Fleet;
 let work: string;
@@ -43,8 +50,9 @@ beforeAll(async () => {
   const vaulted = await encryptString('canary', CANARY, passwordFile);
   expect(vaulted).toMatch(/^!vault \$INFRA;1;/);
   expect(vaulted).not.toContain(CANARY);
+  const quoted = await encryptString('quoted', QUOTED, passwordFile);
   await mkdir(join(fleet.inventoryDir, 'group_vars'), { recursive: true });
-  await writeFile(join(fleet.inventoryDir, 'group_vars', 'targets.yaml'), `# the canary\ncanary: ${vaulted}\n`);
+  await writeFile(join(fleet.inventoryDir, 'group_vars', 'targets.yaml'), `# the canary\ncanary: ${vaulted}\nquoted: ${quoted}\n`);
 }, 300_000);
 
 afterAll(async () => {
@@ -63,16 +71,19 @@ describe('a vaulted canary through a whole run', () => {
     ];
     for (const r of runs) {
       expect(r.code, output(r)).toBe(0);
-      expect(output(r)).not.toContain(CANARY);
+      expect(leaks(output(r))).toEqual([]);
     }
-    // The diffs were there (masked), not simply absent.
+    // The diffs were there, hidden as a whole: a file that holds a secret is sensitive.
     const template = taskResults(runs[2], 'target1').find((e) => e.task.includes('secret.conf'))!;
     expect(template.status).toBe('changed');
-    expect(JSON.stringify(template.diff)).toMatch(/password = \S*\*/);
+    expect(template.diff).toMatchObject([{ kind: 'file', sensitive: true, before: null, after: '(content hidden: sensitive)' }]);
     expect(runs[0].stdout).toContain('secret.conf');
+    expect(runs[0].stdout).toContain('(content hidden: sensitive; new file)');
+    // The shell-quoted secret in a command's label is masked, in text and JSON.
+    expect(runs[0].stdout).toMatch(/command\.run sleep 2; echo \*+ > \/opt\/infra-secrets\/cmd\.out; echo \*+ > /);
     const saved = await readFile(planFile, 'utf8');
     expect(Object.keys(JSON.parse(saved).hosts).sort()).toEqual(['target1', 'target2']);
-    expect(saved).not.toContain(CANARY);
+    expect(leaks(saved)).toEqual([]);
     // Check mode changed nothing.
     expect((await fleet.exec('target1', 'test -e /opt/infra-secrets/secret.conf; echo $?')).stdout.trim()).toBe('1');
   }, 240_000);
@@ -89,15 +100,17 @@ describe('a vaulted canary through a whole run', () => {
     running = false;
     await poll;
     expect(r.code, output(r)).toBe(0);
-    expect(output(r)).not.toContain(CANARY);
+    expect(leaks(output(r))).toEqual([]);
     // The poll did see the slow command running (so it looked at the right moment).
     expect(seen.some((s) => /^sleep 2$/m.test(s))).toBe(true);
-    expect(seen.filter((s) => s.includes(CANARY))).toEqual([]);
+    expect(seen.filter((s) => leaks(s).length > 0)).toEqual([]);
 
     for (const t of fleet.targets) {
       expect((await fleet.exec(t.name, 'cat /opt/infra-secrets/secret.conf')).stdout).toBe(`# ${t.name}\npassword = ${CANARY}\n`);
       expect((await fleet.exec(t.name, 'cat /opt/infra-secrets/line.conf')).stdout).toBe(`password=${CANARY}\n`);
       expect((await fleet.exec(t.name, 'cat /opt/infra-secrets/cmd.out')).stdout).toBe(`${CANARY}\n`);
+      expect((await fleet.exec(t.name, 'cat /opt/infra-secrets/quoted.out')).stdout).toBe(`${QUOTED}\n`);
+      expect((await fleet.exec(t.name, 'cat /opt/infra-secrets/env.sh')).stdout).toBe(`export PW='O'\\''Brien-Pass-9-${QUOTED_TAIL}'\n`);
       expect((await fleet.exec(t.name, 'stat -c %a /opt/infra-secrets/secret.conf')).stdout.trim()).toBe('600');
     }
   }, 240_000);
@@ -106,14 +119,14 @@ describe('a vaulted canary through a whole run', () => {
     const r = await infra(['apply', PLAYBOOK, '-i', fleet.inventoryDir, '--skip-tags', 'fail', '--json', '--diff'], { env });
     expect(r.code, output(r)).toBe(0);
     expect(r.changed).toBe(2); // the `slow` command on each host: it has no guard
-    expect(output(r)).not.toContain(CANARY);
+    expect(leaks(output(r))).toEqual([]);
   }, 120_000);
 
   it('a failing task with the secret in its command and its stderr shows it masked', async () => {
     for (const json of [true, false]) {
       const r = await infra(['apply', PLAYBOOK, '-i', fleet.inventoryDir, '--tags', 'fail', ...(json ? ['--json'] : [])], { env });
       expect(r.code).toBe(1);
-      expect(output(r)).not.toContain(CANARY);
+      expect(leaks(output(r))).toEqual([]);
       if (json) {
         const failed = taskResults(r).filter((e) => e.status === 'failed');
         expect(failed).toHaveLength(2);
@@ -130,12 +143,12 @@ describe('a vaulted canary through a whole run', () => {
     const local = await readFile(join(work, 'state', 'infra', 'audit.jsonl'), 'utf8');
     const lines = local.trim().split('\n');
     expect(lines.length).toBeGreaterThanOrEqual(6);
-    expect(local).not.toContain(CANARY);
+    expect(leaks(local)).toEqual([]);
     for (const t of fleet.targets) {
       const remote = await fleet.exec(t.name, 'cat /var/log/infra/audit.jsonl');
       expect(remote.code).toBe(0);
       expect(remote.stdout.trim().split('\n').length).toBeGreaterThanOrEqual(2);
-      expect(remote.stdout).not.toContain(CANARY);
+      expect(leaks(remote.stdout)).toEqual([]);
     }
     const verify = await infra(['audit', 'verify', join(work, 'state', 'infra', 'audit.jsonl')], { env });
     expect(verify.code, output(verify)).toBe(0);
@@ -156,6 +169,26 @@ describe('a vaulted canary through a whole run', () => {
     expect(remoteAfter.map(Number)).toEqual(remoteBefore.map((n) => Number(n) + 1));
     expect((await fleet.exec('target1', 'tail -n1 /var/log/infra/audit.jsonl')).stdout).toContain('"exec"');
   }, 60_000);
+
+  it('after a rotation, --diff shows neither the old password (no longer a secret) nor the new one', async () => {
+    const rotated = `rotated-${randomBytes(12).toString('hex')}`;
+    const groupVars = join(fleet.inventoryDir, 'group_vars', 'targets.yaml');
+    const before = await readFile(groupVars, 'utf8');
+    const vaulted = await encryptString('canary', rotated, env.INFRA_VAULT_PASSWORD_FILE);
+    await writeFile(groupVars, before.replace(/^canary: .*$/m, `canary: ${vaulted}`));
+    try {
+      for (const args of [['plan', '--diff'], ['plan', '--diff', '--json'], ['apply', '--check', '--diff']]) {
+        const r = await infra([args[0], PLAYBOOK, '-i', fleet.inventoryDir, '--skip-tags', 'fail,slow', ...args.slice(1)], { env });
+        expect(r.code, output(r)).toBe(0);
+        expect(leaks(output(r)), args.join(' ')).toEqual([]); // the old value: the hosts' files still hold it
+        expect(output(r)).not.toContain(rotated);
+        expect(output(r)).toContain('(content hidden: sensitive)');
+        if (!args.includes('--json')) expect(output(r)).toMatch(/content: sha256 [0-9a-f]{12} → sha256 [0-9a-f]{12}/);
+      }
+    } finally {
+      await writeFile(groupVars, before);
+    }
+  }, 120_000);
 });
 
 describe('an undecryptable vault value stops the run before any connection', () => {
@@ -196,7 +229,7 @@ describe('an undecryptable vault value stops the run before any connection', () 
       expect(r.code, output(r)).toBe(2);
       expect(r.stderr).toContain(`${join(dir, 'group_vars', 'targets.yaml')}:2:`);
       expect(r.stderr).toMatch(message);
-      expect(output(r)).not.toContain(CANARY);
+      expect(leaks(output(r))).toEqual([]);
       expect(r.durationMs).toBeLessThan(10_000);
     }, 40_000);
   }

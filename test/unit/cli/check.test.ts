@@ -3,14 +3,14 @@
  * with file:line:col and a hint, before any connection.
  */
 import { describe, it, expect } from 'vitest';
-import { infra, FIXTURES } from './run-cli.js';
+import { infra, FIXTURES, REPO } from './run-cli.js';
 
 describe('infra check', () => {
   it.each(['prod', 'lab'])('check -i %s passes with no network', async (env) => {
     const r = await infra(['check', '-i', env]);
     expect(r.stderr).toBe('');
     expect(r.code).toBe(0);
-    expect(r.stdout).toMatch(new RegExp(`^ok: 10 hosts in ${env}, 2 plays over 10 hosts, 2 roles, \\d+ templates\\n$`));
+    expect(r.stdout).toMatch(new RegExp(`^ok: 11 hosts in ${env}, \\d+ plays over 11 hosts, \\d+ roles, \\d+ templates\\n$`));
   });
 
   it("builds every role's tasks: an unknown group in a firewall opening fails check, not the run", async () => {
@@ -22,12 +22,12 @@ describe('infra check', () => {
     await writeFile(api, (await readFile(api, 'utf8')).replace('from: [lb], comment: nginx', 'from: [lbb], comment: nginx'));
     const r = await infra(['check', '-i', dir]);
     expect(r.code).toBe(2);
-    expect(r.stderr).toMatch(/api1, play "hardening baseline": host pattern "lbb": no host or group named "lbb"/);
+    expect(r.stderr).toMatch(/play "baseline": host pattern "lbb": no host or group named "lbb" .*\(hosts api1, api2\)/);
   });
 
-  it('a valid playbook on the fixture inventory passes', async () => {
+  it('a valid playbook on the fixture inventory passes (the template next to it is compiled)', async () => {
     const r = await infra(['check', `${FIXTURES}/playbooks/ok.yaml`, '-i', `${FIXTURES}/explain`]);
-    expect([r.code, r.stdout]).toEqual([0, `ok: 1 hosts in ${FIXTURES}/explain, 1 plays over 1 hosts, 0 roles, 0 templates\n`]);
+    expect([r.code, r.stdout]).toEqual([0, `ok: 1 hosts in ${FIXTURES}/explain, 1 plays over 1 hosts, 0 roles, 1 templates\n`]);
   });
 });
 
@@ -87,4 +87,66 @@ describe('bad playbooks exit 2 with file:line:col', () => {
     expect(r.code).toBe(2);
     expect(r.stderr).toMatch(/role hardening: variable ssh_port: .*65535, got number 70000/);
   });
+});
+
+/**
+ * Issue 10 item 29: templates are rendered before connecting (check, and apply/plan too), with
+ * placeholder facts, so a missing variable, a missing template or a path with ".." exits 2
+ * with the template's (or the task's) file:line and the variable's name. Items 10 and 27: a
+ * shell field with quotes around {{…}}, and a handler's missing variable, are found too.
+ */
+describe('templates are rendered before connecting', () => {
+  const cwd = `${REPO}/${FIXTURES}`;
+  const pb = (name: string) => `playbooks/${name}.yaml`;
+  const run = (cmd: 'check' | 'plan', name: string) => infra([cmd, pb(name), '-i', './explain'], { cwd });
+
+  it('role templates that read facts and other hosts pass with placeholder facts', async () => {
+    const r = await run('check', 'role-templates');
+    expect([r.code, r.stderr]).toEqual([0, '']);
+    expect(r.stdout).toMatch(/^ok: 1 hosts in \.\/explain, 1 plays over 1 hosts, 1 roles, 3 templates\n$/);
+  });
+
+  for (const cmd of ['check', 'plan'] as const) {
+    describe(cmd, () => {
+      it('a role template with a missing variable: the template file:line:col and the variable', async () => {
+        const r = await run(cmd, 'role-template-missing-var');
+        expect(r.code, r.stderr + r.stdout).toBe(2);
+        expect(r.stderr).toContain(`error: ${cwd}/roles/tmplcheck/templates/bad.conf.hbs:3:12: template: missing variable "vars.db_password" (host web1, role tmplcheck)`);
+        expect(r.stdout).toBe('');
+      });
+
+      it('a role template that does not exist: the line of role.ts that names it', async () => {
+        const r = await run(cmd, 'role-template-missing-file');
+        expect(r.code, r.stderr + r.stdout).toBe(2);
+        expect(r.stderr).toMatch(new RegExp(`^error: ${cwd}/roles/tmplcheck/role\\.ts:17: files\\.template /etc/tmplcheck/nowhere\\.conf: template not found: .*nowhere\\.conf\\.hbs \\(host web1, role tmplcheck\\)`));
+      });
+
+      it('a template next to the playbook with a missing variable', async () => {
+        const r = await run(cmd, 'template-missing-var');
+        expect(r.code, r.stderr + r.stdout).toBe(2);
+        expect(r.stderr).toContain(`error: ${cwd}/playbooks/templates/greeting.conf.hbs:2:14: template: missing variable "vars.farewell" (host web1)`);
+      });
+
+      it('a template that does not exist, and one whose path has "..": the task line', async () => {
+        const missing = await run(cmd, 'template-not-found');
+        expect(missing.code, missing.stderr + missing.stdout).toBe(2);
+        expect(missing.stderr).toMatch(new RegExp(`^error: playbooks/template-not-found\\.yaml:5:7: files\\.template /etc/nope\\.conf: template not found`));
+        const dotdot = await run(cmd, 'template-dotdot');
+        expect(dotdot.code, dotdot.stderr + dotdot.stdout).toBe(2);
+        expect(dotdot.stderr).toMatch(new RegExp(`^error: playbooks/template-dotdot\\.yaml:5:7: files\\.file /etc/escape\\.conf: path "\\.\\./ok\\.yaml" must not contain "\\.\\."`));
+      });
+
+      it("a handler's missing variable (item 27)", async () => {
+        const r = await run(cmd, 'handler-missing-var');
+        expect(r.code, r.stderr + r.stdout).toBe(2);
+        expect(r.stderr).toMatch(new RegExp(`^error: playbooks/handler-missing-var\\.yaml:9:7: template "touch \\{\\{ vars\\.marker \\}\\}": missing variable "vars\\.marker"`));
+      });
+
+      it('quotes around {{…}} in a shell field (item 10)', async () => {
+        const r = await run(cmd, 'shell-quoted');
+        expect(r.code, r.stderr + r.stdout).toBe(2);
+        expect(r.stderr).toContain(`error: playbooks/shell-quoted.yaml:5:27: [0].tasks[0].command.run.cmd: {{…}} inside '…': in a shell field its value is already quoted`);
+      });
+    });
+  }
 });

@@ -36,7 +36,7 @@ describe('infra explain', () => {
       ['group web', '"from-web"', `(${INV}/group_vars/web.yaml:2:1)`],
       ['host', '"from-host-inline"', `(${INV}/hosts.yaml:7:7)`],
       ['host', '"from-host-file"', `(${INV}/host_vars/web1.yaml:1:1)`],
-      ['extra', '"from-extra"'],
+      ['extra', '"from-extra"', '(-e (command line))'],
     ]);
     expect(r.effective).toBe('"from-extra"');
   });
@@ -51,8 +51,29 @@ describe('infra explain', () => {
   it("--role adds the role default (the hardening role's ssh_port), overridden by -e", async () => {
     const r = await explain(['ssh_port', '--host', 'web1', '-i', INV, '--role', 'hardening', '-e', '{"ssh_port": 2222}']);
     expect(r.code).toBe(0);
-    expect(r.levels).toEqual([['role default', '22'], ['extra', '2222']]);
+    expect(r.levels).toEqual([['role default', '22'], ['extra', '2222', '(-e (command line))']]);
     expect(r.effective).toBe('2222');
+  });
+
+  it('-e @file names the file and line the value comes from', async () => {
+    const r = await explain(['greeting', '--host', 'web1', '-i', INV, '-e', `@${INV}/extra.yaml`, '-e', 'other=1']);
+    expect(r.code).toBe(0);
+    expect(r.levels.at(-1)).toEqual(['extra', '"from-extra-file"', `(${INV}/extra.yaml:2:1)`]);
+    expect(r.effective).toBe('"from-extra-file"');
+  });
+
+  it('--playbook: only the plays that run on the host count, each with its own result', async () => {
+    const web = await explain(['greeting', '--host', 'web1', '-i', INV, '--playbook', `${INV}/site.yaml`]);
+    expect(web.code).toBe(0);
+    // The "databases" play sets greeting first, but does not run on web1.
+    expect(web.levels.filter((l) => l[0].startsWith('play'))).toEqual([['play "web servers"', '"from-web-play"', `(${INV}/site.yaml:10:5)`]]);
+    expect(web.levels.slice(-2)).toEqual([
+      ['effective in play "web servers"', '"from-web-play"'],
+      ['effective in play "everyone"', '"from-host-file"'],
+    ]);
+    // -e wins in every play: one result.
+    const extra = await explain(['greeting', '--host', 'web1', '-i', INV, '--playbook', `${INV}/site.yaml`, '-e', 'greeting=x']);
+    expect(extra.effective).toBe('"x"');
   });
 
   it('an unknown host exits 2 with a suggestion', async () => {

@@ -66,10 +66,10 @@ describe('loadInventory rejects bad input with file:line:col and a hint', () => 
     [
       'group_vars for an unknown group',
       { ...ok('hosts: {}\ngroups:\n  postgres: {}\n'), 'group_vars/postgress.yaml': 'a: 1\n' },
-      /^group_vars\/postgress\.yaml: group_vars\/postgress\.yaml: vars for unknown group "postgress" — did you mean "postgres"\?/,
+      /^group_vars\/postgress\.yaml: vars for unknown group "postgress" — did you mean "postgres"\?/,
     ],
-    ['host_vars for an unknown host', { ...ok('hosts:\n  db1: {address: a}\n'), 'host_vars/db2.yaml': 'a: 1\n' }, /vars for unknown host "db2" — did you mean "db1"\?/],
-    ['group_vars not a mapping', { ...ok('hosts: {}\n'), 'group_vars/all.yaml': '- a\n- b\n' }, /^group_vars\/all\.yaml:1:1: .*expected a mapping of variables/],
+    ['host_vars for an unknown host', { ...ok('hosts:\n  db1: {address: a}\n'), 'host_vars/db2.yaml': 'a: 1\n' }, /^host_vars\/db2\.yaml: vars for unknown host "db2" — did you mean "db1"\?/],
+    ['group_vars not a mapping', { ...ok('hosts: {}\n'), 'group_vars/all.yaml': '- a\n- b\n' }, /^group_vars\/all\.yaml:1:1: expected a mapping of variables\n/],
     ['malformed group_vars', { ...ok('hosts: {}\n'), 'group_vars/all.yaml': 'a: 1\na: 2\n' }, /^group_vars\/all\.yaml:2:1: invalid YAML: Map keys must be unique/],
     ['!vault without a password', { ...ok('hosts: {}\n'), 'group_vars/all.yaml': 'db_password: !vault $infra$...\n' }, /^group_vars\/all\.yaml:1:14: .*no vault password given\n  hint: .*--vault-password-file/],
   ])('%s', async (_name, files, expected) => {
@@ -227,11 +227,12 @@ describe('loadInventory builds the inventory', () => {
 describe('shipped inventories', () => {
   it.each(['lab', 'prod'])('%s loads with the production topology', async (env) => {
     const inv = await loadInventory(env, { cwd: REPO });
-    expect([...inv.hosts.keys()]).toEqual(['bastion', 'lb1', 'lb2', 'api1', 'api2', 'db1', 'db2', 'redis1', 'redis2', 'mon1']);
+    expect([...inv.hosts.keys()]).toEqual(['bastion', 'lb1', 'lb2', 'api1', 'api2', 'db1', 'db2', 'redis1', 'redis2', 'mon1', 'backup1']);
     expect(inv.hosts.get('bastion')!.conn.bastion).toBeUndefined();
     for (const h of inv.hosts.values()) if (h.name !== 'bastion') expect(h.conn.bastion).toBe('bastion');
     expect(inv.hosts.get('db2')!.groups).toEqual(['all', 'postgres', 'postgres_replica']);
     expect(inv.hosts.get('mon1')!.groups).toEqual(['all', 'monitoring', 'sentinel']);
+    expect(inv.hosts.get('backup1')!.groups).toEqual(['all', 'backup']);
     expect(typeof inv.hosts.get('lb1')!.vars.vip).toBe('string');
   });
 });

@@ -1,7 +1,7 @@
 import { describe, it, expect, afterAll } from 'vitest';
-import { mergeVars, explainVar, parseExtraVars } from '../../../src/inventory/vars.js';
+import { mergeVars, explainVar, parseExtraVars, extraVarsLayers } from '../../../src/inventory/vars.js';
 import { loadInventory } from '../../../src/inventory/load.js';
-import { UserError } from '../../../src/errors.js';
+import { UserError, formatPos } from '../../../src/errors.js';
 import { Secret } from '../../../src/secrets/secret.js';
 import { tmpTree, removeTrees } from './tmp-tree.js';
 
@@ -90,20 +90,22 @@ describe('explainVar', () => {
       'hosts.yaml': 'hosts:\n  web1:\n    address: a\n    groups: [web]\n    vars:\n      port: 8081\ngroups:\n  web: {}\n',
       'group_vars/all.yaml': 'port: 80\n',
       'group_vars/web.yaml': '\nport: 8080\n',
+      'extra.yaml': 'a: 1\nport: 9998\n',
     });
     const inv = await loadInventory(dir, { cwd: dir });
     const levels = explainVar(inv, 'web1', 'port', {
       roleDefaults: { port: 1 },
-      play: { vars: { port: 9000 }, pos: { file: 'site.yaml', line: 3 } },
-      extra: { port: 9999 },
+      plays: [{ name: 'web', vars: { port: 9000 }, posOf: () => ({ file: 'site.yaml', line: 3 }) }],
+      extra: extraVarsLayers(['@extra.yaml', 'port=9999', 'other=1'], dir),
     });
-    expect(levels.map((l) => [l.level, l.scope, l.value, l.pos && `${l.pos.file}:${l.pos.line}`])).toEqual([
+    expect(levels.map((l) => [l.level, l.scope, l.value, l.pos && formatPos(l.pos)])).toEqual([
       ['role default', undefined, 1, undefined],
-      ['group', 'all', 80, 'group_vars/all.yaml:1'],
-      ['group', 'web', 8080, 'group_vars/web.yaml:2'],
-      ['host', undefined, 8081, 'hosts.yaml:6'],
-      ['play', undefined, 9000, 'site.yaml:3'],
-      ['extra', undefined, 9999, undefined],
+      ['group', 'all', 80, 'group_vars/all.yaml:1:1'],
+      ['group', 'web', 8080, 'group_vars/web.yaml:2:1'],
+      ['host', undefined, 8081, 'hosts.yaml:6:7'],
+      ['play', 'web', 9000, 'site.yaml:3'],
+      ['extra', undefined, 9998, 'extra.yaml:2:1'],
+      ['extra', undefined, 9999, '-e (command line)'],
     ]);
     expect(explainVar(inv, 'web1', 'nothing')).toEqual([]);
     expect(() => explainVar(inv, 'web2', 'port')).toThrow(/unknown host "web2"/);

@@ -1,9 +1,10 @@
+import { spawnSync } from 'node:child_process';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
-import { formatStatus } from '../../../src/cli/lab.js';
+import { formatStatus, notRunning } from '../../../src/cli/lab.js';
 import { UserError } from '../../../src/errors.js';
 import { defaultLabOptions, REPO_ROOT } from '../../../src/lab/options.js';
 import { ensureDockerAnswers } from '../../../src/lab/preflight.js';
@@ -16,10 +17,11 @@ describe('lab topology (inventories/lab/hosts.yaml)', () => {
     const topo = await readTopology(o.inventoryDir);
     const byName = Object.fromEntries(topo.hosts.map((h) => [h.name, h]));
     expect(Object.keys(byName).sort()).toEqual(
-      ['api1', 'api2', 'bastion', 'db1', 'db2', 'lb1', 'lb2', 'mon1', 'redis1', 'redis2'],
+      ['api1', 'api2', 'backup1', 'bastion', 'db1', 'db2', 'lb1', 'lb2', 'mon1', 'redis1', 'redis2'],
     );
     expect(byName.bastion).toEqual({ name: 'bastion', ip: '172.28.77.2', address: '127.0.0.1', port: 2222, publishedPort: 2222 });
     expect(byName.db2).toEqual({ name: 'db2', ip: '172.28.77.32', address: '172.28.77.32', port: 22 });
+    expect(byName.backup1).toEqual({ name: 'backup1', ip: '172.28.77.61', address: '172.28.77.61', port: 22 });
     const ips = topo.hosts.map((h) => h.ip);
     expect(new Set(ips).size).toBe(ips.length);
     expect(o.subnet).toBe('172.28.77.0/24');
@@ -39,6 +41,7 @@ describe('lab topology (inventories/lab/hosts.yaml)', () => {
     expect(inGroup('sentinel')).toEqual(['redis1', 'redis2', 'mon1']);
     expect(inGroup('lb')).toEqual(['lb1', 'lb2']);
     expect(inGroup('monitoring')).toEqual(['mon1']);
+    expect(inGroup('backup')).toEqual(['backup1']);
     const lb = parse(await readFile(join(dir, 'group_vars', 'lb.yaml'), 'utf8'));
     expect(lb.vip).toBe('172.28.77.10');
     const topo = await readTopology(dir);
@@ -76,6 +79,41 @@ describe('lab status table', () => {
       'bastion  127.0.0.1:2222  running\n' +
       'db1      172.28.77.31    missing',
     );
+  });
+});
+
+describe('lab status exit code', () => {
+  const host = (name: string, state: string) => ({ name, address: '172.28.77.9', state });
+  it('is up only when every host is running', () => {
+    expect(notRunning([host('a', 'running'), host('b', 'running')])).toEqual([]);
+    expect(notRunning([host('a', 'running'), host('b', 'exited'), host('c', 'missing')]).map((h) => h.name)).toEqual(['b', 'c']);
+    expect(notRunning([host('a', 'missing'), host('b', 'missing')])).toHaveLength(2);
+  });
+
+  // The real CLI against a stand-in `docker` on PATH that reports the containers it is told to.
+  it('`infra lab status` exits 1 when any host is not running, 0 when all are', async () => {
+    const bin = await mkdtemp(join(tmpdir(), 'infra-fakedocker-'));
+    await writeFile(
+      join(bin, 'docker'),
+      '#!/bin/sh\ncase "$1" in version) echo 24.0.0;; ps) printf "%b" "$FAKE_DOCKER_PS";; *) exit 1;; esac\n',
+      { mode: 0o755 },
+    );
+    const names = (await readTopology(defaultLabOptions().inventoryDir)).hosts.map((h) => h.name);
+    const status = (ps: string) =>
+      spawnSync(process.execPath, [join(REPO_ROOT, 'bin', 'infra'), 'lab', 'status'], {
+        env: { ...process.env, PATH: `${bin}:${process.env.PATH}`, FAKE_DOCKER_PS: ps, CI: '1' },
+        encoding: 'utf8',
+      });
+    const all = status(names.map((n) => `infra-lab-${n}\\trunning\\n`).join(''));
+    const one = status(names.slice(1).map((n) => `infra-lab-${n}\\trunning\\n`).join('') + `infra-lab-${names[0]}\\texited\\n`);
+    const none = status('');
+    await rm(bin, { recursive: true });
+    expect(all.status, all.stderr).toBe(0);
+    expect(all.stdout.split('\n').filter((l) => l.endsWith('running'))).toHaveLength(names.length);
+    expect(one.status).toBe(1);
+    expect(one.stderr).toContain(`lab: not up: ${names[0]} exited`);
+    expect(none.status).toBe(1);
+    expect(none.stdout.split('\n').filter((l) => l.endsWith('missing'))).toHaveLength(names.length);
   });
 });
 

@@ -41,10 +41,11 @@ describe('renderDiff: files', () => {
     expect(stripAnsi(colored)).toBe(renderDiff(d, { color: false }));
   });
 
-  it('hides sensitive content and gives line counts', () => {
+  it('hides sensitive content entirely, old and new (the change line carries the sha256)', () => {
     const out = renderDiff({ kind: 'file', path: '/etc/key', before: 'a\nb\n', after: 'c\nd\ne\n', sensitive: true }, { color: false });
-    expect(out).toContain('(content hidden: sensitive; 2 lines → 3 lines)');
-    expect(out).not.toMatch(/^[+-][a-e]$/m);
+    expect(out).toBe('--- /etc/key (before)\n+++ /etc/key (after)\n(content hidden: sensitive)');
+    expect(renderDiff({ kind: 'file', path: '/k', before: null, after: 'x\n', sensitive: true }, { color: false })).toContain('(content hidden: sensitive; new file)');
+    expect(renderDiff({ kind: 'file', path: '/k', before: 'x\n', after: null, sensitive: true }, { color: false })).toContain('(content hidden: sensitive; removed)');
   });
 
   it('masks a registered secret on the changed lines, even when the secret spans lines', async () => {

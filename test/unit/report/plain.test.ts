@@ -37,7 +37,7 @@ describe('plain reporter', () => {
     expect(text).toContain('    --- /etc/app.env (before)');
     expect(text).toContain(`    +password=${MASK}`);
     expect(text).toContain('    -password=old');
-    expect(text).toContain('(content hidden: sensitive; absent → 4 lines)');
+    expect(text).toContain('(content hidden: sensitive; new file)');
     expect(text).not.toContain(SECRET_VALUE);
     expect(text).not.toContain('reportKEY');
     expect(text).toContain('[web1]  skipped  files.line /etc/motd (0ms) — tag not selected');

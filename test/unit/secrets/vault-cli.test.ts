@@ -4,7 +4,7 @@ import { mkdtempSync, writeFileSync, readFileSync, existsSync, statSync, chmodSy
 import { tmpdir } from 'node:os';
 import { join, resolve, dirname } from 'node:path';
 import { parse } from 'yaml';
-import { vaultYamlTags } from '../../../src/secrets/yaml-vault.js';
+import { VAULT_TAGS } from '../../../src/yaml/positions.js';
 import { editInRam } from '../../../src/secrets/edit-session.js';
 
 const runner = resolve(__dirname, 'helpers/vault-cli.ts');
@@ -90,7 +90,7 @@ describe('infra vault (CLI)', () => {
     expect(after[3]).toMatch(/^c: !vault \$INFRA;1;default;/);
     expect(existsSync(dirname(path))).toBe(false);
     const d = infra(['decrypt', file]);
-    expect(parse(d.stdout, { customTags: vaultYamlTags })).toEqual({ a: 'first-value', b: 'changed-value', port: 80, c: 'added-value' });
+    expect(parse(d.stdout, { customTags: VAULT_TAGS })).toEqual({ a: 'first-value', b: 'changed-value', port: 80, c: 'added-value' });
   });
 
   it('edit with no change leaves the file untouched; a failing editor leaves it too, and no plaintext behind', () => {

@@ -1,7 +1,8 @@
-/** Appends N records to FILE (argv) from this process: for the cross-process lock test. */
-import { appendLocal, buildRecord } from '../../../../src/audit/index.js';
+/** Appends N records to FILE, signed with KEY (argv), from this process: for the cross-process lock test. */
+import { appendLocal, buildRecord, loadSigningKey } from '../../../../src/audit/index.js';
 
-const [file, count, tag] = process.argv.slice(2);
+const [file, keyFile, count, tag] = process.argv.slice(2);
+const key = loadSigningKey(keyFile);
 for (let i = 0; i < Number(count); i++) {
   await appendLocal(
     buildRecord({
@@ -16,6 +17,7 @@ for (let i = 0; i < Number(count); i++) {
       exitCode: 0,
       git: null,
     }),
+    key,
     file,
   );
 }

@@ -5,7 +5,7 @@
 import { z } from 'zod';
 import { UserError, didYouMean } from '../errors.js';
 import { isSecret } from '../secrets/secret.js';
-import { formatPath, type YamlDoc, type YamlPath } from './yaml.js';
+import { formatPath, type YamlDoc, type YamlPath } from './positions.js';
 
 export function zodErrors(error: z.ZodError, doc: YamlDoc, schema: z.ZodTypeAny, base: YamlPath = [], raw?: unknown): UserError[] {
   const out: UserError[] = [];

@@ -3,10 +3,11 @@ import { parse } from 'yaml';
 import { UserError } from '../../../src/errors.js';
 import { Keyring } from '../../../src/secrets/vault.js';
 import { parseEnvelope } from '../../../src/secrets/envelope.js';
-import { parseVarsFile, decryptText, encryptText, rekeyText, envelopesOf, vaultYamlTags, yamlScalar } from '../../../src/secrets/yaml-vault.js';
+import { parseVarsFile, decryptText, encryptText, rekeyText, envelopesOf, yamlScalar } from '../../../src/cli/vault-file.js';
+import { VAULT_TAGS } from '../../../src/yaml/positions.js';
 
 const ring = () => new Keyring({ prod: 'prod-pw-123', lab: 'lab-pw-123' });
-const plainYaml = (text: string) => parse(text, { customTags: vaultYamlTags });
+const plainYaml = (text: string) => parse(text, { customTags: VAULT_TAGS });
 
 const SOURCE = `# vars for the database
 db:

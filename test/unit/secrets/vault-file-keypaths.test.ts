@@ -2,17 +2,17 @@
  * `infra vault encrypt/edit/rekey` must bind the same key path the loaders use when they
  * decrypt: hosts.yaml relative to `vars:` (or the connection key's name), playbooks relative
  * to a play's or role reference's `vars:`, vars files from the root. Proven by round trips:
- * encrypt with yaml-vault, decrypt with the loaders' own parser and key path functions.
+ * encrypt with cli/vault-file, decrypt with the loaders' own parser and key path functions.
  */
 import { describe, it, expect } from 'vitest';
 import { parseDocument } from 'yaml';
 import { UserError } from '../../../src/errors.js';
 import { Keyring, createDecryptor } from '../../../src/secrets/vault.js';
 import { isSecret } from '../../../src/secrets/secret.js';
-import { parseYaml } from '../../../src/inventory/yaml.js';
+import { parseYaml } from '../../../src/yaml/positions.js';
 import { hostsFileKeyPath } from '../../../src/inventory/load.js';
 import { playbookKeyPath } from '../../../src/playbook/load.js';
-import { parseVarsFile, encryptText, decryptText, rekeyText, envelopesOf, vaultKeyPathsFor } from '../../../src/secrets/yaml-vault.js';
+import { parseVarsFile, encryptText, decryptText, rekeyText, envelopesOf, vaultKeyPathsFor } from '../../../src/cli/vault-file.js';
 
 const ring = () => new Keyring({ prod: 'prod-pw-123' });
 const HOSTS = `hosts:

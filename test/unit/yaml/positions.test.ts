@@ -1,5 +1,5 @@
 import { describe, it, expect } from 'vitest';
-import { parseYaml } from '../../../src/inventory/yaml.js';
+import { parseYaml } from '../../../src/yaml/positions.js';
 import { UserError } from '../../../src/errors.js';
 import { Secret } from '../../../src/secrets/secret.js';
 import type { VaultDecryptor } from '../../../src/secrets/types.js';

@@ -1,8 +1,9 @@
 /**
- * YAML with positions: parses a file into plain JS values and keeps, for every node, where
- * it was written, so every later error (schema, unknown group, bad role var) can name
- * file:line:col. Duplicate keys and malformed YAML are errors; `!vault` scalars are
- * decrypted in place into Secrets while the tree is built.
+ * YAML with positions, the layer under the inventory and playbook loaders: parses a file into
+ * plain JS values and keeps, for every node, where it was written, so every later error
+ * (schema, unknown group, bad role var) can name file:line:col. Duplicate keys and malformed
+ * YAML are errors; `!vault` scalars are decrypted in place into Secrets (through the
+ * decryptor the caller passes in) while the tree is built.
  */
 import { readFile } from 'node:fs/promises';
 import { relative, isAbsolute } from 'node:path';
@@ -14,6 +15,7 @@ import {
   isScalar,
   isAlias,
   isPair,
+  type Alias,
   type Document,
   type ScalarTag,
   type Node,
@@ -23,12 +25,29 @@ import type { VaultDecryptor } from '../secrets/types.js';
 
 export type YamlPath = ReadonlyArray<string | number>;
 
+/** Values that aliases may expand to in one document (far above any real inventory's reuse). */
+export const MAX_ALIASED_VALUES = 100_000;
+const MAX_DEPTH = 100;
+/** Keys that reach an object's prototype when assigned: never variables. */
+const FORBIDDEN_KEYS: ReadonlySet<string> = new Set(['__proto__', 'constructor', 'prototype']);
+
+/** The error for a key that must not be used (prototype pollution), or undefined. */
+export function forbiddenKey(name: string, pos: SourcePos): UserError | undefined {
+  if (!FORBIDDEN_KEYS.has(name)) return undefined;
+  return new UserError(`"${name}" cannot be a key`, { pos, hint: 'it names a JavaScript object internal (prototype pollution): rename the key' });
+}
+
 export const VAULT_HINT = 'pass --vault-password-file FILE or set INFRA_VAULT_PASSWORD_FILE';
 
-/** Both keep the scalar's text; the tree builder decides what they become. */
-const TAGS: ScalarTag[] = [
-  { tag: '!vault', resolve: (s: string) => s },
-  { tag: '!encrypt', resolve: (s: string) => s },
+/** An encrypted value (secrets/envelope.ts). */
+export const VAULT_TAG = '!vault';
+/** Plaintext still to be encrypted (`infra vault encrypt FILE`): an error wherever it is loaded. */
+export const ENCRYPT_TAG = '!encrypt';
+
+/** Tag definitions for yaml's parser: both keep the scalar's text; the reader decides what they become. */
+export const VAULT_TAGS: ScalarTag[] = [
+  { tag: VAULT_TAG, resolve: (s: string) => s },
+  { tag: ENCRYPT_TAG, resolve: (s: string) => s },
 ];
 
 export interface YamlOptions {
@@ -51,8 +70,6 @@ export interface YamlDoc {
   pos(path: YamlPath): SourcePos;
   /** Where the key of the value at `path` is written (falls back to pos()). */
   keyPos(path: YamlPath): SourcePos;
-  /** True when the path exists in the document. */
-  has(path: YamlPath): boolean;
 }
 
 interface NodePos {
@@ -74,14 +91,14 @@ export async function loadYamlFile(absPath: string, opts: YamlOptions & { cwd?: 
     text = await readFile(absPath, 'utf8');
   } catch (e) {
     const err = new UserError(`cannot read ${file}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`, { pos: { file } });
-    return { file, value: undefined, errors: [err], pos: () => ({ file }), keyPos: () => ({ file }), has: () => false };
+    return { file, value: undefined, errors: [err], pos: () => ({ file }), keyPos: () => ({ file }) };
   }
   return parseYaml(text, file, opts);
 }
 
 export function parseYaml(text: string, file: string, opts: YamlOptions = {}): YamlDoc {
   const lc = new LineCounter();
-  const doc = parseDocument(text, { lineCounter: lc, uniqueKeys: true, prettyErrors: true, customTags: TAGS });
+  const doc = parseDocument(text, { lineCounter: lc, uniqueKeys: true, prettyErrors: true, customTags: VAULT_TAGS });
   const at = (offset: number | undefined): SourcePos => (offset === undefined ? { file } : { file, ...lc.linePos(offset) });
   const positions = new Map<string, NodePos>();
   const errors: UserError[] = [];
@@ -111,22 +128,41 @@ export function parseYaml(text: string, file: string, opts: YamlOptions = {}): Y
     errors,
     pos: finder('value'),
     keyPos: finder('key'),
-    has: (path) => positions.has(pathKey(path)),
   });
   if (problems.length) return result(undefined);
 
   const keyPathOf = opts.vaultKeyPath ?? ((p: YamlPath) => p.join('.'));
 
-  const build = (node: unknown, path: YamlPath, keyPos?: SourcePos, depth = 0): unknown => {
-    if (depth > 100) throw new UserError('YAML nested too deeply', { pos: keyPos ?? { file } });
-    if (isAlias(node)) return build(node.resolve(doc as Document), path, keyPos, depth + 1);
+  // An alias is expanded where it is used, so nested aliases multiply: a few hundred bytes
+  // ("billion laughs") would expand to 10^9 values. Count what aliases expand to and stop.
+  let aliased = 0;
+  const anchored = new Map<Alias, unknown>(); // resolve() walks the whole document: once per alias
+  const resolveAlias = (alias: Alias): unknown => {
+    if (!anchored.has(alias)) anchored.set(alias, alias.resolve(doc as Document));
+    return anchored.get(alias);
+  };
+  const build = (node: unknown, path: YamlPath, keyPos?: SourcePos, depth = 0, viaAlias?: SourcePos): unknown => {
+    if (depth > MAX_DEPTH) throw new UserError(`YAML nested more than ${MAX_DEPTH} levels deep`, { pos: keyPos ?? { file } });
+    if (isAlias(node)) {
+      // Values inside an expansion are reported where the alias is used: one position, not one
+      // per repeated value.
+      const use = viaAlias ?? at(node.range?.[0]);
+      if (!viaAlias) positions.set(pathKey(path), { key: keyPos, value: use });
+      return build(resolveAlias(node), path, keyPos, depth + 1, use);
+    }
+    if (viaAlias && ++aliased > MAX_ALIASED_VALUES) {
+      throw new UserError(`YAML aliases expand to more than ${MAX_ALIASED_VALUES} values`, {
+        pos: viaAlias,
+        hint: 'each use of an alias repeats the anchored value, and nested aliases multiply: write the values out, or nest fewer aliases',
+      });
+    }
     const range = (node as Node | null)?.range;
     const tag = (node as Node | null)?.tag;
     // A tagged value starts at its tag (`!vault ...`), not after it.
     const tagAt = range && tag?.startsWith('!') ? text.lastIndexOf(tag, range[0]) : -1;
     const start = tagAt >= 0 ? tagAt : range?.[0];
     const value = start !== undefined ? at(start) : (keyPos ?? { file });
-    positions.set(pathKey(path), { key: keyPos, value });
+    if (!viaAlias) positions.set(pathKey(path), { key: keyPos, value });
     if (node === null || node === undefined) return null;
     if (isMap(node)) {
       const out: Record<string, unknown> = {};
@@ -139,8 +175,13 @@ export function parseYaml(text: string, file: string, opts: YamlOptions = {}): Y
           continue;
         }
         const name = String(k);
+        const forbidden = forbiddenKey(name, kPos);
+        if (forbidden) {
+          errors.push(forbidden);
+          continue;
+        }
         Object.defineProperty(out, name, {
-          value: build(pair.value, [...path, name], kPos, depth + 1),
+          value: build(pair.value, [...path, name], kPos, depth + 1, viaAlias),
           enumerable: true,
           writable: true,
           configurable: true,
@@ -148,10 +189,10 @@ export function parseYaml(text: string, file: string, opts: YamlOptions = {}): Y
       }
       return out;
     }
-    if (isSeq(node)) return node.items.map((item, i) => build(item, [...path, i], undefined, depth + 1));
+    if (isSeq(node)) return node.items.map((item, i) => build(item, [...path, i], undefined, depth + 1, viaAlias));
     if (isScalar(node)) {
-      if (node.tag === '!vault') return decrypt(String(node.value), path, value);
-      if (node.tag === '!encrypt') {
+      if (node.tag === VAULT_TAG) return decrypt(String(node.value), path, value);
+      if (node.tag === ENCRYPT_TAG) {
         errors.push(
           new UserError(`${formatPath(path)}: a value marked !encrypt is still in clear`, {
             pos: value,
@@ -191,7 +232,13 @@ export function parseYaml(text: string, file: string, opts: YamlOptions = {}): Y
     }
   };
 
-  return result(build(doc.contents, [], undefined));
+  try {
+    return result(build(doc.contents, [], undefined));
+  } catch (e) {
+    if (!(e instanceof UserError)) throw e;
+    errors.push(e);
+    return result(undefined);
+  }
 }
 
 /** `hosts.db1.vars`, `[0].tasks[2]`: a path for people. */

@@ -1,5 +1,6 @@
 /**
- * `!vault` values inside a YAML vars file, for the `infra vault` commands. Files are edited
+ * `!vault` values inside a YAML vars file, for the `infra vault` commands (its only user: it
+ * sits here, above the loaders whose key paths it reuses, not in secrets/ below them). Files are edited
  * by splicing the source text at the scalars' own offsets, never re-serialised: comments,
  * ordering, quoting and indentation of everything else stay byte-for-byte as they were.
  *
@@ -15,24 +16,15 @@
  * key's name (`becomePassword`); in a playbook relative to a play's or role reference's `vars:`.
  * Elsewhere in those files a `!vault` value is not allowed.
  */
-import { parseDocument, isMap, isSeq, isScalar, isPair, LineCounter, type Scalar, type Node, type ScalarTag } from 'yaml';
+import { parseDocument, isMap, isSeq, isScalar, isPair, LineCounter, type Scalar, type Node } from 'yaml';
 import { UserError, didYouMean, type SourcePos } from '../errors.js';
-import { MIN_SECRET_LENGTH } from './secret.js';
-import { parseEnvelope } from './envelope.js';
-import { encryptValue, decryptValue } from './vault.js';
-import type { Keyring } from './keyring.js';
+import { MIN_SECRET_LENGTH } from '../secrets/secret.js';
+import { parseEnvelope } from '../secrets/envelope.js';
+import { encryptValue, decryptValue } from '../secrets/vault.js';
+import type { Keyring } from '../secrets/keyring.js';
 import { hostsFileKeyPath } from '../inventory/load.js';
 import { playbookKeyPath } from '../playbook/load.js';
-import type { YamlPath } from '../inventory/yaml.js';
-
-export const VAULT_TAG = '!vault';
-export const ENCRYPT_TAG = '!encrypt';
-
-/** Tag definitions for yaml's parser: both keep the scalar's text as a string. */
-export const vaultYamlTags: ScalarTag[] = [
-  { tag: VAULT_TAG, resolve: (s: string) => s },
-  { tag: ENCRYPT_TAG, resolve: (s: string) => s },
-];
+import { VAULT_TAG, ENCRYPT_TAG, VAULT_TAGS, type YamlPath } from '../yaml/positions.js';
 
 export function keyPathOf(segments: ReadonlyArray<string | number>): string {
   return segments.join('.');
@@ -74,7 +66,7 @@ export interface VarsFile {
 
 export function parseVarsFile(text: string, file: string, keyPaths?: VaultKeyPathFn): VarsFile {
   const lc = new LineCounter();
-  const doc = parseDocument(text, { customTags: vaultYamlTags, lineCounter: lc, keepSourceTokens: true });
+  const doc = parseDocument(text, { customTags: VAULT_TAGS, lineCounter: lc, keepSourceTokens: true });
   const posAt = (offset: number): SourcePos => ({ file, ...lc.linePos(offset) });
   if (doc.errors.length) {
     const e = doc.errors[0];
