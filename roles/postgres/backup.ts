@@ -9,9 +9,9 @@
  *   repository host:  encrypted repository (cipher pass from the vault), stanza, the first
  *                     full backup, timers for full/diff backups and the daily verification.
  */
-import { apt, command, files, meta, systemd, sh, type Task } from 'infra';
+import { apt, command, files, meta, systemd, sh, privateAddress, type Task } from 'infra';
 import type { PostgresVars } from './vars.js';
-import { reachableAddress, type Cluster } from './topology.js';
+import type { Cluster } from './topology.js';
 import { TLS, tlsTasks } from './tls.js';
 import { timerTasks, type Paths } from './layout.js';
 
@@ -35,7 +35,7 @@ export function archivingTasks(v: PostgresVars, address: string, cluster: Cluste
       owner: 'postgres',
       group: 'postgres',
       vars: {
-        repo: { name: cluster.backup.name, address: reachableAddress(cluster.backup) },
+        repo: { name: cluster.backup.name, address: privateAddress(cluster.backup) },
         listen: address,
         port: b.port,
         stanza: b.stanza,
@@ -52,13 +52,13 @@ export function archivingTasks(v: PostgresVars, address: string, cluster: Cluste
 
 export function repositoryTasks(v: PostgresVars, address: string, cluster: Cluster, p: Paths, sources: Task[]): Task[] {
   const b = v.postgres_backup;
-  const members = [cluster.primary, ...cluster.replicas].map((m, i) => ({ index: i + 1, name: m.name, address: reachableAddress(m) }));
+  const members = [cluster.primary, ...cluster.replicas].map((m, i) => ({ index: i + 1, name: m.name, address: privateAddress(m) }));
   const asPostgres = (args: string) => `cd / && runuser -u postgres -- pgbackrest --stanza=${b.stanza} ${args}`;
   return [
     ...sources,
     // postgresql (server binaries, no cluster) to start a restored copy during verification.
     apt.packages({ names: ['pgbackrest', `postgresql-${v.postgres_version}`, 'jq'] }),
-    ...tlsTasks(v, ['restart pgbackrest']),
+    ...tlsTasks(v.postgres_tls, address, ['restart pgbackrest']),
     files.directory({ path: b.repo_path, mode: '0750', owner: 'postgres', group: 'postgres' }),
     confDir(),
     files.template({

@@ -6,9 +6,8 @@
  * variables allow; service accounts are refused over the network; everything else matches
  * no line and is rejected.
  */
-import type { HostView } from 'infra';
+import { privateAddress, type HostView } from 'infra';
 import type { PostgresVars } from './vars.js';
-import { reachableAddress } from './topology.js';
 
 export interface HbaRow {
   type: 'local' | 'hostssl';
@@ -27,7 +26,7 @@ export function resolveSources(from: string[], hosts: (p: string) => HostView[])
   for (const src of from) {
     if (src === 'any') ['0.0.0.0/0', '::/0'].forEach((c) => out.add(c));
     else if (IP.test(src)) out.add(src.includes('/') ? src : cidr(src));
-    else for (const h of hosts(src)) out.add(cidr(reachableAddress(h)));
+    else for (const h of hosts(src)) out.add(cidr(privateAddress(h)));
   }
   return [...out].sort();
 }

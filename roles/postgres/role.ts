@@ -10,9 +10,9 @@
  * is touched there.
  */
 import { readFileSync } from 'node:fs';
-import { defineRole, apt, files, systemd, command, postgres, sh, Secret, type Facts, type Task } from 'infra';
+import { defineRole, apt, files, systemd, command, postgres, cluster as clusterGuard, sh, Secret, privateAddress, type Facts, type Task } from 'infra';
 import { vars, type PostgresVars } from './vars.js';
-import { clusterOf, memberOf, reachableAddress, slotName, validateInput, type Cluster, type Member } from './topology.js';
+import { clusterOf, memberOf, slotName, validateInput, type Cluster, type Member } from './topology.js';
 import { settingsFor, confValue, PGPASS } from './tuning.js';
 import { hbaRows } from './hba.js';
 import { TLS, tlsTasks } from './tls.js';
@@ -22,6 +22,9 @@ import { archivingTasks, repositoryTasks } from './backup.js';
 import { pathsOf, timerTasks, type Paths } from './layout.js';
 
 const PGDG_KEY = readFileSync(new URL('./files/pgdg.asc', import.meta.url), 'utf8');
+
+/** Asked of every member by the cluster guard: 'f' on the primary. */
+const probe = (port: number): string => sh`cd / && runuser -u postgres -- psql -X -A -t -p ${port} -c ${'select pg_is_in_recovery()'}`;
 
 /**
  * Debian 12 ships PostgreSQL 15, pgbouncer and pgBackRest; Ubuntu 22.04 ships 14, so there the
@@ -48,18 +51,13 @@ function noAutoCluster(): Task[] {
   ];
 }
 
-/** What to run when the inventory and the live server disagree (the error of postgres.topology). */
-function mismatchHint(v: PostgresVars, host: string, member: Member, primary: string): string {
-  if (member === 'replica') {
-    return (
-      `If this failover was intended, make ${host} the primary in the inventory (group ${v.postgres_primary_group}; take ${primary} out of the postgres groups until it is rebuilt) and re-apply. ` +
-      `If ${host} was promoted by mistake, clone it again from ${primary} (its data is moved aside, not deleted): ` +
-      `infra apply playbooks/site.yaml -l ${host} -e postgres_rebuild_replica=true`
-    );
-  }
+/** What to run when the inventory and the live cluster disagree (for the guards' errors). */
+function failoverHint(v: PostgresVars, primary: string): string {
   return (
-    `Find the current primary (select pg_is_in_recovery() on each member), make it the only host of ${v.postgres_primary_group} in the inventory, ` +
-    `then re-apply; see roles/postgres/README.md "Failover".`
+    `If a replica was promoted on purpose (a failover): make it the only host of ${v.postgres_primary_group} in the inventory, ` +
+    `take ${primary} out of the postgres groups until it is rebuilt, and re-apply. ` +
+    `If a replica was promoted by mistake, clone it again from ${primary} (its data is moved aside, not deleted): ` +
+    `infra apply playbooks/site.yaml -l <that replica> -e postgres_rebuild_replica=true. See roles/postgres/README.md "Failover".`
   );
 }
 
@@ -71,13 +69,13 @@ export default defineRole({
     const member = memberOf(v, host.groups)!;
     const p = pathsOf(v);
     const cluster = clusterOf(v, hosts);
-    const address = reachableAddress(hosts(host.name)[0]);
+    const address = privateAddress(hosts(host.name)[0]);
     if (member === 'backup') return repositoryTasks(v, address, cluster, p, [...noAutoCluster(), ...packageSourceTasks(host.facts)]);
 
     const archiving = !!cluster.backup;
     const settings = settingsFor(v, host.facts, {
       member,
-      primaryAddress: reachableAddress(cluster.primary),
+      primaryAddress: privateAddress(cluster.primary),
       replicaNames: cluster.replicas.map((r) => r.name),
       hostName: host.name,
       slot: slotName(host.name),
@@ -86,17 +84,14 @@ export default defineRole({
     });
     const members = [cluster.primary, ...cluster.replicas];
     const pg = { port: v.postgres_port };
+    const rebuild = member === 'replica' && v.postgres_rebuild_replica;
+    const hint = failoverHint(v, cluster.primary.name);
 
     return [
-      // 1. The live server must be what the inventory says, or nothing here is touched.
-      postgres.topology({
-        expect: member === 'primary' ? 'primary' : 'standby',
-        dataDir: p.data,
-        service: p.service,
-        rebuild: member === 'replica' && v.postgres_rebuild_replica,
-        hint: mismatchHint(v, host.name, member, cluster.primary.name),
-        ...pg,
-      }),
+      // 1. The live cluster must be what the inventory says, or nothing here is touched:
+      //    the primary the members report is the inventory's, and this server is what its group says.
+      ...(rebuild ? [] : [clusterGuard.primary({ members: `${v.postgres_primary_group}:${v.postgres_replica_group}`, expected: v.postgres_primary_group, probe: probe(v.postgres_port), primaryOutput: 'f', describe: 'pg_is_in_recovery()', hint })]),
+      postgres.topology({ expect: member === 'primary' ? 'primary' : 'standby', dataDir: p.data, service: p.service, rebuild, hint, ...pg }),
 
       // 2. Packages.
       ...noAutoCluster(),
@@ -106,7 +101,7 @@ export default defineRole({
       }),
 
       // 3. TLS (PostgreSQL, pgbouncer and pgBackRest re-read it).
-      ...tlsTasks(v, ['reload postgresql', ...(v.postgres_pgbouncer.enabled ? ['reload pgbouncer'] : []), ...(archiving ? ['restart pgbackrest'] : [])]),
+      ...tlsTasks(v.postgres_tls, address, ['reload postgresql', ...(v.postgres_pgbouncer.enabled ? ['reload pgbouncer'] : []), ...(archiving ? ['restart pgbackrest'] : [])]),
 
       // 4. The cluster: created on the primary, cloned from it on a replica. Never over existing data.
       ...(member === 'primary' ? [createCluster(v, p)] : joinAsReplica(v, p, cluster, host.name)),
@@ -176,7 +171,7 @@ function createCluster(v: PostgresVars, p: Paths): Task {
 function joinAsReplica(v: PostgresVars, p: Paths, cluster: Cluster, hostName: string): Task[] {
   const pw = v.postgres_replication_password!;
   const escaped = pw.reveal().replace(/\\/g, '\\\\').replace(/:/g, '\\:');
-  const primary = reachableAddress(cluster.primary);
+  const primary = privateAddress(cluster.primary);
   const conninfo = `host=${primary} port=${v.postgres_port} user=${v.postgres_replication_user} sslmode=verify-full sslrootcert=${TLS.ca} passfile=${PGPASS}`;
   const joining = `${p.data}.joining`;
   const script = [

@@ -2,14 +2,12 @@
  * Who is who, from the inventory: the primary, the replicas, the backup (repository) host,
  * and the input checks that need the inventory (run before anything connects).
  */
-import { UserError, type HostView, type RoleInputContext } from 'infra';
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { UserError, vaultSecret, CA_CERT_FILE, type HostView, type RoleInputContext } from 'infra';
 import type { PostgresVars } from './vars.js';
 
 export type Member = 'primary' | 'replica' | 'backup';
-
-/** The address other hosts use for a host (firewall.ts of hardening does the same). */
-export const reachableAddress = (h: Pick<HostView, 'address' | 'vars'>): string =>
-  typeof h.vars.private_address === 'string' ? h.vars.private_address : h.address;
 
 export function memberOf(v: PostgresVars, groups: string[]): Member | undefined {
   if (groups.includes(v.postgres_primary_group)) return 'primary';
@@ -66,10 +64,14 @@ export function validateInput({ vars: v, host, hosts, inventory }: RoleInputCont
   if (v.postgres_sync_replicas > replicas.length) fail(`postgres_sync_replicas is ${v.postgres_sync_replicas} but there are ${replicas.length} replicas: every commit would wait forever`, 'lower postgres_sync_replicas or add replicas');
   // One sender per replica, one for pg_basebackup of a joining replica, one for pgBackRest.
   if (replicas.length + 2 > v.postgres_max_wal_senders) fail(`${replicas.length} replicas need postgres_max_wal_senders ≥ ${replicas.length + 2}`, 'raise postgres_max_wal_senders (a restart of every member)');
-  const missing: string[] = [];
-  if (!v.postgres_tls) missing.push('postgres_tls');
-  if (member !== 'backup') {
-    if (!v.postgres_replication_password) missing.push('postgres_replication_password');
-  } else if (!v.postgres_backup.cipher_pass) missing.push('postgres_backup.cipher_pass');
-  if (missing.length) fail(`${missing.join(', ')} not set`, 'set them in group_vars (secrets as !vault values: infra vault encrypt-string --name VAR)');
+  if (v.postgres_tls.source === 'pki' && !existsSync(join(inventory.dir, CA_CERT_FILE))) {
+    fail(`postgres_tls.source is pki but the inventory has no CA (${CA_CERT_FILE})`, `create it once: infra pki init -i ${inventory.env} (or give postgres_tls: { source: vault, ... })`);
+  }
+  // Secrets: present where they are used, made the one way (src/cluster/secrets.ts).
+  const need = (name: string, value: unknown, file: string, bytes?: number) => {
+    const r = vaultSecret(name, { file, bytes }).safeParse(value);
+    if (!r.success) fail(`${name} ${r.error.issues[0].message}`, 'secrets come from the vault: see roles/postgres/README.md');
+  };
+  if (member === 'backup') need('postgres_backup.cipher_pass', v.postgres_backup.cipher_pass, `group_vars/${v.postgres_backup_group}.yaml`, 48);
+  else need('postgres_replication_password', v.postgres_replication_password, 'group_vars/postgres.yaml');
 }

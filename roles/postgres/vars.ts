@@ -3,9 +3,10 @@
  * declare is an error, so a typo cannot silently fall back to a default). Checks that need
  * only the variables live here; checks that need the inventory are in topology.ts.
  */
-import { z, Secret, didYouMean, postgres } from 'infra';
+import { z, Secret, didYouMean, postgres, vaultSecret } from 'infra';
+import { tlsSchema } from './tls.js';
 
-const secret = z.instanceof(Secret, { message: 'expected a !vault value (infra vault encrypt-string --name VAR)' });
+const secret = z.instanceof(Secret, { message: 'must be a !vault value (infra vault encrypt-string --name postgres_users.N.password --stdin)' });
 const name = z.string().regex(/^[A-Za-z_][A-Za-z0-9_.$-]{0,62}$/, 'a PostgreSQL name: letters, digits, _ . $ - (at most 63)');
 /** systemd OnCalendar= expression (checked by systemd-analyze calendar on the host at install). */
 const calendar = z.string().regex(/^[A-Za-z0-9 *:.,/~-]+$/, 'a systemd calendar expression, e.g. "Sun *-*-* 01:00:00"');
@@ -54,16 +55,6 @@ const hbaRule = z
   })
   .strict();
 
-const tls = z
-  .object({
-    /** PEM of the CA clients verify the server with (sslmode=verify-full). */
-    ca_cert: z.string().includes('-----BEGIN CERTIFICATE-----'),
-    /** This host's certificate (host_vars), with its name and address as SANs. */
-    cert: z.string().includes('-----BEGIN CERTIFICATE-----'),
-    key: secret,
-  })
-  .strict();
-
 const fields = z.object({
     postgres_version: z.string().regex(/^\d+$/).default('15'),
     postgres_cluster: z.string().regex(/^[a-z0-9_-]+$/).default('main'),
@@ -86,14 +77,15 @@ const fields = z.object({
     postgres_max_wal_senders: z.number().int().min(2).default(10),
     postgres_max_slot_wal_keep_size: z.string().regex(/^\d+(MB|GB|TB)$/).default('10GB'),
     postgres_replication_user: name.default('replicator'),
-    postgres_replication_password: secret.optional(),
+    /** Required on database hosts (checked with the inventory: topology.ts). */
+    postgres_replication_password: vaultSecret('postgres_replication_password', { file: 'group_vars/postgres.yaml' }).optional(),
     /** Explicit, destructive: a promoted replica is moved aside and cloned again. */
     postgres_rebuild_replica: z.boolean().default(false),
     postgres_users: z.array(user).default([]),
     postgres_databases: z.array(database).default([]),
     postgres_grants: z.array(grant).default([]),
     postgres_hba_allow: z.array(hbaRule).default([{ from: ['api'], databases: ['all'], users: ['all'] }]),
-    postgres_tls: tls.optional(),
+    postgres_tls: tlsSchema.default({ source: 'pki' }),
     postgres_pgbouncer: z
       .object({
         enabled: z.boolean().default(true),
@@ -124,8 +116,8 @@ const fields = z.object({
         /** pgBackRest's TLS server (tls-server-port) on the database hosts and the backup host. */
         port: z.number().int().min(1).max(65535).default(8432),
         repo_path: z.string().regex(/^\/[^\s'"]+$/).default('/var/lib/pgbackrest'),
-        /** The repository encryption passphrase (backup host only). */
-        cipher_pass: secret.optional(),
+        /** The repository encryption passphrase (required on the backup host). */
+        cipher_pass: vaultSecret('postgres_backup.cipher_pass', { file: 'group_vars/backup.yaml', bytes: 48 }).optional(),
         /** Full backups kept (days, time-based): point-in-time recovery reaches back as far. */
         retention_days: z.number().int().min(7).default(30),
         full_schedule: calendar.default('Sun *-*-* 01:00:00'),

@@ -11,17 +11,14 @@
  * the promoted replica again.
  */
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
-import { execFile } from 'node:child_process';
-import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
 import { parse, stringify } from 'yaml';
 import { startFleet, type Fleet } from '../fleet.js';
 import { infra, taskResults, REPO, type CliResult } from '../helpers/cli.js';
 import { Keyring, encryptValue } from '../../../src/secrets/vault.js';
 
-const run = promisify(execFile);
 const PLAYBOOK = join(REPO, 'test/fixtures/playbooks/postgres/site.yaml');
 const VAULT_PASSWORD = 'postgres role test vault password';
 const PASSWORDS = { replication: 'repl-Secret-1:x', app: "app-Secret-2'q", cipher: 'cipher-Secret-3-long-passphrase' };
@@ -57,25 +54,6 @@ async function until<T>(what: string, f: () => Promise<T>, ok: (v: T) => boolean
   }
 }
 
-/**
- * A test CA and one certificate per host, with openssl: CN = the host name, SANs = the name and
- * the address — also as a DNS name, which pgBackRest 2.45 needs (it matches DNS names only).
- */
-async function issueCertificates(dir: string, hosts: { name: string; ip: string }[]): Promise<Record<string, { cert: string; key: string }> & { ca: string }> {
-  const o = (args: string[]) => run('openssl', args, { cwd: dir });
-  await o(['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', 'ca.key', '-out', 'ca.crt', '-days', '2', '-subj', '/CN=infra test CA']);
-  const out: Record<string, { cert: string; key: string }> = {};
-  await Promise.all(
-    hosts.map(async (h) => {
-      await o(['req', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', `${h.name}.key`, '-out', `${h.name}.csr`, '-subj', `/CN=${h.name}`]);
-      await writeFile(join(dir, `${h.name}.ext`), `subjectAltName=DNS:${h.name},IP:${h.ip},DNS:${h.ip}\nextendedKeyUsage=serverAuth,clientAuth\n`);
-      await o(['x509', '-req', '-in', `${h.name}.csr`, '-CA', 'ca.crt', '-CAkey', 'ca.key', '-CAcreateserial', '-days', '2', '-out', `${h.name}.crt`, '-extfile', `${h.name}.ext`]);
-      out[h.name] = { cert: await readFile(join(dir, `${h.name}.crt`), 'utf8'), key: await readFile(join(dir, `${h.name}.key`), 'utf8') };
-    }),
-  );
-  return Object.assign(out, { ca: await readFile(join(dir, 'ca.crt'), 'utf8') });
-}
-
 /** hosts.yaml with db3 in the replica group (phase 2). */
 async function addThirdReplica(): Promise<void> {
   const file = join(fleet.inventoryDir, 'hosts.yaml');
@@ -108,9 +86,11 @@ beforeAll(async () => {
   });
   const keyring = new Keyring({}, VAULT_PASSWORD);
   const vault = (keyPath: string, value: string) => `!vault ${JSON.stringify(encryptValue(value, keyPath, keyring))}`;
-  const tls = await issueCertificates(work, fleet.targets.filter((t) => t.name !== 'api1'));
+  // Certificates from the inventory's internal CA (tls.certificate), as in the lab.
+  const pki = await infra(['pki', 'init', '-i', fleet.inventoryDir, '--name', 'postgres test CA'], { env });
+  expect(pki.code, pki.stderr).toBe(0);
+  const ca = await readFile(join(fleet.inventoryDir, 'pki/ca.crt'), 'utf8');
   const gv = (f: string) => join(fleet.inventoryDir, 'group_vars', f);
-  await mkdir(join(fleet.inventoryDir, 'host_vars'), { recursive: true });
   await writeFile(gv('bastion.yaml'), `ssh_allow_from: [${fleet.bastion.ip.replace(/\.\d+$/, '.1')}/32]\n`);
   await writeFile(gv('all.yaml'), stringify({ admin_users: [{ name: 'ops', keys: [] }] }));
   await writeFile(
@@ -135,14 +115,9 @@ beforeAll(async () => {
     ].join('\n'),
   );
   await writeFile(gv('backup.yaml'), [stringify({ firewall: (await lab('backup')).firewall }), 'postgres_backup:', `  cipher_pass: ${vault('postgres_backup.cipher_pass', PASSWORDS.cipher)}`, ''].join('\n'));
-  for (const h of fleet.targets.filter((t) => t.name !== 'api1')) {
-    const lines = ['postgres_tls:', `  ca_cert: ${JSON.stringify(tls.ca)}`, `  cert: ${JSON.stringify(tls[h.name].cert)}`, `  key: ${vault('postgres_tls.key', tls[h.name].key)}`, ''];
-    await writeFile(join(fleet.inventoryDir, 'host_vars', `${h.name}.yaml`), lines.join('\n'));
-  }
   // The client side of the proofs: psql and the CA on the api host (before hardening runs apt there).
   await sh('api1', 'apt-get update -q >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends postgresql-client-15 >/dev/null');
-  await writeFile(join(work, 'ca.crt'), tls.ca);
-  await sh('api1', `printf '%s' '${tls.ca}' > /tmp/ca.crt`);
+  await sh('api1', `printf '%s' '${ca}' > /tmp/ca.crt`);
 
   first = await infra(['apply', PLAYBOOK, '-i', fleet.inventoryDir, '--json', '--verify'], { env, timeoutMs: 900_000 });
   if (process.env.PG_TEST_DEBUG) await writeFile('/tmp/pg-first.log', first.stdout + first.stderr);
@@ -328,23 +303,26 @@ describe('postgres: a third replica joins', () => {
 });
 
 describe('postgres: failover safety', () => {
-  it('after a manual promotion of a replica, re-apply refuses that host, names what to run, and changes nothing there', async () => {
+  it('after a manual promotion of the replica, re-apply stops every member (two primaries), names what to run, changes nothing', async () => {
     await q('db2', 'select pg_promote()');
     await until('db2 promoted', () => q('db2', 'select pg_is_in_recovery()'), (s) => s === 'f');
-    const confBefore = await sh('db2', 'sha256sum /etc/postgresql/15/main/conf.d/50-infra.conf /etc/postgresql/15/main/pg_hba.conf; ls -la --time-style=full-iso /var/lib/postgresql/15/main | head -3');
+    const state = () => sh('db2', 'sha256sum /etc/postgresql/15/main/conf.d/50-infra.conf /etc/postgresql/15/main/pg_hba.conf; ls -la --time-style=full-iso /var/lib/postgresql/15/main | head -3');
+    const before = await state();
     const r = await infra(['apply', PLAYBOOK, '-i', fleet.inventoryDir, '--json'], { env, timeoutMs: 600_000 });
     expect(r.code).toBe(1);
-    const refused = taskResults(r, 'db2').find((e) => e.module === 'postgres.topology')!;
-    expect(refused.status).toBe('failed');
-    expect(refused.error).toMatch(/the inventory says db2 is a standby, but PostgreSQL there is a primary \(not in recovery\)/);
-    expect(refused.error).toMatch(/Nothing was changed on db2/);
-    expect(refused.error).toMatch(/-l db2 -e postgres_rebuild_replica=true/);
-    expect(changedOn(r, 'db2')).toEqual([]);
-    expect(taskResults(r, 'db2').filter((e) => e.module !== 'postgres.topology')).toEqual([]);
-    expect(await sh('db2', 'sha256sum /etc/postgresql/15/main/conf.d/50-infra.conf /etc/postgresql/15/main/pg_hba.conf; ls -la --time-style=full-iso /var/lib/postgresql/15/main | head -3')).toBe(confBefore);
+    for (const h of ['db1', 'db2', 'db3']) {
+      const results = taskResults(r, h);
+      const guard = results.find((e) => e.module === 'cluster.primary')!;
+      expect(guard.status, h).toBe('failed');
+      expect(guard.error).toMatch(/several members answer as primary: db1, db2 \(pg_is_in_recovery\(\) on db1: f, db2: f, db3: t\)/);
+      expect(guard.error).toMatch(/-l <that replica> -e postgres_rebuild_replica=true/);
+      // Nothing after the guard ran in the postgres play.
+      expect(results.filter((e) => e.module.startsWith('postgres.'))).toEqual([]);
+      expect(changedOn(r, h), h).toEqual([]);
+    }
+    expect(changedOn(r, 'backup1')).toEqual([]);
+    expect(await state()).toBe(before);
     expect(await q('db2', 'select pg_is_in_recovery()')).toBe('f');
-    // The rest of the cluster converges as usual.
-    for (const h of ['db1', 'db3', 'backup1']) expect(changedOn(r, h), h).toEqual([]);
   }, 900_000);
 
   it('the explicit rebuild path moves the promoted data aside and clones db2 again', async () => {

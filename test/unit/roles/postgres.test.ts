@@ -16,7 +16,7 @@ import { contextFor, fakeInventory, hostsOf, FACTS, type FakeInventory } from '.
 
 const secret = (v: string) => new Secret(v);
 const PEM = '-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n';
-const TLS = { postgres_tls: { ca_cert: PEM, cert: PEM, key: secret('-----BEGIN PRIVATE KEY-----\nkey\n-----END PRIVATE KEY-----\n') } };
+const TLS = { postgres_tls: { source: 'vault', ca_cert: PEM, cert: PEM, key: secret('-----BEGIN PRIVATE KEY-----\nkey\n-----END PRIVATE KEY-----\n') } };
 
 const FLEET: FakeInventory = {
   hosts: {
@@ -57,10 +57,12 @@ describe('task lists', () => {
     }
   });
 
-  it('the primary: topology check first, cluster created with checksums, objects and a slot per replica', () => {
+  it('the primary: the guards first, cluster created with checksums, objects and a slot per replica', () => {
     const tasks = tasksOf('db1');
-    expect(tasks[0].module.name).toBe('postgres.topology');
-    expect(params(tasks[0]).expect).toBe('primary');
+    expect(tasks.slice(0, 2).map((t) => t.module.name)).toEqual(['cluster.primary', 'postgres.topology']);
+    expect(params(tasks[0])).toMatchObject({ members: 'postgres_primary:postgres_replica', expected: 'postgres_primary', primaryOutput: 'f' });
+    expect(params(tasks[0]).hint).toMatch(/-e postgres_rebuild_replica=true/);
+    expect(params(tasks[1]).expect).toBe('primary');
     const create = byModule(tasks, 'command.run').find((t) => /pg_createcluster/.test(params(t).cmd))!;
     expect(params(create).cmd).toBe('pg_createcluster --port 5432 --locale C.UTF-8 15 main -- --data-checksums');
     expect(params(create).creates).toBe('/var/lib/postgresql/15/main/PG_VERSION');
@@ -71,7 +73,11 @@ describe('task lists', () => {
 
   it('a replica: clones from the primary once, with a .pgpass (never a password in a command)', () => {
     const tasks = tasksOf('db2');
-    expect(params(tasks[0]).expect).toBe('standby');
+    expect(params(tasks[1]).expect).toBe('standby');
+    // The explicit rebuild path skips the cluster guard (two primaries are expected then).
+    const rebuild = tasksOf('db2', { vars: { postgres_rebuild_replica: true } });
+    expect(rebuild[0].module.name).toBe('postgres.topology');
+    expect(params(rebuild[0]).rebuild).toBe(true);
     const clone = byModule(tasks, 'command.run').find((t) => /pg_basebackup/.test(params(t).cmd))!;
     expect(params(clone).cmd).toMatch(/pg_basebackup -d 'host=10\.20\.0\.31 port=5432 user=replicator sslmode=verify-full .*passfile=\/var\/lib\/postgresql\/\.pgpass' -D \/var\/lib\/postgresql\/15\/main\.joining -X stream -S db2/);
     expect(params(clone).cmd).not.toContain('repl-pass');
@@ -85,6 +91,7 @@ describe('task lists', () => {
   it('the backup host: repository tasks only, the cipher pass in a 0640 file owned by postgres', () => {
     const tasks = tasksOf('backup1');
     expect(byModule(tasks, 'postgres.topology')).toEqual([]);
+    expect(byModule(tasks, 'cluster.primary')).toEqual([]);
     const conf = byModule(tasks, 'files.template').find((t) => params(t).dest === '/etc/pgbackrest/pgbackrest.conf')!;
     expect(params(conf)).toMatchObject({ mode: '0640', owner: 'postgres', sensitive: true, src: 'pgbackrest-repo.conf.hbs' });
     expect(params(conf).vars.members.map((m: { name: string }) => m.name)).toEqual(['db1', 'db2']);
@@ -102,6 +109,16 @@ describe('task lists', () => {
     expect(tasks.indexOf(repo[0])).toBeLessThan(tasks.indexOf(byModule(tasks, 'apt.packages')[0]));
     expect(byModule(tasksOf('db1'), 'apt.repository')).toEqual([]);
     expect(byModule(tasksOf('backup1', { facts: ubuntu }), 'apt.repository')).toHaveLength(1);
+  });
+
+  it('TLS from the internal PKI: key made on the host, the address also as a DNS name (pgBackRest 2.45)', () => {
+    const tasks = tasksOf('db1', { vars: { postgres_tls: { source: 'pki' } } });
+    const cert = byModule(tasks, 'tls.certificate');
+    expect(cert).toHaveLength(1);
+    expect(params(cert[0])).toMatchObject({ certPath: '/etc/postgresql/tls/server.crt', keyPath: '/etc/postgresql/tls/server.key', caPath: '/etc/postgresql/tls/ca.crt', owner: 'postgres', keyMode: '0600', sans: ['DNS:10.20.0.31'] });
+    expect(cert[0].notify).toEqual(['reload postgresql', 'reload pgbouncer', 'restart pgbackrest']);
+    const vault = byModule(tasksOf('db1'), 'files.file').find((t) => params(t).path === '/etc/postgresql/tls/server.key')!;
+    expect(params(vault).content).toBeInstanceOf(Secret);
   });
 });
 
@@ -198,9 +215,17 @@ describe('input checks before connecting', () => {
 
   it('more synchronous replicas than replicas; missing secrets', () => {
     expect(check(FLEET, 'db1', { postgres_sync_replicas: 2 })).toThrow(/postgres_sync_replicas is 2 but there are 1 replicas/);
-    expect(check(FLEET, 'db1', { postgres_replication_password: undefined })).toThrow(/postgres_replication_password not set/);
-    expect(check(FLEET, 'backup1', { postgres_backup: {} })).toThrow(/postgres_backup\.cipher_pass not set/);
+    expect(check(FLEET, 'db1', { postgres_replication_password: undefined })).toThrow(
+      /postgres_replication_password not set; create it once: openssl rand -base64 32 .* infra vault encrypt-string --name postgres_replication_password --stdin/,
+    );
+    expect(check(FLEET, 'backup1', { postgres_backup: {} })).toThrow(/postgres_backup\.cipher_pass not set; create it once: openssl rand -base64 48/);
     expect(check(FLEET, 'db1')).not.toThrow();
+    // The backup host needs no replication password, a database host no cipher pass.
+    expect(check(FLEET, 'backup1', { postgres_replication_password: undefined })).not.toThrow();
+  });
+
+  it('TLS from the PKI needs the inventory CA (infra pki init)', () => {
+    expect(check(FLEET, 'db1', { postgres_tls: { source: 'pki' } })).toThrow(/postgres_tls.source is pki but the inventory has no CA \(pki\/ca.crt\)/);
   });
 
   it('the schema: unknown postgres_* variables, undeclared owners, roles and databases', () => {
