@@ -2,9 +2,7 @@
  * Who is who, from the inventory: the primary, the replicas, the backup (repository) host,
  * and the input checks that need the inventory (run before anything connects).
  */
-import { existsSync } from 'node:fs';
-import { join } from 'node:path';
-import { UserError, vaultSecret, CA_CERT_FILE, type HostView, type RoleInputContext } from 'infra';
+import { UserError, vaultSecret, type HostView, type RoleInputContext } from 'infra';
 import type { PostgresVars } from './vars.js';
 
 export type Member = 'primary' | 'replica' | 'backup';
@@ -64,9 +62,6 @@ export function validateInput({ vars: v, host, hosts, inventory }: RoleInputCont
   if (v.postgres_sync_replicas > replicas.length) fail(`postgres_sync_replicas is ${v.postgres_sync_replicas} but there are ${replicas.length} replicas: every commit would wait forever`, 'lower postgres_sync_replicas or add replicas');
   // One sender per replica, one for pg_basebackup of a joining replica, one for pgBackRest.
   if (replicas.length + 2 > v.postgres_max_wal_senders) fail(`${replicas.length} replicas need postgres_max_wal_senders ≥ ${replicas.length + 2}`, 'raise postgres_max_wal_senders (a restart of every member)');
-  if (v.postgres_tls.source === 'pki' && !existsSync(join(inventory.dir, CA_CERT_FILE))) {
-    fail(`postgres_tls.source is pki but the inventory has no CA (${CA_CERT_FILE})`, `create it once: infra pki init -i ${inventory.env} (or give postgres_tls: { source: vault, ... })`);
-  }
   // Secrets: present where they are used, made the one way (src/cluster/secrets.ts).
   const need = (name: string, value: unknown, file: string, bytes?: number) => {
     const r = vaultSecret(name, { file, bytes }).safeParse(value);

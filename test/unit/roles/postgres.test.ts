@@ -222,10 +222,7 @@ describe('input checks before connecting', () => {
     expect(check(FLEET, 'db1')).not.toThrow();
     // The backup host needs no replication password, a database host no cipher pass.
     expect(check(FLEET, 'backup1', { postgres_replication_password: undefined })).not.toThrow();
-  });
 
-  it('TLS from the PKI needs the inventory CA (infra pki init)', () => {
-    expect(check(FLEET, 'db1', { postgres_tls: { source: 'pki' } })).toThrow(/postgres_tls.source is pki but the inventory has no CA \(pki\/ca.crt\)/);
   });
 
   it('the schema: unknown postgres_* variables, undeclared owners, roles and databases', () => {
