@@ -91,7 +91,6 @@ beforeAll(async () => {
   expect(pki.code, pki.stderr).toBe(0);
   const ca = await readFile(join(fleet.inventoryDir, 'pki/ca.crt'), 'utf8');
   const gv = (f: string) => join(fleet.inventoryDir, 'group_vars', f);
-  await writeFile(gv('bastion.yaml'), `ssh_allow_from: [${fleet.bastion.ip.replace(/\.\d+$/, '.1')}/32]\n`);
   await writeFile(gv('all.yaml'), stringify({ admin_users: [{ name: 'ops', keys: [] }] }));
   await writeFile(
     gv('postgres.yaml'),
@@ -115,17 +114,15 @@ beforeAll(async () => {
     ].join('\n'),
   );
   await writeFile(gv('backup.yaml'), [stringify({ firewall: (await lab('backup')).firewall }), 'postgres_backup:', `  cipher_pass: ${vault('postgres_backup.cipher_pass', PASSWORDS.cipher)}`, ''].join('\n'));
-  // The client side of the proofs: psql and the CA on the api host (before hardening runs apt there).
-  await sh('api1', 'apt-get update -q >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends postgresql-client-15 >/dev/null');
-  await sh('api1', `printf '%s' '${ca}' > /tmp/ca.crt`);
-
+  // The client side of the proofs (psql and the CA on the api host, which no play touches)
+  // is installed while the fleet converges.
+  const client = sh('api1', 'apt-get update -q >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends postgresql-client-15 >/dev/null');
   first = await infra(['apply', PLAYBOOK, '-i', fleet.inventoryDir, '--json', '--verify'], { env, timeoutMs: 900_000 });
-  if (process.env.PG_TEST_DEBUG) await writeFile('/tmp/pg-first.log', first.stdout + first.stderr);
+  await client;
+  await sh('api1', `printf '%s' '${ca}' > /tmp/ca.crt`);
 }, 1_200_000);
 
 afterAll(async () => {
-  // DEV-ONLY: hold the fleet until /tmp/pg-release exists
-  while (process.env.PG_TEST_KEEP && !(await readFile('/tmp/pg-release').then(() => true, () => false))) await new Promise((r) => setTimeout(r, 2000));
   await fleet?.down();
   if (work) await rm(work, { recursive: true, force: true });
   console.log(`postgres.test.ts: ${Math.round((Date.now() - started) / 1000)} s`);

@@ -151,6 +151,9 @@ describe('shipped playbooks', () => {
       ['bastion', 'bastion', ['bastion']],
       ['baseline', 'all', ['hardening', 'ca-trust']],
       ['load balancers', 'lb', ['haproxy-keepalived']],
+      ['postgres primary', 'postgres_primary', ['postgres']],
+      ['postgres replicas', 'postgres_replica', ['postgres']],
+      ['postgres backup repository', 'backup', ['postgres']],
     ]);
   });
 });
