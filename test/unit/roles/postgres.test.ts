@@ -13,6 +13,7 @@ import { Secret } from '../../../src/secrets/secret.js';
 import { UserError } from '../../../src/errors.js';
 import type { Task } from '../../../src/modules/types.js';
 import { contextFor, fakeInventory, hostsOf, FACTS, type FakeInventory } from './context.js';
+import { infra, REPO } from '../cli/run-cli.js';
 
 const secret = (v: string) => new Secret(v);
 const PEM = '-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n';
@@ -235,5 +236,43 @@ describe('input checks before connecting', () => {
     expect(owner.error!.issues[0]).toMatchObject({ path: ['postgres_databases', 0, 'owner'], message: 'owner "nobody" is not a declared user (postgres_users)' });
     const grant = parse({ postgres_users: [{ name: 'app' }], postgres_grants: [{ role: 'app', database: 'nope', on: 'tables', schema: 'public', privileges: ['SELEKT'] }] });
     expect(grant.error!.issues.map((i) => i.path.join('.'))).toEqual(['postgres_grants.0.database', 'postgres_grants.0.privileges.0']);
+  });
+});
+
+describe('bad input through the CLI: exit 2 with file:line, before connecting', () => {
+  const FIXTURE = 'test/fixtures/playbooks/postgres';
+  /** A copy of the fixture inventory with one file edited; `infra apply` on it (TEST-NET addresses: a connection would hang, not exit 2). */
+  async function applyWith(file: string, edit: (text: string) => string) {
+    const { cp, mkdtemp, readFile, writeFile } = await import('node:fs/promises');
+    const { tmpdir } = await import('node:os');
+    const dir = await mkdtemp(`${tmpdir()}/infra-pg-input-`);
+    await cp(`${REPO}/${FIXTURE}/inventory`, dir, { recursive: true });
+    await writeFile(`${dir}/${file}`, edit(await readFile(`${dir}/${file}`, 'utf8')));
+    const r = await infra(['apply', `${FIXTURE}/site.yaml`, '-i', dir, '--vault-password-file', `${FIXTURE}/vault-password`]);
+    return { ...r, dir };
+  }
+
+  it('the fixture itself passes check (the edits below are what fails)', async () => {
+    const r = await infra(['check', `${FIXTURE}/site.yaml`, '-i', `${FIXTURE}/inventory`, '--vault-password-file', `${FIXTURE}/vault-password`]);
+    expect([r.code, r.stderr]).toEqual([0, '']);
+  });
+
+  it('an unknown postgres_* variable', async () => {
+    const r = await applyWith('group_vars/postgres.yaml', (t) => `${t}postgres_sync_replica: 1\n`);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain(`${r.dir}/group_vars/postgres.yaml:7:1: role postgres: variable postgres_sync_replica: unknown variable of role postgres — did you mean postgres_sync_replicas?`);
+  });
+
+  it('a database owner that is not a declared user', async () => {
+    const r = await applyWith('group_vars/postgres.yaml', (t) => t.replace('{ name: app, owner: app }', '{ name: app, owner: nobody }'));
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(new RegExp(`${r.dir}/group_vars/postgres\\.yaml:\\d+:\\d+: role postgres: variable postgres_databases\\[0\\]\\.owner: owner "nobody" is not a declared user \\(postgres_users\\)`));
+  });
+
+  it('a replica group with no primary', async () => {
+    const r = await applyWith('hosts.yaml', (t) => t.replace('groups: [postgres_primary]', 'groups: [api]'));
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain(`${r.dir}/hosts.yaml:10:3: role postgres, host db2: group postgres_primary has no host: a replica needs a primary`);
+    expect(r.stderr).toMatch(/hint: add the primary to group postgres_primary in hosts\.yaml/);
   });
 });
