@@ -22,6 +22,7 @@ import { Keyring, encryptValue } from '../../../src/secrets/vault.js';
 const PLAYBOOK = join(REPO, 'test/fixtures/playbooks/postgres/site.yaml');
 const VAULT_PASSWORD = 'postgres role test vault password';
 const PASSWORDS = { replication: 'repl-Secret-1:x', app: "app-Secret-2'q", cipher: 'cipher-Secret-3-long-passphrase' };
+const ROTATED = 'app-Secret-rotated-4';
 
 let fleet: Fleet;
 let work: string;
@@ -29,6 +30,8 @@ let env: Record<string, string>;
 let first: CliResult;
 const started = Date.now();
 const ipOf = (h: string) => fleet.targets.find((t) => t.name === h)!.ip;
+const keyring = new Keyring({}, VAULT_PASSWORD);
+const vault = (keyPath: string, value: string) => `!vault ${JSON.stringify(encryptValue(value, keyPath, keyring))}`;
 
 /** A root shell on a host; throws with the output when the command fails. */
 async function sh(host: string, cmd: string): Promise<string> {
@@ -84,8 +87,6 @@ beforeAll(async () => {
       postgres_replica: {},
     },
   });
-  const keyring = new Keyring({}, VAULT_PASSWORD);
-  const vault = (keyPath: string, value: string) => `!vault ${JSON.stringify(encryptValue(value, keyPath, keyring))}`;
   // Certificates from the inventory's internal CA (tls.certificate), as in the lab.
   const pki = await infra(['pki', 'init', '-i', fleet.inventoryDir, '--name', 'postgres test CA'], { env });
   expect(pki.code, pki.stderr).toBe(0);
@@ -141,6 +142,7 @@ describe('postgres: converge', () => {
     expect(first.code, first.stderr).toBe(0);
     const out = first.stdout + first.stderr;
     for (const pw of Object.values(PASSWORDS)) expect(out).not.toContain(pw);
+    expect(out).not.toMatch(/SCRAM-SHA-256\$/);
   });
 
   it('the plan names settings that need a restart (postmaster context) and those that reload', () => {
@@ -277,6 +279,20 @@ describe('postgres: idempotence', () => {
     const plan = await infra(['plan', PLAYBOOK, '-i', fleet.inventoryDir, '--detailed-exitcode', '--json'], { env, timeoutMs: 600_000 });
     expect(plan.code).toBe(0);
   }, 900_000);
+});
+
+describe('postgres: password rotation', () => {
+  it('a new vault password is applied (only that task changes); the old one stops working', async () => {
+    const file = join(fleet.inventoryDir, 'group_vars', 'postgres.yaml');
+    const text = await readFile(file, 'utf8');
+    await writeFile(file, text.replace(/^( {4}password: ).*$/m, `$1${vault('postgres_users.0.password', ROTATED)}`));
+    const r = await infra(['apply', PLAYBOOK, '-i', fleet.inventoryDir, '-l', 'db1', '--json'], { env, timeoutMs: 600_000 });
+    expect(failures(r)).toEqual([]);
+    expect(changedOn(r, 'db1')).toEqual(['postgres.role app']);
+    expect((r.stdout + r.stderr).includes(ROTATED)).toBe(false);
+    expect((await apiPsql(fromApi('db1', 6432, 'app'), 'select 1', ROTATED)).stdout.trim()).toBe('1');
+    expect((await apiPsql(fromApi('db1', 5432, 'app'), 'select 1')).stderr).toMatch(/password authentication failed/);
+  }, 600_000);
 });
 
 describe('postgres: a third replica joins', () => {

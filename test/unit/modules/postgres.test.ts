@@ -11,7 +11,12 @@ import { decideConfig, decideDatabase, decideGrant, decideRole, decideTopology, 
 import { fakeHost } from './fake-host.js';
 
 /** Verifiers PostgreSQL 15.18 stored for these passwords (CREATE ROLE ... PASSWORD '<plain>'). */
-const FROM_POSTGRES: [string, string][] = [];
+const FROM_POSTGRES: [string, string][] = [
+  ['correct horse battery staple', 'SCRAM-SHA-256$4096:Z91CXdbA+juyJhJegosW+A==$eL0hysWXLTxAAME9b3idgvAt7ASyVUBnNRbtnvnmnPc=:bJOtZeO00EmC7HpSSafBBE4Z0+EqQBOniE/sIOe98Ho='],
+  ['it\'s a "quoted" pass:word\\', 'SCRAM-SHA-256$4096:678i7FsBFjPCOuwqOtVaKA==$rKWVavBTsV2C3ALHbhmBSP9g/0EHZc7yuM6Btba+Bt0=:KhPDsY9CPZbI0xEBi+1GkmwPs6sDnQHE7DkTa+/neAI='],
+  // Non-ASCII: a no-break space (→ space) and a soft hyphen (removed) by SASLprep.
+  ['caf\u00e9\u00a0bar\u00ad', 'SCRAM-SHA-256$4096:dvAwo4wjggZ7+lpZexXYSw==$LcfKgtreP/bN8LqiHZE88SLh5AuNP0DDFDTEzuglI+M=:zYKp2bMB7vfBDJtaz2K2U/atgXiseYLVj2/Q1C7rK8M='],
+];
 
 const roleParams = (p: Partial<RoleParams> = {}): RoleParams => postgres.role.module.params.parse({ name: 'app', ...p });
 const row = (r: Partial<Parameters<typeof decideRole>[1] & object> = {}) => ({
