@@ -221,11 +221,13 @@ describe('postgres: clients', () => {
     expect(await probe('api1', 8432)).toBe('closed');
   });
 
-  it('postgres_exporter answers pg_up 1 on the private address only', async () => {
+  it('postgres_exporter answers pg_up 1 on the private address only, as a pg_monitor-only role', async () => {
     const metrics = await until('pg_up', () => sh('db1', `curl -sf http://${ipOf('db1')}:9187/metrics`), (m) => /^pg_up 1$/m.test(m));
     expect(metrics).toMatch(/^pg_up 1$/m);
     expect(await sh('db1', 'ss -Hltn sport = :9187')).toMatch(new RegExp(`${ipOf('db1').replace(/\./g, '\\.')}:9187`));
     expect(await sh('db2', `curl -sf http://${ipOf('db2')}:9187/metrics | grep '^pg_up '`)).toBe('pg_up 1');
+    // Least privilege: pg_monitor only, no password (peer from the exporter's OS user).
+    expect(await q('db1', "select rolsuper, rolcreaterole, rolpassword is null, pg_has_role('postgres_exporter', 'pg_monitor', 'member') from pg_authid where rolname = 'postgres_exporter'")).toBe('f|f|t|t');
   });
 });
 
@@ -281,17 +283,58 @@ describe('postgres: idempotence', () => {
   }, 900_000);
 });
 
-describe('postgres: password rotation', () => {
-  it('a new vault password is applied (only that task changes); the old one stops working', async () => {
+describe('postgres: changes after the first converge', () => {
+  const writeHostVars = async (text: string) => {
+    const { mkdir } = await import('node:fs/promises');
+    await mkdir(join(fleet.inventoryDir, 'host_vars'), { recursive: true });
+    await writeFile(join(fleet.inventoryDir, 'host_vars', 'db1.yaml'), text);
+  };
+  const onDb1 = (args: string[]) => infra([...args, PLAYBOOK, '-i', fleet.inventoryDir, '-l', 'db1', '--json'], { env, timeoutMs: 600_000 });
+  const configChanges = (r: CliResult) => JSON.stringify(taskResults(r, 'db1').find((e) => e.module === 'postgres.config')!.changes);
+  const startTime = () => q('db1', 'select pg_postmaster_start_time()');
+
+  it('a rotated vault password and a reloadable setting: the plan says reload, the server is not restarted', async () => {
     const file = join(fleet.inventoryDir, 'group_vars', 'postgres.yaml');
-    const text = await readFile(file, 'utf8');
-    await writeFile(file, text.replace(/^( {4}password: ).*$/m, `$1${vault('postgres_users.0.password', ROTATED)}`));
-    const r = await infra(['apply', PLAYBOOK, '-i', fleet.inventoryDir, '-l', 'db1', '--json'], { env, timeoutMs: 600_000 });
+    await writeFile(file, (await readFile(file, 'utf8')).replace(/^( {4}password: ).*$/m, `$1${vault('postgres_users.0.password', ROTATED)}`));
+    await writeHostVars("postgres_settings: { work_mem: '7MB' }\n");
+    const before = await startTime();
+    const plan = await onDb1(['plan']);
+    expect(configChanges(plan)).toMatch(/"what":"reload postgresql@15-main","to":"work_mem"/);
+    expect(configChanges(plan)).not.toMatch(/restart/);
+    const r = await onDb1(['apply']);
     expect(failures(r)).toEqual([]);
-    expect(changedOn(r, 'db1')).toEqual(['postgres.role app']);
+    expect(changedOn(r, 'db1')).toEqual(['postgres.config /etc/postgresql/15/main/conf.d/50-infra.conf', 'postgres.role app']);
     expect((r.stdout + r.stderr).includes(ROTATED)).toBe(false);
+    expect(await q('db1', 'show work_mem')).toBe('7MB');
+    expect(await startTime()).toBe(before);
     expect((await apiPsql(fromApi('db1', 6432, 'app'), 'select 1', ROTATED)).stdout.trim()).toBe('1');
     expect((await apiPsql(fromApi('db1', 5432, 'app'), 'select 1')).stderr).toMatch(/password authentication failed/);
+  }, 600_000);
+
+  it('a setting of context postmaster: the plan says restart and names it; only then is the server restarted', async () => {
+    await writeHostVars("postgres_settings: { work_mem: '7MB', shared_buffers: '144MB' }\n");
+    const before = await startTime();
+    const plan = await onDb1(['plan']);
+    expect(configChanges(plan)).toMatch(/"what":"restart postgresql@15-main","from":"needs a restart: shared_buffers"/);
+    const r = await onDb1(['apply']);
+    expect(failures(r)).toEqual([]);
+    expect(await q('db1', 'show shared_buffers')).toBe('144MB');
+    expect(await startTime()).not.toBe(before);
+    expect(await until('db2 streaming after the restart', () => q('db1', "select state from pg_stat_replication where application_name = 'db2'"), (x) => x === 'streaming')).toBe('streaming');
+  }, 600_000);
+
+  it('pg_hba.conf that pg_hba_file_rules rejects is put back before any reload, and the run fails', async () => {
+    const hba = () => sh('db1', 'sha256sum /etc/postgresql/15/main/pg_hba.conf');
+    const before = await hba();
+    await writeHostVars("postgres_settings: { work_mem: '7MB', shared_buffers: '144MB' }\npostgres_hba_allow: [{ from: [10.0.0.0/33] }]\n");
+    const r = await onDb1(['apply']);
+    expect(r.code).toBe(1);
+    const failed = taskResults(r, 'db1').find((e) => e.module === 'postgres.hba')!;
+    expect(failed.status).toBe('failed');
+    expect(failed.error).toMatch(/rejected by pg_hba_file_rules; the previous file was put back and nothing reloaded:\n\d+: invalid CIDR mask in address "10\.0\.0\.0\/33"/);
+    expect(await hba()).toBe(before);
+    expect(await q('db1', 'select count(*) from pg_hba_file_rules where error is not null')).toBe('0');
+    await writeHostVars("postgres_settings: { work_mem: '7MB', shared_buffers: '144MB' }\n");
   }, 600_000);
 });
 
