@@ -51,6 +51,7 @@ export async function runTask(
       status: r.status,
       changes: r.check?.changes ?? [],
       reason: r.check?.reason,
+      warning: r.check?.warning,
       diff: r.check?.diff,
       error: r.error === undefined ? undefined : redact(r.error),
       ms: Date.now() - t0,

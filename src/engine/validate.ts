@@ -23,7 +23,7 @@ import type { BoundTask, PreparedPlay } from './types.js';
 import { templateData } from './host-context.js';
 
 export async function checkInput(req: InputRequest): Promise<string> {
-  const input = await loadRunInput(req);
+  const input = await loadRunInput({ ...req, vaultOptional: true });
   const plays = preparePlaysOf(input, req.limit);
   const roles = new Map(input.plays.flatMap((p) => p.roles.map((r) => [r.role.name, r.role.dir] as const)));
   // Templates next to the playbook count too (not for `infra run ROLE`: its directory is the cwd).

@@ -10,9 +10,10 @@ import * as meta from './meta.js';
 import * as tls from './tls.js';
 import * as cluster from './cluster.js';
 import * as haproxy from './haproxy.js';
+import * as redis from './redis.js';
 import * as postgres from './postgres.js';
 
-export { apt, files, systemd, users, sysctl, command, meta, tls, cluster, haproxy, postgres };
+export { apt, files, systemd, users, sysctl, command, meta, tls, cluster, haproxy, redis, postgres };
 
 const factories = [
   apt.packages, apt.repository, apt.update,
@@ -25,6 +26,7 @@ const factories = [
   tls.certificate, tls.caTrust,
   cluster.primary,
   haproxy.server,
+  redis.config, redis.acl, redis.replication, redis.sentinel,
   postgres.topology, postgres.config, postgres.hba, postgres.role, postgres.database, postgres.grant, postgres.slot, postgres.sql,
 ];
 

@@ -35,6 +35,8 @@ export interface Check {
   always?: boolean;
   /** Nothing was done on purpose (it cannot run here); reported as "skipped" with the reason. */
   skipped?: boolean;
+  /** Something people must see whatever the outcome (the inventory disagrees with the cluster). */
+  warning?: string;
 }
 
 /** A view of another host, for cross-host data (replica → primary, haproxy → api servers). */

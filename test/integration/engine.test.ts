@@ -370,6 +370,7 @@ describe('engine under faults', () => {
         '    groups: [targets]',
         '    user: pwuser',
         `    becomePassword: ${wrong}`,
+        '    vars: { greeting: hello }', // the playbook's template needs it (validated before connecting)
         'groups:',
         `  all: { user: admin, key: ${fleet.keyPath}, bastion: bastion, become: sudo }`,
         '  bastion: {}',

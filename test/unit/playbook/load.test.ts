@@ -154,6 +154,7 @@ describe('shipped playbooks', () => {
       ['postgres primary', 'postgres_primary', ['postgres']],
       ['postgres replicas', 'postgres_replica', ['postgres']],
       ['postgres backup repository', 'backup', ['postgres']],
+      ['redis and sentinel', 'redis:sentinel', ['redis-sentinel']],
     ]);
   });
 });

@@ -9,6 +9,7 @@ import { createRenderer } from '../../../src/render/template.js';
 import type { Task } from '../../../src/modules/types.js';
 import { UserError } from '../../../src/errors.js';
 import { loadInventory } from '../../../src/inventory/load.js';
+import { lockedDecryptor } from '../../../src/engine/input.js';
 import { dirname, join } from 'node:path';
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -323,7 +324,7 @@ describe('hardening vars schema', () => {
 
 describe('the shipped inventories (infra check does not run tasks(): this does)', () => {
   it.each(['prod', 'lab'])('every host of %s gets its tasks, and SSH is never open to all behind the bastion', async (env) => {
-    const real = await loadInventory(env, { cwd: REPO });
+    const real = await loadInventory(env, { cwd: REPO, decryptor: lockedDecryptor });
     for (const name of real.hosts.keys()) {
       const spec = real.hosts.get(name)!;
       const tasks = tasksOf(name, { facts: { container: env === 'lab' ? 'docker' : 'none' } }, real);
