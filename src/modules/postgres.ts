@@ -37,6 +37,9 @@ import {
 } from './postgres-sql.js';
 import { defineModule, unchanged, type Change, type Check, type HostContext } from './types.js';
 
+/** Role and database names as the modules accept them (roles validate their variables with it). */
+export { pgName };
+
 const unitName = z.string().regex(/^[A-Za-z0-9:_.@-]+$/, 'a systemd unit name');
 const absPath = z.string().regex(/^\/[^\0]+$/, 'an absolute path');
 
