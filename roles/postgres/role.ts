@@ -10,16 +10,18 @@
  * is touched there.
  */
 import { readFileSync } from 'node:fs';
-import { defineRole, apt, files, systemd, command, postgres, cluster as clusterGuard, sh, Secret, privateAddress, type Facts, type Task } from 'infra';
+import { defineRole, apt, files, systemd, command, postgres, cluster as clusterGuard, sh, privateAddress, type Facts, type Task } from 'infra';
 import { vars, type PostgresVars } from './vars.js';
-import { clusterOf, memberOf, slotName, validateInput, type Cluster, type Member } from './topology.js';
-import { settingsFor, confValue, PGPASS } from './tuning.js';
+import { clusterOf, memberOf, slotName, validateInput } from './topology.js';
+import { settingsFor, confValue } from './tuning.js';
 import { hbaRows } from './hba.js';
-import { TLS, tlsTasks } from './tls.js';
+import { tlsTasks } from './tls.js';
 import { databaseTasks } from './objects.js';
 import { pgbouncerTasks } from './pgbouncer.js';
 import { archivingTasks, repositoryTasks } from './backup.js';
-import { pathsOf, timerTasks, type Paths } from './layout.js';
+import { pathsOf } from './layout.js';
+import { createCluster, joinAsReplica } from './datadir.js';
+import { exporterTasks, maintenanceTasks } from './services.js';
 
 const PGDG_KEY = readFileSync(new URL('./files/pgdg.asc', import.meta.url), 'utf8');
 
@@ -153,78 +155,3 @@ export default defineRole({
     'restart pgbackrest': systemd.restart('pgbackrest'),
   },
 });
-
-function createCluster(v: PostgresVars, p: Paths): Task {
-  const initdb = v.postgres_data_checksums ? ['--', '--data-checksums'] : [];
-  return command.run({
-    name: `create cluster ${v.postgres_version}/${v.postgres_cluster}`,
-    cmd: sh`pg_createcluster --port ${v.postgres_port} --locale ${v.postgres_locale} ${v.postgres_version} ${v.postgres_cluster} ${initdb}`,
-    creates: `${p.data}/PG_VERSION`,
-  });
-}
-
-/**
- * A replica joins by pg_basebackup from the primary (through its slot, over TLS), into a
- * side directory renamed into place when complete: a join that dies half-way leaves no data
- * directory behind, and an existing one is never overwritten (guarded by PG_VERSION).
- */
-function joinAsReplica(v: PostgresVars, p: Paths, cluster: Cluster, hostName: string): Task[] {
-  const pw = v.postgres_replication_password!;
-  const escaped = pw.reveal().replace(/\\/g, '\\\\').replace(/:/g, '\\:');
-  const primary = privateAddress(cluster.primary);
-  const conninfo = `host=${primary} port=${v.postgres_port} user=${v.postgres_replication_user} sslmode=verify-full sslrootcert=${TLS.ca} passfile=${PGPASS}`;
-  const joining = `${p.data}.joining`;
-  const script = [
-    'set -e',
-    sh`rm -rf -- ${joining}`,
-    sh`install -d -o postgres -g postgres -m 0700 ${joining}`,
-    sh`cd / && runuser -u postgres -- pg_basebackup -d ${conninfo} -D ${joining} -X stream -S ${slotName(hostName)} -c fast --no-password`,
-    sh`touch ${`${joining}/standby.signal`}`,
-    // pg_createcluster adopts an existing data directory when it finds config files in it; the
-    // placeholder pg_hba.conf lets the server start before postgres.hba installs the real one.
-    sh`if [ ! -f ${`${p.conf}/postgresql.conf`} ]; then : > ${joining}/postgresql.conf; : > ${joining}/pg_ident.conf; echo 'local all postgres peer' > ${joining}/pg_hba.conf; fi`,
-    sh`chown -R postgres:postgres ${joining} && mv -- ${joining} ${p.data}`,
-    sh`if [ ! -f ${`${p.conf}/postgresql.conf`} ]; then pg_createcluster --port ${v.postgres_port} ${v.postgres_version} ${v.postgres_cluster}; fi`,
-  ].join('\n');
-  return [
-    files.file({
-      path: PGPASS,
-      // Any member may be the primary after a failover: the line matches every host.
-      content: new Secret(`*:${v.postgres_port}:replication:${v.postgres_replication_user}:${escaped}\n`),
-      mode: '0600',
-      owner: 'postgres',
-      group: 'postgres',
-    }),
-    command.run({ name: `clone from ${cluster.primary.name} (pg_basebackup)`, cmd: script, creates: `${p.data}/PG_VERSION`, timeoutMs: 6 * 3600_000 }),
-  ];
-}
-
-function exporterTasks(v: PostgresVars, address: string): Task[] {
-  const listen = address.includes(':') ? `[${address}]:${v.postgres_exporter.port}` : `${address}:${v.postgres_exporter.port}`;
-  return [
-    files.template({
-      src: 'postgres-exporter.default.hbs',
-      dest: '/etc/default/prometheus-postgres-exporter',
-      mode: '0644',
-      owner: 'root',
-      group: 'root',
-      vars: { user: v.postgres_exporter.user, pgPort: v.postgres_port, listen },
-      notify: 'restart postgres exporter',
-    }),
-    systemd.service({ name: 'prometheus-postgres-exporter', enabled: true, state: 'started' }),
-  ];
-}
-
-function maintenanceTasks(v: PostgresVars, facts: Facts): Task[] {
-  return [
-    files.template({
-      src: 'pg-maintenance.sh.hbs',
-      dest: '/usr/local/sbin/infra-pg-maintenance',
-      mode: '0755',
-      owner: 'root',
-      group: 'root',
-      vars: { port: v.postgres_port, jobs: Math.max(1, Math.min(facts.cpus, 4)) },
-    }),
-    ...timerTasks('infra-pg-maintenance', 'PostgreSQL weekly VACUUM ANALYZE (role postgres)', 'postgres', '/usr/local/sbin/infra-pg-maintenance', v.postgres_maintenance.schedule),
-  ];
-}
