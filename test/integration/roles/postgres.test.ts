@@ -273,6 +273,17 @@ describe('postgres: backups', () => {
   });
 });
 
+describe('postgres: maintenance', () => {
+  it('the weekly VACUUM ANALYZE runs on the primary and skips itself on a standby', async () => {
+    await sh('db1', 'systemctl start infra-pg-maintenance.service');
+    expect(await sh('db1', 'journalctl -u infra-pg-maintenance -o cat --no-pager')).toMatch(/vacuuming database "app"/);
+    expect(await q('db1', "select last_analyze is not null from pg_stat_user_tables where relname = 'replicated'", 'app')).toBe('t');
+    await sh('db2', 'systemctl start infra-pg-maintenance.service');
+    expect(await sh('db2', 'journalctl -u infra-pg-maintenance -o cat --no-pager')).toMatch(/a standby: maintenance runs on the primary/);
+    expect(await sh('db1', 'systemctl list-timers --all --no-legend infra-pg-maintenance.timer')).toMatch(/infra-pg-maintenance\.timer/);
+  });
+});
+
 describe('postgres: idempotence', () => {
   it('a second apply changes nothing; plan --detailed-exitcode exits 0', async () => {
     const second = await infra(['apply', PLAYBOOK, '-i', fleet.inventoryDir, '--json'], { env, timeoutMs: 600_000 });
