@@ -219,7 +219,7 @@ describe('postgres: clients', () => {
     expect(await probe('backup1', 5432)).toBe('closed');
     expect(await probe('backup1', 6432)).toBe('closed');
     expect(await probe('api1', 8432)).toBe('closed');
-  });
+  }, 60_000);
 
   it('postgres_exporter answers pg_up 1 on the private address only, as a pg_monitor-only role', async () => {
     const metrics = await until('pg_up', () => sh('db1', `curl -sf http://${ipOf('db1')}:9187/metrics`), (m) => /^pg_up 1$/m.test(m));
@@ -243,12 +243,12 @@ describe('postgres: backups', () => {
     // Nothing of the repository on the database host.
     expect((await fleet.exec('db1', 'ls /var/lib/pgbackrest')).stdout.trim()).toBe('');
     expect(await sh('db1', "grep -c cipher /etc/pgbackrest/pgbackrest.conf || true")).toBe('0');
-  });
+  }, 120_000);
 
   it('WAL is archived at least every archive_timeout (60 s)', async () => {
     expect(await q('db1', 'show archive_timeout')).toBe('1min');
     expect(await q('db1', 'select failed_count = 0 or last_archived_time > last_failed_time from pg_stat_archiver')).toBe('t');
-  });
+  }, 60_000);
 
   it('the daily verification (check + verify + test restore) passes and exports its metrics', async () => {
     await sh('backup1', 'systemctl start infra-pgbackrest-verify.service');
@@ -258,7 +258,7 @@ describe('postgres: backups', () => {
     expect(prom).toMatch(/^pgbackrest_backup_last_completion_timestamp_seconds\{stanza="main",type="full"\} \d+$/m);
     expect(await sh('backup1', 'ls -A /var/lib/pgbackrest-verify')).toBe('');
     expect(await sh('backup1', 'systemctl list-timers --all --no-legend | grep -c infra-pgbackrest')).toBe('3');
-  });
+  }, 300_000);
 
   it('PITR drill: a dropped table comes back by restoring to a time before the drop', async () => {
     await q('db1', 'set role app; create table drill(id int); insert into drill select generate_series(1, 42)', 'app');
@@ -270,7 +270,7 @@ describe('postgres: backups', () => {
     const count = await sh('backup1', `/usr/local/sbin/infra-pgbackrest restore-check --target-time '${before}' --database app --sql 'select count(*) from drill'`);
     expect(count).toBe('42');
     expect(await q('db1', "select to_regclass('drill') is null", 'app')).toBe('t');
-  });
+  }, 300_000);
 });
 
 describe('postgres: maintenance', () => {
@@ -281,7 +281,7 @@ describe('postgres: maintenance', () => {
     await sh('db2', 'systemctl start infra-pg-maintenance.service');
     expect(await sh('db2', 'journalctl -u infra-pg-maintenance -o cat --no-pager')).toMatch(/a standby: maintenance runs on the primary/);
     expect(await sh('db1', 'systemctl list-timers --all --no-legend infra-pg-maintenance.timer')).toMatch(/infra-pg-maintenance\.timer/);
-  });
+  }, 120_000);
 });
 
 describe('postgres: idempotence', () => {
