@@ -213,7 +213,7 @@ describe('postgres: clients', () => {
 
   it('the firewall opens 5432 and 6432 to the api group only', async () => {
     const probe = async (from: string, port: number) =>
-      (await fleet.exec(from, `timeout 4 bash -c 'echo > /dev/tcp/${ipOf('db1')}/${port}' && echo open || echo closed`)).stdout.trim();
+      (await fleet.exec(from, `timeout 2 bash -c 'echo > /dev/tcp/${ipOf('db1')}/${port}' && echo open || echo closed`)).stdout.trim();
     expect(await probe('api1', 5432)).toBe('open');
     expect(await probe('api1', 6432)).toBe('open');
     expect(await probe('backup1', 5432)).toBe('closed');
