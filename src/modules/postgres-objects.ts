@@ -19,7 +19,7 @@ import {
   scramVerifier,
   storedPasswordKind,
 } from './postgres-sql.js';
-import { defineModule, unchanged, type Change, type Check } from './types.js';
+import { defineModule, nonEmpty, unchanged, type Change, type Check } from './types.js';
 
 // ---------------------------------------------------------------- postgres.role
 
@@ -75,7 +75,7 @@ const roleQuery = (name: string): string => `select coalesce((select json_build_
   'memberOf', coalesce((select json_agg(b.rolname order by b.rolname) from pg_auth_members m join pg_roles b on b.oid = m.roleid where m.member = a.oid), '[]'))
   from pg_authid a where rolname = ${lit(name)}), 'null')`;
 
-interface RoleData {
+export interface RoleData {
   create: boolean;
   attrs: string[];
   setPassword: boolean;
@@ -84,7 +84,7 @@ interface RoleData {
 }
 
 /** The decision, pure. `row` undefined = server not there yet (plan), null = no such role. */
-export function decideRole(p: RoleParams, row: RoleRow | null | undefined): Check {
+export function decideRole(p: RoleParams, row: RoleRow | null | undefined): Check<RoleData> {
   if (row === undefined) return { changes: [{ what: 'create role', to: p.name, from: NOT_RUNNING_YET }], data: { create: true, attrs: [], setPassword: !!p.password, grant: p.memberOf, revoke: [] } };
   const changes: Change[] = [];
   const data: RoleData = { create: row === null, attrs: [], setPassword: false, grant: [], revoke: [] };
@@ -112,7 +112,7 @@ export function decideRole(p: RoleParams, row: RoleRow | null | undefined): Chec
   data.revoke = have.filter((m) => !p.memberOf.includes(m));
   for (const m of data.grant) changes.push({ what: 'grant membership', to: m });
   for (const m of data.revoke) changes.push({ what: 'revoke membership', from: m });
-  if (changes.length === 0) return unchanged(`role ${p.name} is as declared${p.password ? ' (password matches)' : ''}`);
+  if (!nonEmpty(changes)) return unchanged(`role ${p.name} is as declared${p.password ? ' (password matches)' : ''}`);
   return { changes, data };
 }
 
@@ -127,7 +127,7 @@ export function roleSql(p: RoleParams, d: RoleData): string {
   return lines.join('\n');
 }
 
-export const role = defineModule<RoleParams, z.input<typeof roleParams>>({
+export const role = defineModule<RoleParams, z.input<typeof roleParams>, RoleData>({
   name: 'postgres.role',
   params: roleParams,
   describe: (p) => p.name,
@@ -137,7 +137,7 @@ export const role = defineModule<RoleParams, z.input<typeof roleParams>>({
     return c.changes.some((x) => x.what === 'password') ? { ...c, diff: [{ kind: 'value', name: `${p.name} password`, before: '********', after: '********', sensitive: true }] } : c;
   },
   async apply(host, p, c) {
-    await psqlChecked(host, roleSql(p, c.data as RoleData), { port: p.port, single: true });
+    await psqlChecked(host, roleSql(p, c.data), { port: p.port, single: true });
   },
 });
 
@@ -162,7 +162,7 @@ interface DatabaseRow {
   ctype: string;
 }
 
-export function decideDatabase(p: DatabaseParams, row: DatabaseRow | null | undefined): Check {
+export function decideDatabase(p: DatabaseParams, row: DatabaseRow | null | undefined): Check<{ create: boolean }> {
   if (row === undefined) return { changes: [{ what: 'create database', to: `${p.name} owned by ${p.owner}`, from: NOT_RUNNING_YET }], data: { create: true } };
   if (row === null) return { changes: [{ what: 'create database', to: `${p.name} owned by ${p.owner}` }], data: { create: true } };
   // Encoding and locale are fixed at creation: changing them means dump and restore.
@@ -174,7 +174,7 @@ export function decideDatabase(p: DatabaseParams, row: DatabaseRow | null | unde
   return unchanged(`database ${p.name} exists, owned by ${p.owner}`);
 }
 
-export const database = defineModule<DatabaseParams, z.input<typeof databaseParams>>({
+export const database = defineModule<DatabaseParams, z.input<typeof databaseParams>, { create: boolean }>({
   name: 'postgres.database',
   params: databaseParams,
   describe: (p) => p.name,
@@ -183,7 +183,7 @@ export const database = defineModule<DatabaseParams, z.input<typeof databasePara
     return decideDatabase(p, await readForCheck(host, sql, { port: p.port }, (o) => parseJson<DatabaseRow | null>(o)));
   },
   async apply(host, p, c) {
-    const { create } = c.data as { create: boolean };
+    const { create } = c.data;
     const locale = p.locale ? ` LC_COLLATE ${lit(p.locale)} LC_CTYPE ${lit(p.locale)}` : '';
     // CREATE DATABASE cannot run inside a transaction block: no -1.
     const sql = create
@@ -256,13 +256,13 @@ select json_build_object(
       and d.defaclobjtype = '${defKind}' and a.grantee = ${who}), '[]'))`;
 }
 
-interface GrantData {
+export interface GrantData {
   grant: string[];
   revoke: string[];
   defaults?: { grant: string[]; revoke: string[]; owner: string };
 }
 
-export function decideGrant(p: GrantParams, s: GrantState | undefined): Check {
+export function decideGrant(p: GrantParams, s: GrantState | undefined): Check<GrantData> {
   const target = p.on === 'database' ? `database ${p.database}` : p.on === 'schema' ? `schema ${p.schema} in ${p.database}` : `${p.on} in ${p.database}.${p.schema}`;
   if (!s) return { changes: [{ what: `grant ${p.privileges.join(', ') || 'nothing'} on ${target} to ${p.role}`, from: NOT_RUNNING_YET }], data: { grant: p.privileges, revoke: [] } };
   if ((p.on === 'database' || p.on === 'schema') && s.objects.length === 0) {
@@ -291,7 +291,7 @@ export function decideGrant(p: GrantParams, s: GrantState | undefined): Check {
       changes.push({ what: `default privileges for ${p.on} ${s.owner} creates in ${p.schema}`, from: s.defaults.join(', ') || 'none', to: p.privileges.join(', ') || 'none' });
     }
   }
-  if (changes.length === 0) return unchanged(`${p.role} has exactly ${p.privileges.join(', ') || 'no privileges'} on ${target}`);
+  if (!nonEmpty(changes)) return unchanged(`${p.role} has exactly ${p.privileges.join(', ') || 'no privileges'} on ${target}`);
   return { changes, data };
 }
 
@@ -310,7 +310,7 @@ export function grantSql(p: GrantParams, d: GrantData): string {
   return lines.join('\n');
 }
 
-export const grant = defineModule<GrantParams, z.input<typeof grantParams>>({
+export const grant = defineModule<GrantParams, z.input<typeof grantParams>, GrantData>({
   name: 'postgres.grant',
   params: grantParams,
   describe: (p) => `${p.role} on ${p.on} ${p.database}${p.schema ? `.${p.schema}` : ''}`,
@@ -328,7 +328,7 @@ export const grant = defineModule<GrantParams, z.input<typeof grantParams>>({
     throw new Error(r.message);
   },
   async apply(host, p, c) {
-    await psqlChecked(host, grantSql(p, c.data as GrantData), { port: p.port, database: p.on === 'database' ? 'postgres' : p.database, single: true });
+    await psqlChecked(host, grantSql(p, c.data), { port: p.port, database: p.on === 'database' ? 'postgres' : p.database, single: true });
   },
 });
 

@@ -8,7 +8,7 @@ import { applyFile } from './file-plan.js';
 import { sha256 } from './file-state.js';
 import { commandFailed, runChecked, splitSections } from './run-checked.js';
 import { changedSettings, lit, parseConf, parseJson, portSchema, psql, psqlChecked, readForCheck } from './postgres-sql.js';
-import { defineModule, unchanged, type Change, type Check, type HostContext } from './types.js';
+import { defineModule, hasChanges, nonEmpty, unchanged, type Change, type Check, type HostContext } from './types.js';
 
 const unitName = z.string().regex(/^[A-Za-z0-9:_.@-]+$/, 'a systemd unit name');
 const absPath = z.string().regex(/^\/[^\0]+$/, 'an absolute path');
@@ -133,8 +133,14 @@ const SETTINGS_SQL = `select json_build_object(
   'postmaster', coalesce((select json_agg(name) from pg_settings where context = 'postmaster'), '[]'),
   'pending', coalesce((select json_agg(name order by name) from pg_settings where pending_restart), '[]'))`;
 
+export interface ConfigData {
+  /** The file to write (absent: only a pending restart to do). */
+  write?: WriteData;
+  restart: boolean;
+}
+
 /** The decision, pure: the file diff, then reload or restart from the changed settings' contexts. */
-export function decideConfig(write: Check, changed: string[], server: ServerSettings | undefined, service: string): Check {
+export function decideConfig(write: Check<WriteData>, changed: string[], server: ServerSettings | undefined, service: string): Check<ConfigData> {
   const restartFor = server ? changed.filter((n) => server.postmaster.includes(n)) : [];
   const pending = server?.pending ?? [];
   const changes: Change[] = [...write.changes];
@@ -145,11 +151,11 @@ export function decideConfig(write: Check, changed: string[], server: ServerSett
   } else if (server && write.changes.length) {
     changes.push({ what: `reload ${service}`, to: changed.length ? changed.join(', ') : 'no setting changed' });
   }
-  if (changes.length === 0) return { ...write, reason: write.reason ?? 'up to date' };
-  return { ...write, changes, data: { write: write.data, restart: restartFor.length > 0 || pending.length > 0 } };
+  if (!nonEmpty(changes)) return unchanged(write.reason ?? 'up to date');
+  return { changes, diff: write.diff, data: { write: write.data, restart: restartFor.length > 0 || pending.length > 0 } };
 }
 
-export const config = defineModule<ConfigParams, z.input<typeof configParams>>({
+export const config = defineModule<ConfigParams, z.input<typeof configParams>, ConfigData>({
   name: 'postgres.config',
   params: configParams,
   describe: (p) => p.dest,
@@ -163,9 +169,11 @@ export const config = defineModule<ConfigParams, z.input<typeof configParams>>({
     return decideConfig(write, changed, server, p.service);
   },
   async apply(host, p, c) {
-    const d = c.data as { write: WriteData; restart: boolean };
-    if (d.write.plan.write) await validateConfig(host, p, d.write.want.content);
-    await applyFile(host, d.write.want, d.write.state, d.write.plan);
+    const d = c.data;
+    if (d.write) {
+      if (d.write.plan.write) await validateConfig(host, p, d.write.want.content);
+      await applyFile(host, d.write.want, d.write.state, d.write.plan);
+    }
     if ((await host.run(sh`systemctl is-active -q -- ${p.service}`)).code !== 0) return; // starts with it
     const pending = await reloadAndReadPending(host, p.port);
     if (pending.length || d.restart) await runChecked(host, sh`systemctl restart -- ${p.service}`, `restart ${p.service}`);
@@ -211,7 +219,7 @@ const hbaParams = z
   .strict();
 export type HbaParams = z.infer<typeof hbaParams>;
 
-export const hba = defineModule<HbaParams, z.input<typeof hbaParams>>({
+export const hba = defineModule<HbaParams, z.input<typeof hbaParams>, WriteData>({
   name: 'postgres.hba',
   params: hbaParams,
   describe: (p) => p.dest,
@@ -219,14 +227,14 @@ export const hba = defineModule<HbaParams, z.input<typeof hbaParams>>({
     const content = Buffer.from(await renderTemplate(host, p.src, p.vars), 'utf8');
     const state = await readState(host, p.dest, { unlessSha: sha256(content) });
     const c = fileCheck({ path: p.dest, content, mode: '0640', owner: 'postgres', group: 'postgres' }, state);
-    return c.changes.length ? { ...c, changes: [...c.changes, { what: 'reload', to: 'after pg_hba_file_rules reports no error' }] } : c;
+    return hasChanges(c) ? { ...c, changes: [...c.changes, { what: 'reload', to: 'after pg_hba_file_rules reports no error' }] } : c;
   },
   /**
    * PostgreSQL 15 checks only the live file (pg_hba_file_rules reads hba_file), and re-reads it
    * only on reload: install, ask, and put the old file back on any error, before the reload.
    */
   async apply(host, p, c) {
-    const d = c.data as WriteData;
+    const d = c.data;
     const old = d.state.kind === 'file' ? (d.state.content ?? (await host.get(p.dest))) : null;
     await applyFile(host, d.want, d.state, d.plan);
     const r = await psql(host, 'select coalesce(string_agg(line_number || \': \' || error, E\'\\n\'), \'\') from pg_hba_file_rules where error is not null', { port: p.port });

@@ -9,6 +9,8 @@ import { moduleRegistry, postgres } from '../../../src/modules/index.js';
 import { changedSettings, parseConf, psqlCommand, saslprep, scramMatches, scramVerifier, storedPasswordKind } from '../../../src/modules/postgres-sql.js';
 import { decideConfig, decideDatabase, decideGrant, decideRole, decideTopology, parseServerState, roleSql, grantSql, type RoleParams, type GrantParams } from '../../../src/modules/postgres.js';
 import { fakeHost } from './fake-host.js';
+import { hasChanges, type Check } from '../../../src/modules/types.js';
+import type { WriteData } from '../../../src/modules/whole-file.js';
 
 /** Verifiers PostgreSQL 15.18 stored for these passwords (CREATE ROLE ... PASSWORD '<plain>'). */
 const FROM_POSTGRES: [string, string][] = [
@@ -101,6 +103,7 @@ describe('postgres.role', () => {
     const p = roleParams({ password: new Secret('pw-on-stdin-only') });
     const c = await postgres.role.module.check(host, p);
     expect(c.changes[0]).toMatchObject({ what: 'create role', to: 'app' });
+    if (!hasChanges(c)) throw new Error('expected a change');
     await postgres.role.module.apply(host, p, c);
     for (const r of runs) {
       expect(r.cmd).toMatch(/^cd \/ && runuser -u postgres -- psql -X -q -A -t -v ON_ERROR_STOP=1 .*-p 5432 -d postgres$/);
@@ -124,23 +127,23 @@ describe('postgres.config', () => {
     expect(changedSettings(conf, parseConf("shared_buffers = '256MB'\nwork_mem = 8MB\n"))).toEqual(['archive_command', 'shared_buffers']);
   });
 
-  const write = { changes: [{ what: 'content', from: 'a', to: 'b' }], data: { plan: { write: true } } };
+  const write = { changes: [{ what: 'content', from: 'a', to: 'b' }], data: { plan: { write: true } } } as unknown as Check<WriteData>;
   const server = { postmaster: ['shared_buffers', 'listen_addresses'], pending: [] as string[] };
 
   it('a changed postmaster setting: restart, named in the plan', () => {
     const c = decideConfig(write, ['shared_buffers', 'work_mem'], server, 'postgresql@15-main');
     expect(c.changes.slice(1)).toEqual([{ what: 'restart postgresql@15-main', from: 'needs a restart: shared_buffers' }]);
-    expect((c.data as { restart: boolean }).restart).toBe(true);
+    expect(hasChanges(c) && c.data.restart).toBe(true);
   });
 
   it('only reloadable settings: reload, named in the plan', () => {
     const c = decideConfig(write, ['work_mem', 'archive_timeout'], server, 'postgresql@15-main');
     expect(c.changes.slice(1)).toEqual([{ what: 'reload postgresql@15-main', to: 'work_mem, archive_timeout' }]);
-    expect((c.data as { restart: boolean }).restart).toBe(false);
+    expect(hasChanges(c) && c.data.restart).toBe(false);
   });
 
   it('a restart left pending by an earlier run is a change even when the file is up to date', () => {
-    const c = decideConfig({ changes: [], reason: 'up to date', data: { plan: { write: false } } }, [], { ...server, pending: ['shared_buffers'] }, 'u');
+    const c = decideConfig({ changes: [], reason: 'up to date' }, [], { ...server, pending: ['shared_buffers'] }, 'u');
     expect(c.changes).toEqual([{ what: 'restart u', from: 'needs a restart: shared_buffers (pending since an earlier run)' }]);
   });
 
@@ -209,7 +212,7 @@ describe('postgres.grant', () => {
       defaults: [],
     });
     expect(c.changes.map((x) => x.what)).toEqual(['grant SELECT to app_ro', 'revoke DELETE from app_ro', 'default privileges for tables app creates in public']);
-    expect(c.changes[0].to).toBe('2 of 3 tables (b, c)');
+    expect(c.changes[0]?.to).toBe('2 of 3 tables (b, c)');
     const sql = grantSql(p, c.data as Parameters<typeof grantSql>[1]);
     expect(sql.split('\n')).toEqual([
       'GRANT SELECT ON ALL TABLES IN SCHEMA "public" TO "app_ro";',
