@@ -42,7 +42,9 @@ const withNewline = (text: string): string => `${text.trimEnd()}\n`;
 /** `notify`: the services that must re-read the files when they change. */
 export function tlsTasks(source: TlsSource, address: string, notify: string[]): Task[] {
   const owned = { owner: 'postgres', group: 'postgres' };
-  const dir = files.directory({ path: TLS.dir, mode: '0750', ...owned });
+  // root's, so no service user can swap entries where root makes and re-owns the key;
+  // postgres reads through the group.
+  const dir = files.directory({ path: TLS.dir, mode: '0750', owner: 'root', group: 'postgres' });
   if (source.source === 'pki') {
     return [dir, tls.certificate({ certPath: TLS.cert, keyPath: TLS.key, caPath: TLS.ca, ...owned, keyMode: '0600', mode: '0644', sans: address.includes(':') ? [] : [`DNS:${address}`], notify })];
   }

@@ -118,6 +118,9 @@ describe('task lists', () => {
     expect(cert).toHaveLength(1);
     expect(params(cert[0])).toMatchObject({ certPath: '/etc/postgresql/tls/server.crt', keyPath: '/etc/postgresql/tls/server.key', caPath: '/etc/postgresql/tls/ca.crt', owner: 'postgres', keyMode: '0600', sans: ['DNS:10.20.0.31'] });
     expect(cert[0].notify).toEqual(['reload postgresql', 'reload pgbouncer', 'restart pgbackrest']);
+    // tls.certificate makes the key only in a directory no service user can write.
+    const dir = byModule(tasks, 'files.directory').find((t) => params(t).path === '/etc/postgresql/tls')!;
+    expect(params(dir)).toMatchObject({ owner: 'root', group: 'postgres', mode: '0750' });
     const vault = byModule(tasksOf('db1'), 'files.file').find((t) => params(t).path === '/etc/postgresql/tls/server.key')!;
     expect(params(vault).content).toBeInstanceOf(Secret);
   });
