@@ -50,7 +50,7 @@ describe('infra inventory -i prod', () => {
     const db1 = hosts.find((h) => h.name === 'db1')!;
     expect(db1.groups).toEqual(['all', 'postgres', 'postgres_primary']);
     expect(db1.bastion).toBe('bastion');
-    expect(db1.vars.firewall.allow.map((a: { port: number }) => a.port)).toEqual([5432, 6432, 8432]);
+    expect(db1.vars.firewall.allow.map((a: { port: number }) => a.port)).toEqual([5432, 6432, 9187, 8432]);
   });
 
   it('list: a YAML alias bomb exits 2 within seconds, naming file:line', async () => {
