@@ -102,9 +102,17 @@ export async function execute(deps: ExecutorDeps, opts: ExecuteOptions): Promise
   };
   const hostsView = (pattern: string): HostView[] => deps.hostsMatching(pattern).map(hostView);
 
-  async function connect(h: HostRun): Promise<boolean> {
-    if (h.connected) return true;
-    if (h.unreachable || h.failed) return false;
+  // One attempt per host even when two hosts' tasks ask for the same one at once (onHost).
+  const connecting = new Map<string, Promise<boolean>>();
+  function connect(h: HostRun): Promise<boolean> {
+    if (h.connected) return Promise.resolve(true);
+    if (h.unreachable || h.failed) return Promise.resolve(false);
+    let p = connecting.get(h.name);
+    if (!p) connecting.set(h.name, (p = connectNow(h).finally(() => connecting.delete(h.name))));
+    return p;
+  }
+
+  async function connectNow(h: HostRun): Promise<boolean> {
     reporter.emit({ type: 'host.connecting', host: h.name });
     const t0 = Date.now();
     try {
@@ -161,6 +169,12 @@ export async function execute(deps: ExecutorDeps, opts: ExecuteOptions): Promise
         return deps.readRoleFile(bt.roleDir, src);
       },
       hosts: hostsView,
+      onHost: async (name) => {
+        if (!deps.inventory.hosts.has(name)) throw new Error(`no host "${name}" in the inventory`);
+        const other = hostRun(name);
+        if (!(await connect(other)) || other.failed || other.unreachable) throw new Error(`${name}: ${other.error ?? 'failed earlier in this run'}`);
+        return contextFor(other, bt);
+      },
     };
   }
 
@@ -197,6 +211,7 @@ export async function execute(deps: ExecutorDeps, opts: ExecuteOptions): Promise
         reason: o.check?.reason,
         diff: o.check?.diff,
         error: o.error === undefined ? undefined : redact(o.error),
+        warning: o.check?.warning,
         ms: Date.now() - t0,
         handler,
       });

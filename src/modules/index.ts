@@ -17,7 +17,7 @@ const factories = [
   users.user, users.group, users.authorizedKey,
   sysctl.param,
   command.run,
-  meta.skip,
+  meta.skip, meta.warn,
 ];
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any

@@ -34,6 +34,8 @@ export interface Check {
   always?: boolean;
   /** Nothing was done on purpose (it cannot run here); reported as "skipped" with the reason. */
   skipped?: boolean;
+  /** Something the people running this must read (an end-of-life runtime): printed once per run. */
+  warning?: string;
 }
 
 /** A view of another host, for cross-host data (replica → primary, haproxy → api servers). */
@@ -64,6 +66,12 @@ export interface HostContext {
   roleFile(src: string): Promise<Buffer>;
   /** Other hosts of the inventory matching a limit pattern. */
   hosts(pattern: string): HostView[];
+  /**
+   * The same task's context on another inventory host, for a step that acts there: draining
+   * this host from the load balancers before a deploy. That host joins the run like any
+   * other (connected, locked, facts gathered, in the recap). Absent outside the engine.
+   */
+  onHost?(host: string): Promise<HostContext>;
 }
 
 export interface Module<P> {

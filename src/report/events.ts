@@ -38,6 +38,8 @@ export type RunEvent =
       reason?: string;
       diff?: Diff[];
       error?: string;
+      /** Printed once per run by the text reporters, whatever the status. */
+      warning?: string;
       ms: number;
       handler?: boolean;
     }

@@ -48,6 +48,13 @@ export function taskResultLines(e: TaskResultEvent, opts: FormatOptions): { head
   return { head, body };
 }
 
+/** A task's warning, the first time this run shows it (the same warning from every host is one). */
+export function newWarning(e: TaskResultEvent, shown: Set<string>, color: boolean): string[] {
+  if (!e.warning || shown.has(e.warning)) return [];
+  shown.add(e.warning);
+  return [`${palette(color).yellow('WARNING'.padEnd(STATUS_WIDTH))} ${e.warning}`];
+}
+
 /** Output of an ad-hoc command, kept together for its host. */
 export function execOutputLines(e: ExecOutputEvent, color: boolean): string[] {
   const c = palette(color);

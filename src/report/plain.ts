@@ -7,7 +7,7 @@
 import type { Reporter, RunEvent } from './events.js';
 import { redact } from '../secrets/secret.js';
 import { palette } from '../render/ansi.js';
-import { execOutputLines, formatMs, indent, statusLabel, taskResultLines } from './format.js';
+import { execOutputLines, formatMs, indent, newWarning, statusLabel, taskResultLines } from './format.js';
 import { renderRecap } from './recap.js';
 import { printableEvent } from './printable.js';
 
@@ -23,6 +23,7 @@ export function createPlainReporter(opts: PlainOptions): Reporter {
   const verbose = opts.verbose ?? false;
   const c = palette(color);
   let hostWidth = 0;
+  const warnings = new Set<string>();
 
   const write = (lines: string[]) => {
     if (lines.length) opts.out.write(redact(lines.join('\n')) + '\n');
@@ -53,9 +54,10 @@ export function createPlainReporter(opts: PlainOptions): Reporter {
       case 'task.start':
         return verbose ? hostLines(e.host, c.dim(`${'start'.padEnd(8)} ${e.task}`)) : [];
       case 'task.result': {
-        if (e.status === 'skipped' && !verbose) return [];
+        const warning = newWarning(e, warnings, color).flatMap((w) => hostLines(e.host, w));
+        if (e.status === 'skipped' && !verbose) return warning;
         const { head, body } = taskResultLines(e, { diff: opts.diff, color, verbose });
-        return hostLines(e.host, head, body);
+        return [...warning, ...hostLines(e.host, head, body)];
       }
       case 'exec.output': {
         const [head, ...body] = execOutputLines(e, color);

@@ -10,7 +10,7 @@ import type { Reporter, RunEvent } from './events.js';
 import { redact } from '../secrets/secret.js';
 import { palette } from '../render/ansi.js';
 import { HostBoard } from './board.js';
-import { execOutputLines, indent, statusLabel, taskResultLines } from './format.js';
+import { execOutputLines, indent, newWarning, statusLabel, taskResultLines } from './format.js';
 import { renderRecap } from './recap.js';
 import { createPlainReporter } from './plain.js';
 import { printableEvent } from './printable.js';
@@ -39,6 +39,9 @@ export function createTtyReporter(opts: TtyOptions): Reporter {
   const handles = new Map<string, HostHandle>();
   const details = new Map<string, string[]>();
   const trailer: string[] = [];
+  /** Shown once, after the hosts' details and before the recap. */
+  const warnings: string[] = [];
+  const warned = new Set<string>();
   let running: Promise<void> | undefined;
   let finishing: Promise<void> | undefined;
   let late: Reporter | undefined;
@@ -102,6 +105,7 @@ export function createTtyReporter(opts: TtyOptions): Reporter {
   function collect(e: RunEvent): void {
     switch (e.type) {
       case 'task.result': {
+        warnings.push(...newWarning(e, warned, color));
         if (e.status === 'ok' || e.status === 'skipped') {
           if (verbose) note(e.host, [taskResultLines(e, { diff: opts.diff, color, verbose }).head]);
           return;
@@ -142,6 +146,7 @@ export function createTtyReporter(opts: TtyOptions): Reporter {
     await running;
     const out: string[] = [];
     for (const [host, lines] of details) out.push('', c.bold(host), ...indent(lines, 2));
+    if (warnings.length) out.push('', ...warnings);
     if (trailer.length) out.push('', ...trailer);
     if (out.length) opts.out.write(redact(out.join('\n')) + '\n');
   }
