@@ -7,8 +7,10 @@ import * as users from './users.js';
 import * as sysctl from './sysctl.js';
 import * as command from './command.js';
 import * as meta from './meta.js';
+import * as haproxy from './haproxy.js';
+import * as app from './app.js';
 
-export { apt, files, systemd, users, sysctl, command, meta };
+export { apt, files, systemd, users, sysctl, command, meta, haproxy, app };
 
 const factories = [
   apt.packages, apt.repository, apt.update,
@@ -18,6 +20,8 @@ const factories = [
   sysctl.param,
   command.run,
   meta.skip, meta.warn,
+  haproxy.server,
+  app.release,
 ];
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
