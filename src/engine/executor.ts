@@ -209,9 +209,9 @@ export async function execute(deps: ExecutorDeps, opts: ExecuteOptions): Promise
         status: o.status,
         changes: o.check?.changes ?? [],
         reason: o.check?.reason,
+        warning: o.check?.warning,
         diff: o.check?.diff,
         error: o.error === undefined ? undefined : redact(o.error),
-        warning: o.check?.warning,
         ms: Date.now() - t0,
         handler,
       });

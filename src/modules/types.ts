@@ -34,7 +34,7 @@ export interface Check {
   always?: boolean;
   /** Nothing was done on purpose (it cannot run here); reported as "skipped" with the reason. */
   skipped?: boolean;
-  /** Something the people running this must read (an end-of-life runtime): printed once per run. */
+  /** Something people must see whatever the outcome (the inventory disagrees with the cluster). */
   warning?: string;
 }
 

@@ -36,10 +36,9 @@ export type RunEvent =
       status: TaskStatus;
       changes: Change[];
       reason?: string;
+      warning?: string;
       diff?: Diff[];
       error?: string;
-      /** Printed once per run by the text reporters, whatever the status. */
-      warning?: string;
       ms: number;
       handler?: boolean;
     }
