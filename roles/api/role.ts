@@ -11,18 +11,12 @@
  * with that host drained and the others untouched.
  */
 import { readFileSync } from 'node:fs';
-import { dirname, isAbsolute, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { defineRole, z, apt, app, command, files, systemd, users, sh, Secret, UserError, type HostView } from 'infra';
+import { isAbsolute, resolve } from 'node:path';
+import { defineRole, z, apt, app, command, files, meta, systemd, users, sh, Secret, UserError, type HostView } from 'infra';
 import { PM2_BIN, PM2_DIR, nodeTasks } from './node.js';
 import { nginxHandlers, nginxPackages, nginxTasks, nginxVars, realIpSources } from './nginx.js';
 import { dockerHandlers, dockerTasks, dockerVars } from './docker.js';
-
-/** The example application shipped with the role: the default artifact. */
-const roleDir = dirname(fileURLToPath(import.meta.url));
-export const EXAMPLE_APP = join(roleDir, 'files', 'app');
-/** NodeSource's signing key (NSolid, fingerprint 6F71 F525 2828 41EE DAF8 51B4 2F59 B5F9 9B1B E0B4). */
-export const NODESOURCE_KEY_FILE = join(roleDir, 'files', 'nodesource.asc');
+import { EXAMPLE_APP, NODESOURCE_KEY_FILE } from './shipped.js';
 
 const UNIT = 'pm2-api';
 const CONF_DIR = '/etc/api';
@@ -134,6 +128,14 @@ export default defineRole({
       files.directory({ path: CONF_DIR, mode: '0750', owner: 'root', group: v.api_user }),
       files.directory({ path: LOG_DIR, mode: '0750', owner: v.api_user, group: v.api_user }),
 
+      // Nginx in front. The release's health check goes through it, as the load balancers' does:
+      // a changed site must be live before that, not at the end of the play.
+      ...nginxTasks(
+        { nginx: v.api_nginx, appPort: v.api_port, healthPath: v.api_health_path, realIpFrom: realIpSources(lbs, v.api_real_ip_from) },
+        { listen: `${v.private_address ?? host.address}:${v.api_exporter_port}` },
+      ),
+      meta.flushHandlers({}),
+
       // PM2: environment (secrets), ecosystem, unit, log rotation.
       files.template({
         src: 'app.env.hbs',
@@ -151,7 +153,7 @@ export default defineRole({
         mode: '0640',
         owner: 'root',
         group: v.api_user,
-        validate: 'node --check %s',
+        validate: 'node --check < %s', // stdin: node refuses the temp file's extension
         vars: { ecosystem },
         notify: 'reload pm2',
       }),
@@ -172,12 +174,6 @@ export default defineRole({
         validate: 'logrotate -d %s',
         vars: { logs: { dir: LOG_DIR, days: v.api_log_retention_days, user: v.api_user, pm2Home: `${v.api_home}/.pm2`, bin: PM2_BIN } },
       }),
-
-      // Nginx in front (the release's health check goes through it, as the load balancers' does).
-      ...nginxTasks(
-        { nginx: v.api_nginx, appPort: v.api_port, healthPath: v.api_health_path, realIpFrom: realIpSources(lbs, v.api_real_ip_from) },
-        { listen: `${v.private_address ?? host.address}:${v.api_exporter_port}` },
-      ),
 
       // The release: artifact → releases/<version> → (drained) switch, graceful reload, health → back in rotation.
       app.release({

@@ -15,6 +15,7 @@ import { redact, redactDeep } from '../secrets/secret.js';
 import type { BoundTask, PreparedPlay, PlannedTask, PlanFile } from './types.js';
 import { forEachLimit } from './batches.js';
 import { taskLabel, describeParamsError } from './task-label.js';
+import { flushHandlers } from '../modules/meta.js';
 
 export interface TransportSource {
   get(host: string): Transport;
@@ -307,6 +308,17 @@ export async function execute(deps: ExecutorDeps, opts: ExecuteOptions): Promise
       }
     }
     const notified = new Set<string>();
+    /** The notified handlers, in declared order, each once; false when one failed. */
+    const runNotified = async (): Promise<boolean> => {
+      let ok = true;
+      for (const [n, bt] of hp.handlers) {
+        if (!notified.has(n) || h.unreachable) continue;
+        notified.delete(n);
+        const o = await runTask(h, bt, play, true);
+        if (o.status === 'failed') ok = false;
+      }
+      return ok;
+    };
     for (const bt of tasks) {
       if (opts.shouldStop() || h.unreachable) break;
       if (!selectedByTags(bt, opts)) continue;
@@ -325,13 +337,14 @@ export async function execute(deps: ExecutorDeps, opts: ExecuteOptions): Promise
         h.failed = true;
         break;
       }
+      // meta.flushHandlers: what was notified so far runs here, not at the end of the play.
+      if (bt.task.module === flushHandlers.module && !(await runNotified())) {
+        h.failed = true;
+        break;
+      }
     }
     // A notified handler is never lost: it runs even after a later task failed.
-    for (const [n, bt] of hp.handlers) {
-      if (!notified.has(n) || h.unreachable) continue;
-      const o = await runTask(h, bt, play, true);
-      if (o.status === 'failed') h.failed = true;
-    }
+    if (!(await runNotified())) h.failed = true;
   }
 
   for (const play of opts.plays) {

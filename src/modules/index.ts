@@ -19,7 +19,7 @@ const factories = [
   users.user, users.group, users.authorizedKey,
   sysctl.param,
   command.run,
-  meta.skip, meta.warn,
+  meta.skip, meta.warn, meta.flushHandlers,
   haproxy.server,
   app.release,
 ];

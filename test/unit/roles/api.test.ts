@@ -7,7 +7,8 @@ import { describe, it, expect } from 'vitest';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { runInNewContext } from 'node:vm';
-import role, { vars as apiVars, EXAMPLE_APP } from '../../../roles/api/role.js';
+import role, { vars as apiVars } from '../../../roles/api/role.js';
+import { EXAMPLE_APP } from '../../../roles/api/shipped.js';
 import { endOfLifeWarning, nodeSource, NODE_END_OF_LIFE } from '../../../roles/api/node.js';
 import { daemonConfig } from '../../../roles/api/docker.js';
 import { createRenderer } from '../../../src/render/template.js';
@@ -132,7 +133,10 @@ describe('the app, PM2 and the release', () => {
     // The release comes after nginx (its health check goes through it) and before the service is enabled.
     const names = tasksOf().map((t) => `${t.module.name} ${JSON.stringify(t.params).slice(0, 60)}`);
     const at = (re: RegExp) => names.findIndex((n) => re.test(n));
-    expect(at(/^files.template .*nginx-site/)).toBeLessThan(at(/^app.release/));
+    // nginx's new site is live (handlers flushed) before the release's health check.
+    expect(at(/^files.template .*nginx-site/)).toBeLessThan(at(/^meta.flushHandlers/));
+    expect(at(/^meta.flushHandlers/)).toBeLessThan(at(/^files.template .*app\.env/));
+    expect(at(/^meta.flushHandlers/)).toBeLessThan(at(/^app.release/));
     expect(at(/^app.release/)).toBeLessThan(at(/^systemd.service .*pm2-api/));
   });
 });
@@ -199,7 +203,7 @@ describe('templates', () => {
     expect(unit).toMatch(/^EnvironmentFile=\/etc\/api\/app\.env$/m);
     expect(unit).toMatch(/^ExecStart=\/usr\/local\/bin\/pm2-runtime start \/etc\/api\/ecosystem\.config\.js$/m);
     expect(unit).toMatch(/^ExecReload=\/usr\/local\/bin\/pm2 reload \/etc\/api\/ecosystem\.config\.js --update-env$/m);
-    expect(unit).toMatch(/^ExecReload=\/usr\/local\/bin\/pm2 scale api 3$/m);
+    expect(unit).toMatch(/^ExecReload=-\/usr\/local\/bin\/pm2 scale api 3$/m);
   });
 
   it('the ecosystem file is JavaScript PM2 can load: cluster mode, the current release', async () => {
