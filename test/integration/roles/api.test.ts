@@ -110,11 +110,11 @@ beforeAll(async () => {
     groupVars: { monitoring: {} },
   });
   for (const t of fleet.targets) ip[t.name] = t.ip;
-  // The lab's openings for the api group, and this fleet's own secret.
+  // The lab's group vars for api (openings, Docker's forwarding), with this fleet's own secret.
   const lab = parse(await readFile(join(REPO, 'inventories/lab/group_vars/api.yaml'), 'utf8'), { logLevel: 'silent' }) as Record<string, unknown>;
   const vaulted = await encryptString('api_secret', SECRET, passwordFile);
   await mkdir(join(fleet.inventoryDir, 'group_vars'), { recursive: true });
-  await writeFile(join(fleet.inventoryDir, 'group_vars/api.yaml'), `${stringify({ firewall: lab.firewall })}api_secret: ${vaulted}\n`);
+  await writeFile(join(fleet.inventoryDir, 'group_vars/api.yaml'), `${stringify({ firewall: lab.firewall, sysctl_overrides: lab.sysctl_overrides })}api_secret: ${vaulted}\n`);
   // npm reaches the registry through the TLS-intercepting egress: the hosts trust the controller's extra CAs.
   const cas = (await readdir('/usr/local/share/ca-certificates').catch(() => [])).filter((f) => f.endsWith('.crt'));
   for (const host of ['api1', 'api2']) {
