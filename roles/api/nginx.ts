@@ -4,7 +4,7 @@
  * change; the client address taken from X-Forwarded-For only when the load balancers send it;
  * stub_status on loopback for the Prometheus exporter, which listens on the private address.
  */
-import { files, systemd, z, type HostView, type Task } from 'infra';
+import { files, privateAddress, systemd, z, type HostView, type Task } from 'infra';
 
 export const SITE = '/etc/nginx/conf.d/api.conf';
 /** Installed by the role: `nginx -t` on a copy of the whole configuration with the candidate site in place. */
@@ -42,8 +42,7 @@ export interface SiteData {
 
 /** The load balancers' addresses (what they connect from), then any extra addresses/CIDRs. */
 export function realIpSources(lbs: HostView[], extra: string[]): string[] {
-  const fromInventory = lbs.map((h) => (typeof h.vars.private_address === 'string' ? h.vars.private_address : h.address));
-  return [...new Set([...fromInventory, ...extra])];
+  return [...new Set([...lbs.map(privateAddress), ...extra])];
 }
 
 export function nginxTasks(site: SiteData, exporter: { listen: string }): Task[] {

@@ -12,7 +12,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { isAbsolute, resolve } from 'node:path';
-import { defineRole, z, apt, app, command, files, meta, systemd, users, sh, Secret, UserError, type HostView } from 'infra';
+import { defineRole, z, apt, app, command, files, meta, systemd, users, sh, privateAddress, vaultSecret, Secret, UserError, type HostView } from 'infra';
 import { PM2_BIN, PM2_DIR, nodeTasks } from './node.js';
 import { nginxHandlers, nginxPackages, nginxTasks, nginxVars, realIpSources } from './nginx.js';
 import { dockerHandlers, dockerTasks, dockerVars } from './docker.js';
@@ -30,8 +30,6 @@ const envName = z
   .string()
   .regex(/^[A-Z_][A-Z0-9_]*$/, 'an environment variable name (A-Z, 0-9, _)')
   .refine((n) => !['NODE_ENV', 'PORT', 'APP_SECRET'].includes(n), 'set by the role (api_port, api_secret)');
-const vaultSecret = (name: string) =>
-  z.instanceof(Secret, { message: `${name} must come from the vault: infra vault encrypt-string --name ${name}` });
 
 export const vars = z.object({
   api_node_major: z.union([z.literal(18), z.literal(20), z.literal(22), z.literal(24)]).default(18),
@@ -55,7 +53,7 @@ export const vars = z.object({
   api_max_memory_restart: z.string().regex(/^\d+[KMG]$/, 'a size such as 512M').default('512M'),
   /** The app sends process.send('ready') once listening (the example does): reloads wait for it. */
   api_wait_ready: z.boolean().default(true),
-  api_secret: vaultSecret('api_secret'),
+  api_secret: vaultSecret('api_secret', { file: 'group_vars/api.yaml' }),
   /** More environment for the app; vault values stay secret. */
   api_env: z.record(envName, z.union([z.string(), z.instanceof(Secret)])).default({}),
   api_keep_releases: z.number().int().min(2).default(5),
@@ -73,15 +71,13 @@ export const vars = z.object({
   /** The docker group is root-equivalent: the app user joins it only when this says so. */
   api_docker_access: z.boolean().default(false),
   api_log_retention_days: z.number().int().min(1).default(14),
-  /** What the other hosts see of this one (the exporter listens there); default: its address. */
-  private_address: z.string().optional(),
 });
 export type ApiVars = z.output<typeof vars>;
 
 export default defineRole({
   name: 'api',
   vars,
-  tasks: ({ vars: v, host, hosts }) => {
+  tasks: ({ vars: v, host, hosts, inventory }) => {
     if (v.api_docker_access && !v.api_docker.enabled) {
       throw new UserError('api_docker_access is true but api_docker.enabled is false', { hint: 'enable the engine, or leave the app user out of the docker group' });
     }
@@ -132,7 +128,7 @@ export default defineRole({
       // a changed site must be live before that, not at the end of the play.
       ...nginxTasks(
         { nginx: v.api_nginx, appPort: v.api_port, healthPath: v.api_health_path, realIpFrom: realIpSources(lbs, v.api_real_ip_from) },
-        { listen: `${v.private_address ?? host.address}:${v.api_exporter_port}` },
+        { listen: `${privateAddress({ address: host.address, vars: inventory.hosts.get(host.name)!.vars })}:${v.api_exporter_port}` },
       ),
       meta.flushHandlers({}),
 

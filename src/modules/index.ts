@@ -7,10 +7,13 @@ import * as users from './users.js';
 import * as sysctl from './sysctl.js';
 import * as command from './command.js';
 import * as meta from './meta.js';
+import * as tls from './tls.js';
+import * as cluster from './cluster.js';
 import * as haproxy from './haproxy.js';
+import * as redis from './redis.js';
 import * as app from './app.js';
 
-export { apt, files, systemd, users, sysctl, command, meta, haproxy, app };
+export { apt, files, systemd, users, sysctl, command, meta, tls, cluster, haproxy, redis, app };
 
 const factories = [
   apt.packages, apt.repository, apt.update,
@@ -20,7 +23,10 @@ const factories = [
   sysctl.param,
   command.run,
   meta.skip, meta.warn, meta.flushHandlers,
+  tls.certificate, tls.caTrust,
+  cluster.primary,
   haproxy.server,
+  redis.config, redis.acl, redis.replication, redis.sentinel,
   app.release,
 ];
 

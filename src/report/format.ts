@@ -45,14 +45,20 @@ export function taskResultLines(e: TaskResultEvent, opts: FormatOptions): { head
   } else if (opts.verbose && e.reason) {
     head += ` — ${e.reason}`;
   }
+  if (e.warning) body.push(...indent([palette(opts.color).yellow(`warning: ${e.warning}`)], 4));
   return { head, body };
 }
 
-/** A task's warning, the first time this run shows it (the same warning from every host is one). */
-export function newWarning(e: TaskResultEvent, shown: Set<string>, color: boolean): string[] {
-  if (!e.warning || shown.has(e.warning)) return [];
+/**
+ * The result as the text reporters show it: a warning the run already showed is dropped, so
+ * the same text from every host (an end-of-life runtime) is printed once per run, while
+ * warnings that name their host stay one per host.
+ */
+export function onceWarning(e: TaskResultEvent, shown: Set<string>): TaskResultEvent {
+  if (!e.warning) return e;
+  if (shown.has(e.warning)) return { ...e, warning: undefined };
   shown.add(e.warning);
-  return [`${palette(color).yellow('WARNING'.padEnd(STATUS_WIDTH))} ${e.warning}`];
+  return e;
 }
 
 /** Output of an ad-hoc command, kept together for its host. */

@@ -7,7 +7,7 @@
 import type { Reporter, RunEvent } from './events.js';
 import { redact } from '../secrets/secret.js';
 import { palette } from '../render/ansi.js';
-import { execOutputLines, formatMs, indent, newWarning, statusLabel, taskResultLines } from './format.js';
+import { execOutputLines, formatMs, indent, onceWarning, statusLabel, taskResultLines } from './format.js';
 import { renderRecap } from './recap.js';
 import { printableEvent } from './printable.js';
 
@@ -36,8 +36,8 @@ export function createPlainReporter(opts: PlainOptions): Reporter {
       case 'run.start':
         hostWidth = Math.max(0, ...e.hosts.map((h) => h.length));
         return [
-          c.bold(`infra ${e.command}`) +
-            ` — ${e.mode === 'check' ? 'check mode, nothing will be changed' : 'apply'}` +
+          c.bold(e.command) +
+            ` — ${e.mode === 'check' ? 'check mode, nothing will be changed' : e.mode}` +
             ` — ${e.hosts.length} ${e.hosts.length === 1 ? 'host' : 'hosts'} of ${e.inventory} — run ${e.runId}`,
         ];
       case 'play.start':
@@ -54,10 +54,10 @@ export function createPlainReporter(opts: PlainOptions): Reporter {
       case 'task.start':
         return verbose ? hostLines(e.host, c.dim(`${'start'.padEnd(8)} ${e.task}`)) : [];
       case 'task.result': {
-        const warning = newWarning(e, warnings, color).flatMap((w) => hostLines(e.host, w));
-        if (e.status === 'skipped' && !verbose) return warning;
-        const { head, body } = taskResultLines(e, { diff: opts.diff, color, verbose });
-        return [...warning, ...hostLines(e.host, head, body)];
+        const r = onceWarning(e, warnings);
+        if (r.status === 'skipped' && !verbose && !r.warning) return [];
+        const { head, body } = taskResultLines(r, { diff: opts.diff, color, verbose });
+        return hostLines(e.host, head, body);
       }
       case 'exec.output': {
         const [head, ...body] = execOutputLines(e, color);

@@ -10,7 +10,7 @@ import type { Reporter, RunEvent } from './events.js';
 import { redact } from '../secrets/secret.js';
 import { palette } from '../render/ansi.js';
 import { HostBoard } from './board.js';
-import { execOutputLines, indent, newWarning, statusLabel, taskResultLines } from './format.js';
+import { execOutputLines, indent, onceWarning, statusLabel, taskResultLines } from './format.js';
 import { renderRecap } from './recap.js';
 import { createPlainReporter } from './plain.js';
 import { printableEvent } from './printable.js';
@@ -39,8 +39,7 @@ export function createTtyReporter(opts: TtyOptions): Reporter {
   const handles = new Map<string, HostHandle>();
   const details = new Map<string, string[]>();
   const trailer: string[] = [];
-  /** Shown once, after the hosts' details and before the recap. */
-  const warnings: string[] = [];
+  /** Warnings already shown: each distinct text once per run. */
   const warned = new Set<string>();
   let running: Promise<void> | undefined;
   let finishing: Promise<void> | undefined;
@@ -105,12 +104,12 @@ export function createTtyReporter(opts: TtyOptions): Reporter {
   function collect(e: RunEvent): void {
     switch (e.type) {
       case 'task.result': {
-        warnings.push(...newWarning(e, warned, color));
-        if (e.status === 'ok' || e.status === 'skipped') {
-          if (verbose) note(e.host, [taskResultLines(e, { diff: opts.diff, color, verbose }).head]);
+        const r = onceWarning(e, warned);
+        if ((r.status === 'ok' || r.status === 'skipped') && !r.warning) {
+          if (verbose) note(e.host, [taskResultLines(r, { diff: opts.diff, color, verbose }).head]);
           return;
         }
-        const { head, body } = taskResultLines(e, { diff: opts.diff, color, verbose });
+        const { head, body } = taskResultLines(r, { diff: opts.diff, color, verbose });
         note(e.host, [head, ...body]);
         return;
       }
@@ -146,7 +145,6 @@ export function createTtyReporter(opts: TtyOptions): Reporter {
     await running;
     const out: string[] = [];
     for (const [host, lines] of details) out.push('', c.bold(host), ...indent(lines, 2));
-    if (warnings.length) out.push('', ...warnings);
     if (trailer.length) out.push('', ...trailer);
     if (out.length) opts.out.write(redact(out.join('\n')) + '\n');
   }

@@ -1,4 +1,4 @@
-/** Warnings (meta.warn): printed once per run by every text reporter, however many hosts carry them. */
+/** Warnings: each distinct text printed once per run by the text reporters, however many hosts carry it (meta.warn). */
 import { describe, expect, it } from 'vitest';
 import { createReporter } from '../../../src/report/index.js';
 import { stripAnsi } from '../../../src/render/ansi.js';
@@ -39,16 +39,21 @@ describe('warnings', () => {
     const r = createReporter({ mode: 'plain', diff: false, out: out.stream });
     events().forEach((e) => r.emit(e));
     expect(count(out.text(), EOL)).toBe(1);
-    expect(out.text()).toContain(`[api1] WARNING  ${EOL}`);
+    expect(out.text()).toContain(`[api1] ok       meta.warn node end of life\n    warning: ${EOL}`);
+    // A warning that names its host is one per host.
+    const out2 = sink();
+    const r2 = createReporter({ mode: 'plain', diff: false, out: out2.stream });
+    for (const e of events()) r2.emit(e.type === 'task.result' ? { ...e, warning: `${e.host}: the inventory disagrees` } : e);
+    expect(count(out2.text(), 'the inventory disagrees')).toBe(2);
   });
 
-  it('the tty reporter prints it once, before the recap', async () => {
+  it('the tty reporter prints it once, in the details before the recap', async () => {
     const out = sink({ tty: true });
     const r = createReporter({ mode: 'tty', diff: false, out: out.stream });
     events().forEach((e) => r.emit(e));
     await r.close();
     const text = stripAnsi(out.text());
     expect(count(text, EOL)).toBe(1);
-    expect(text.indexOf(`WARNING  ${EOL}`)).toBeLessThan(text.indexOf('total (2 hosts)'));
+    expect(text.indexOf(`warning: ${EOL}`)).toBeLessThan(text.indexOf('total (2 hosts)'));
   });
 });

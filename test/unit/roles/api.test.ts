@@ -108,7 +108,7 @@ describe('the app, PM2 and the release', () => {
   it('the env file holds the vault secret, 0600 owned by the app user, and its diff is hidden', () => {
     const env = one(tasksOf(), 'files.template', (p) => p.dest === '/etc/api/app.env');
     expect(env).toMatchObject({ mode: '0600', owner: 'api', group: 'api', sensitive: true });
-    expect(() => ctx({ vars: { api_secret: 'plain text' } })).toThrow(/api_secret must come from the vault/);
+    expect(() => ctx({ vars: { api_secret: 'plain text' } })).toThrow(/must be a !vault value, not clear text.*infra vault encrypt-string --name api_secret --stdin/);
   });
 
   it('PM2 workers: one per CPU by default, api_instances overrides', () => {
