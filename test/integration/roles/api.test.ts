@@ -1,17 +1,17 @@
 /**
- * Issue 15 end to end, on one fleet: api1 and api2 (the role, after the hardening baseline)
- * and lb1, a load balancer stand-in (Debian's HAProxy with the admin socket, see the fixture
- * playbook) until the haproxy-keepalived role is on main. Converge once, then ask what
- * ROLES.md asks: node -v, pm2 jlist, the unit surviving a restart, /health through nginx,
- * no version in Server:, nginx -t, docker info (and a container run, live-restore), the
- * firewall openings, the vault secret reaching the app. Then idempotence (0 changed, plan exit
- * 0), then the drills: a rolling deploy of version 2 while clients loop (0 failed requests,
- * each host drained in turn), a broken version 3 that stops after the first host (left
- * drained, the second untouched), and the rollback to version 2.
+ * Issue 15 end to end, on one fleet: api1 and api2 (the role) behind lb1 (haproxy-keepalived:
+ * HTTPS on a VIP, the admin socket the deploys drain through), all three after the baseline
+ * (hardening, ca-trust). Converge once, then ask what ROLES.md asks: node -v, pm2 jlist, the
+ * unit surviving a restart, /health through nginx and through the VIP, no version in Server:,
+ * nginx -t, docker info (and a container run, live-restore), the firewall openings, the vault
+ * secret reaching the app. Then idempotence (0 changed, plan exit 0), then the drills: a
+ * rolling deploy of version 2 while clients loop on the VIP (0 failed requests, each host
+ * drained in turn), a broken version 3 that stops after the first host (left drained, the
+ * second untouched), and the rollback to version 2.
  */
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
 import { createHmac, randomBytes } from 'node:crypto';
-import { cp, mkdir, mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
+import { cp, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parse, stringify } from 'yaml';
@@ -23,6 +23,7 @@ const DEPLOY = join(REPO, 'playbooks/deploy-api.yaml');
 const EXAMPLE_APP = join(REPO, 'roles/api/files/app');
 const SECRET = `api-secret-${randomBytes(12).toString('hex')}`;
 const EOL = /Node\.js 18 reached its end of life/;
+const NAME = 'api.test';
 
 let fleet: Fleet;
 let work: string;
@@ -30,6 +31,7 @@ let env: Record<string, string>;
 let first: CliResult;
 const apps: Record<string, string> = {};
 const ip: Record<string, string> = {};
+let vip: string;
 const started = Date.now();
 
 async function encryptString(name: string, value: string, passwordFile: string): Promise<string> {
@@ -68,6 +70,8 @@ const sh = async (host: string, cmd: string) => {
   return r.stdout.trim();
 };
 const health = async (from: string, host: string) => JSON.parse(await sh(from, `curl -sS -m 5 http://${host}/health`)) as { version: string; instance: number; status: string };
+/** HTTPS through the VIP, the certificate verified against the inventory's CA. */
+const viaVip = (path: string) => `curl -sS -m 5 --cacert /tmp/ca.pem --resolve ${NAME}:443:${vip} https://${NAME}${path}`;
 const currentRelease = (host: string) => sh(host, 'readlink /srv/api/current');
 const failedTasks = (r: CliResult) => taskResults(r).filter((e) => e.status === 'failed');
 const changedTasks = (r: CliResult) => taskResults(r).filter((e) => e.status === 'changed');
@@ -100,30 +104,41 @@ beforeAll(async () => {
   env = { INFRA_VAULT_PASSWORD_FILE: passwordFile, XDG_STATE_HOME: join(work, 'state') };
   apps.v2 = await appVersion('2.0.0');
   apps.v3 = await appVersion('3.0.0', true);
-  fleet = await startFleet({
+  const spec = {
     targets: [
       { name: 'lb1', groups: ['lb'] },
       { name: 'api1', groups: ['api'] },
       { name: 'api2', groups: ['api'] },
     ],
-    // The lab's openings name it (the exporter's); no host here: they open nothing.
+    // The lab's openings name it (the exporters'); no host here: they open nothing.
     groupVars: { monitoring: {} },
-  });
+  };
+  fleet = await startFleet(spec).catch(() => startFleet(spec));
   for (const t of fleet.targets) ip[t.name] = t.ip;
-  // The lab's group vars for api (openings, Docker's forwarding), with this fleet's own secret.
-  const lab = parse(await readFile(join(REPO, 'inventories/lab/group_vars/api.yaml'), 'utf8'), { logLevel: 'silent' }) as Record<string, unknown>;
-  const vaulted = await encryptString('api_secret', SECRET, passwordFile);
-  await mkdir(join(fleet.inventoryDir, 'group_vars'), { recursive: true });
-  await writeFile(join(fleet.inventoryDir, 'group_vars/api.yaml'), `${stringify({ firewall: lab.firewall, sysctl_overrides: lab.sysctl_overrides })}api_secret: ${vaulted}\n`);
-  // npm reaches the registry through the TLS-intercepting egress: the hosts trust the controller's extra CAs.
-  const cas = (await readdir('/usr/local/share/ca-certificates').catch(() => [])).filter((f) => f.endsWith('.crt'));
-  for (const host of ['api1', 'api2']) {
-    for (const f of cas) {
-      const pem = Buffer.from(await readFile(join('/usr/local/share/ca-certificates', f))).toString('base64');
-      await fleet.exec(host, `echo ${pem} | base64 -d > /usr/local/share/ca-certificates/${f}`);
-    }
-    await fleet.exec(host, 'update-ca-certificates >/dev/null 2>&1');
-  }
+  vip = ip.lb1.replace(/\.\d+$/, '.250');
+  const lab = async (group: string) => parse(await readFile(join(REPO, 'inventories/lab/group_vars', `${group}.yaml`), 'utf8'), { logLevel: 'silent' }) as Record<string, unknown>;
+  const [api, lb, all] = [await lab('api'), await lab('lb'), await lab('all')];
+  const [secret, auth, pki] = [
+    await encryptString('api_secret', SECRET, passwordFile),
+    await encryptString('keepalived_auth_pass', 'vrrp-api', passwordFile),
+    await infra(['pki', 'init', '-i', fleet.inventoryDir, '--name', 'infra api test CA'], { env }),
+  ];
+  expect(pki.code, pki.stderr).toBe(0);
+  // The lab's group vars (openings, Docker's forwarding, the CAs to trust), this fleet's secrets and VIP.
+  await writeFile(join(fleet.inventoryDir, 'group_vars/all.yaml'), stringify({ ca_trust_files: all.ca_trust_files }));
+  await writeFile(join(fleet.inventoryDir, 'group_vars/api.yaml'), `${stringify({ firewall: api.firewall, sysctl_overrides: api.sysctl_overrides })}api_secret: ${secret}\n`);
+  await writeFile(
+    join(fleet.inventoryDir, 'group_vars/lb.yaml'),
+    `${stringify({
+      vip,
+      firewall: lb.firewall,
+      haproxy_tls: { source: 'pki', names: [NAME] },
+      haproxy_health: { interval: '1s', fall: 2, rise: 1 },
+      // The test's client loops from the bastion: not a flood to limit.
+      haproxy_rate_limit: { exempt: ['bastion'] },
+    })}keepalived_auth_pass: ${auth}\n`,
+  );
+  await fleet.exec('bastion', `echo ${Buffer.from(await readFile(join(fleet.inventoryDir, 'pki/ca.crt'))).toString('base64')} | base64 -d > /tmp/ca.pem`);
   first = await run('apply', SITE, ['--json']);
 }, 1_500_000);
 
@@ -173,9 +188,9 @@ describe('converged', () => {
     expect((await health('lb1', ip.api1)).status).toBe('ok');
   });
 
-  it('/health answers through nginx on both hosts and through the load balancer', async () => {
+  it('/health answers through nginx on both hosts and through the VIP (HTTPS, the CA-signed certificate)', async () => {
     for (const h of ['api1', 'api2']) expect(await health('lb1', ip[h])).toMatchObject({ status: 'ok', version: '1.0.0' });
-    expect((await health('bastion', ip.lb1)).version).toBe('1.0.0');
+    expect(JSON.parse(await sh('bastion', viaVip('/health')))).toMatchObject({ status: 'ok', version: '1.0.0' });
     // Cluster mode: more than one worker answers.
     const instances = new Set<number>();
     for (let i = 0; i < 12; i++) instances.add((await health('lb1', ip.api1)).instance);
@@ -260,8 +275,8 @@ describe('idempotence', () => {
 });
 
 describe('rolling deploys', () => {
-  it('version 2 while clients loop: 0 failed requests, each host drained in turn, every host on 2.0.0', async () => {
-    await client('bastion', `http://${ip.lb1}/health`, '/tmp/via-lb');
+  it('version 2 while clients loop on the VIP: 0 failed requests, each host drained in turn, every host on 2.0.0', async () => {
+    await client('bastion', `--cacert /tmp/ca.pem --resolve ${NAME}:443:${vip} https://${NAME}/health`, '/tmp/via-lb');
     await client('lb1', `http://${ip.api1}/health`, '/tmp/direct');
     await sampler();
     const r = await deploy(apps.v2);
@@ -274,7 +289,7 @@ describe('rolling deploys', () => {
       expect(await currentRelease(h)).toBe('releases/2.0.0');
       expect((await health('lb1', ip[h])).version).toBe('2.0.0');
     }
-    // Clients through the load balancer saw no failure; nor did one hitting api1's nginx while PM2 reloaded under it.
+    // Clients on the VIP saw no failure; nor did one hitting api1's nginx while PM2 reloaded under it.
     expect(viaLb.length).toBeGreaterThan(20);
     expect(viaLb.filter((c) => c !== '200')).toEqual([]);
     expect(direct.length).toBeGreaterThan(20);
@@ -289,7 +304,7 @@ describe('rolling deploys', () => {
   }, 900_000);
 
   it('a broken version 3 stops after the first host: api1 left drained on 3.0.0, api2 untouched on 2.0.0', async () => {
-    await client('bastion', `http://${ip.lb1}/health`, '/tmp/via-lb');
+    await client('bastion', `--cacert /tmp/ca.pem --resolve ${NAME}:443:${vip} https://${NAME}/health`, '/tmp/via-lb');
     const r = await deploy(apps.v3, ['-e', JSON.stringify({ api_health_timeout_s: 10 })]);
     const viaLb = await stopLoop('bastion', '/tmp/via-lb');
     expect(r.code).not.toBe(0);
@@ -307,7 +322,7 @@ describe('rolling deploys', () => {
     expect(await adminState('api1')).toBe('8');
     expect(await adminState('api2')).toBe('0');
     expect(viaLb.filter((c) => c !== '200')).toEqual([]);
-    expect((await health('bastion', ip.lb1)).version).toBe('2.0.0');
+    expect(JSON.parse(await sh('bastion', viaVip('/health'))).version).toBe('2.0.0');
   }, 900_000);
 
   it('rollback = apply version 2 again: api1 switches back (no upload) and returns to rotation; then 0 changed, plan 0', async () => {
