@@ -1,7 +1,7 @@
 /**
- * Issue 15 end to end, on one fleet: api1 and api2 (the role) behind lb1 (haproxy-keepalived:
- * HTTPS on a VIP, the admin socket the deploys drain through), all three after the baseline
- * (hardening, ca-trust). Converge once, then ask what ROLES.md asks: node -v, pm2 jlist, the
+ * Issue 15 end to end, on one fleet: api1 and api2 (the role, after the baseline: hardening,
+ * ca-trust) behind lb1 and lb2 (haproxy-keepalived: HTTPS on a VIP, the admin socket the
+ * deploys drain through). Converge once, then ask what ROLES.md asks: node -v, pm2 jlist, the
  * unit surviving a restart, /health through nginx and through the VIP, no version in Server:,
  * nginx -t, docker info (and a container run, live-restore), the firewall openings, the vault
  * secret reaching the app. Then idempotence (0 changed, plan exit 0), then the drills: a
@@ -94,8 +94,9 @@ async function stopLoop(host: string, out: string): Promise<string[]> {
   await fleet.exec(host, `touch ${out}.stop; sleep 1.5`);
   return (await sh(host, `cat ${out}`)).split('\n').filter(Boolean);
 }
-/** srv_admin_state of a server in HAProxy (0 ready, 8 drained by the admin socket). */
-const adminState = (server: string) => sh('lb1', `echo 'show servers state api' | socat stdio /run/haproxy/admin.sock | awk '$4=="${server}" {print $7}'`);
+/** srv_admin_state of a server in HAProxy on each load balancer (0 ready, 8 drained by the admin socket). */
+const adminState = async (server: string) =>
+  Promise.all(['lb1', 'lb2'].map((lb) => sh(lb, `echo 'show servers state api' | socat stdio /run/haproxy/admin.sock | awk '$4=="${server}" {print $7}'`)));
 
 beforeAll(async () => {
   work = await mkdtemp(join(tmpdir(), 'infra-api-'));
@@ -107,6 +108,7 @@ beforeAll(async () => {
   const spec = {
     targets: [
       { name: 'lb1', groups: ['lb'] },
+      { name: 'lb2', groups: ['lb'] },
       { name: 'api1', groups: ['api'] },
       { name: 'api2', groups: ['api'] },
     ],
@@ -312,15 +314,15 @@ describe('rolling deploys', () => {
     expect(failed.map((e) => `${e.host} ${e.module}`)).toEqual(['api1 app.release']);
     const error = failed[0].error ?? '';
     expect(error).toMatch(/release 3\.0\.0 failed its health check: http:\/\/127\.0\.0\.1:80\/health answered HTTP 503/);
-    expect(error).toMatch(/api1 is left drained on lb1 .*Roll back: apply release 2\.0\.0 again/s);
+    expect(error).toMatch(/api1 is left drained on lb1, lb2 .*Roll back: apply release 2\.0\.0 again/s);
     // api2 was never started on: no task ran there, its release and process are as they were.
     expect(taskResults(r, 'api2')).toEqual([]);
     expect(await currentRelease('api2')).toBe('releases/2.0.0');
     expect(await sh('api2', 'ls /srv/api/releases')).not.toContain('3.0.0');
     // api1: on the broken release, out of rotation; the clients never saw it.
     expect(await currentRelease('api1')).toBe('releases/3.0.0');
-    expect(await adminState('api1')).toBe('8');
-    expect(await adminState('api2')).toBe('0');
+    expect(await adminState('api1')).toEqual(['8', '8']);
+    expect(await adminState('api2')).toEqual(['0', '0']);
     expect(viaLb.filter((c) => c !== '200')).toEqual([]);
     expect(JSON.parse(await sh('bastion', viaVip('/health'))).version).toBe('2.0.0');
   }, 900_000);
@@ -335,7 +337,7 @@ describe('rolling deploys', () => {
     expect(release.changes).toContainEqual({ what: 'current', from: '3.0.0', to: '2.0.0' });
     expect(taskResults(r, 'api2').filter((e) => e.status === 'changed')).toEqual([]);
     expect(await currentRelease('api1')).toBe('releases/2.0.0');
-    expect(await adminState('api1')).toBe('0');
+    expect(await adminState('api1')).toEqual(['0', '0']);
     const again = await deploy(apps.v2);
     expect(changedTasks(again)).toEqual([]);
     const plan = await run('plan', DEPLOY, ['--detailed-exitcode', '-e', JSON.stringify({ api_app_src: apps.v2 })]);
