@@ -5,15 +5,13 @@
  * validated before it is installed, SSH stays open from the jump host, and the account
  * infra connects with keeps its access.
  */
-import { defineRole, z, apt, files, systemd, users, sysctl, command, meta, UserError, privateAddress } from 'infra';
+import { defineRole, z, apt, files, systemd, users, sysctl, command, meta, confirm, UserError, privateAddress } from 'infra';
 import { resolveRules, PORTLESS_PROTOCOLS, type AllowRule } from './firewall.js';
 
 const allowRule = z
   .object({
-    /** tcp/udp only: a port or a range "N-M". */
-    port: z.union([z.number().int().min(1).max(65535), z.string().regex(/^\d+(-\d+)?$/)]).optional(),
-    /** tcp/udp with a port, or a protocol opened as a whole: vrrp (keepalived). */
-    proto: z.enum(['tcp', 'udp', 'vrrp']).default('tcp'),
+    port: z.union([z.number().int().min(1).max(65535), z.string().regex(/^\d+(-\d+)?$/)]).optional().describe('tcp/udp only: a port or a range "N-M"'),
+    proto: z.enum(['tcp', 'udp', 'vrrp']).default('tcp').describe('tcp/udp with a port, or a protocol opened as a whole: vrrp (keepalived)'),
     from: z.array(z.string().min(1)).min(1),
     comment: z.string().optional(),
   })
@@ -59,6 +57,9 @@ export const SYSCTL_PROFILE: Record<string, string | number> = {
   'fs.suid_dumpable': 0,
 };
 
+/** Seconds after which a host rolls back an sshd or firewall change nobody confirmed. */
+const CONFIRM_WITHIN = 60;
+
 export const vars = z.object({
   ssh_port: z.number().int().min(1).max(65535).default(22),
   ssh_max_auth_tries: z.number().int().min(1).max(10).default(3),
@@ -75,10 +76,8 @@ export const vars = z.object({
     .array(z.string())
     .default(['sntrup761x25519-sha512@openssh.com', 'curve25519-sha256', 'curve25519-sha256@libssh.org', 'diffie-hellman-group16-sha512', 'diffie-hellman-group18-sha512', 'diffie-hellman-group-exchange-sha256']),
   ssh_host_key_algorithms: z.array(z.string()).default(['ssh-ed25519', 'rsa-sha2-512', 'rsa-sha2-256']),
-  /** Hosts of this group are jump hosts: SSH open to ssh_allow_from, forwarding for jumps. */
-  ssh_jump_group: z.string().default('bastion'),
-  /** Who may SSH to a jump host (or to a host reached directly): CIDRs, groups or hosts. Empty = anyone. */
-  ssh_allow_from: z.array(z.string()).default([]),
+  ssh_jump_group: z.string().default('bastion').describe('Hosts of this group are jump hosts: SSH open to ssh_allow_from, forwarding for jumps'),
+  ssh_allow_from: z.array(z.string()).default([]).describe('Who may SSH to a jump host (or to a host reached directly): CIDRs, groups or hosts. Empty = anyone'),
   admin_users: z
     .array(
       z.object({
@@ -117,15 +116,7 @@ export default defineRole({
     const inContainer = host.facts.container !== 'none';
     const spec = inventory.hosts.get(host.name)!;
     const isJumpHost = host.groups.includes(v.ssh_jump_group);
-    const direct = !spec.conn.bastion;
-
-    // SSH: who may connect. Hosts behind a jump host accept SSH only from it.
-    const sshFrom = isJumpHost || direct ? (v.ssh_allow_from.length ? v.ssh_allow_from : ['any']) : jumpHostAddresses(spec.conn.bastion!, hosts, v.ssh_jump_group);
-    const allow: AllowRule[] = [{ port: v.ssh_port, proto: 'tcp', from: sshFrom, comment: 'ssh' }];
-    // Openings declared by every group the host is in, then by the host's own vars.
-    for (const g of host.groups) allow.push(...groupAllow(g, inventory.groups.get(g)?.vars));
-    allow.push(...v.firewall.allow);
-    const rules = resolveRules(dedupe(allow), hosts);
+    const openings = firewallOpenings({ vars: v, host, hosts, inventory });
 
     const connectUser = spec.conn.user;
     const ssh = {
@@ -164,15 +155,12 @@ export default defineRole({
       // SSH
       files.template({ src: 'issue.net.hbs', dest: '/etc/issue.net', mode: '0644', owner: 'root', group: 'root' }),
       files.template({ src: 'issue.net.hbs', dest: '/etc/issue', mode: '0644', owner: 'root', group: 'root' }),
-      files.template({
-        src: 'sshd-hardening.conf.hbs',
-        dest: '/etc/ssh/sshd_config.d/20-hardening.conf',
-        mode: '0644',
-        owner: 'root',
-        group: 'root',
+      // Commit-confirmed: reloaded here, kept only if a new connection still gets in.
+      confirm.files({
+        files: [{ path: '/etc/ssh/sshd_config.d/20-hardening.conf', template: 'sshd-hardening.conf.hbs', mode: '0644', owner: 'root', group: 'root', vars: { ssh } }],
         validate: 'sshd -t -f %s',
-        vars: { ssh },
-        notify: 'reload ssh',
+        activate: 'systemctl reload ssh',
+        within: CONFIRM_WITHIN,
       }),
       systemd.service({ name: 'ssh', enabled: true, state: 'started' }),
 
@@ -191,19 +179,21 @@ export default defineRole({
         : []),
 
       // Firewall
-      ...(v.firewall.enabled
+      ...(openings
         ? [
             files.directory({ path: '/etc/nftables.d', mode: '0755', owner: 'root', group: 'root' }),
-            files.template({ src: 'nftables.conf.hbs', dest: '/etc/nftables.conf', mode: '0755', owner: 'root', group: 'root', validate: 'nft -c -f %s', notify: 'reload nftables' }),
-            files.template({
-              src: 'infra.nft.hbs',
-              dest: '/etc/nftables.d/infra.nft',
-              mode: '0640',
-              owner: 'root',
-              group: 'root',
+            // The ruleset (main file + its include) as one commit-confirmed unit: loaded here,
+            // kept only if a new connection still gets in. Loading the old files does not drop
+            // a table they lack (a first install), so the rollback drops ours first then.
+            confirm.files({
+              files: [
+                { path: '/etc/nftables.conf', template: 'nftables.conf.hbs', mode: '0755', owner: 'root', group: 'root' },
+                { path: '/etc/nftables.d/infra.nft', template: 'infra.nft.hbs', mode: '0640', owner: 'root', group: 'root', vars: { rules: resolveRules(openings, hosts), logDrops: v.firewall.log_drops } },
+              ],
               validate: 'nft -c -f %s',
-              vars: { rules, logDrops: v.firewall.log_drops },
-              notify: 'reload nftables',
+              activate: 'systemctl reload-or-restart nftables',
+              rollback: '[ -e /etc/nftables.d/infra.nft ] || nft delete table inet infra_filter 2>/dev/null; systemctl reload-or-restart nftables',
+              within: CONFIRM_WITHIN,
             }),
             systemd.service({ name: 'nftables', enabled: true, state: 'started' }),
           ]
@@ -243,6 +233,8 @@ export default defineRole({
     ];
   },
   handlers: {
+    // No task of this role notifies these two any more (sshd and nftables are reloaded by their
+    // commit-confirmed tasks); kept for notifications a run before that left pending on a host.
     'reload ssh': systemd.reload('ssh'),
     'reload nftables': systemd.reload('nftables'),
     'restart fail2ban': systemd.restart('fail2ban'),
@@ -293,3 +285,26 @@ function dedupe(rules: AllowRule[]): AllowRule[] {
     return true;
   });
 }
+
+type FirewallContext = Pick<import('infra').RoleContext<z.output<typeof vars>>, 'vars' | 'hosts' | 'inventory'> & { host: { name: string; groups: string[] } };
+
+/**
+ * Every opening of a host's firewall as the inventory declares it (before resolveRules turns
+ * names into addresses), or null when the role leaves the firewall alone (firewall.enabled:
+ * false). Pure: the role installs exactly these, and `infra docs` documents them.
+ */
+export function firewallOpenings({ vars: v, host, hosts, inventory }: FirewallContext): AllowRule[] | null {
+  const spec = inventory.hosts.get(host.name)!;
+  const isJumpHost = host.groups.includes(v.ssh_jump_group);
+  const direct = !spec.conn.bastion;
+  // SSH: who may connect. Hosts behind a jump host accept SSH only from it.
+  const sshFrom = isJumpHost || direct ? (v.ssh_allow_from.length ? v.ssh_allow_from : ['any']) : jumpHostAddresses(spec.conn.bastion!, hosts, v.ssh_jump_group);
+  const allow: AllowRule[] = [{ port: v.ssh_port, proto: 'tcp', from: sshFrom, comment: 'ssh' }];
+  // Openings declared by every group the host is in, then by the host's own vars.
+  for (const g of host.groups) allow.push(...groupAllow(g, inventory.groups.get(g)?.vars));
+  allow.push(...v.firewall.allow);
+  return v.firewall.enabled ? dedupe(allow) : null;
+}
+
+/** For `infra docs`, which documents the rules this role installs (roles never import each other; src/ loads them). */
+export { resolveRules };

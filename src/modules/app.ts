@@ -30,7 +30,7 @@ import { server as haproxyServer, DEFAULT_ADMIN_SOCKET, type ServerParams } from
 import { commandFailed, runChecked, splitSections } from './run-checked.js';
 import { packDirectory } from './tar.js';
 import { pathSchema } from './whole-file.js';
-import { defineModule, unchanged, type Change, type Check, type HostContext } from './types.js';
+import { defineModule, hasChanges, nonEmpty, unchanged, type Change, type Check, type HostContext } from './types.js';
 
 const MARK = '@@infra-app@@';
 export const MARKER = '.infra-release';
@@ -194,8 +194,13 @@ export interface ReleasePlan {
   previous: string | null;
 }
 
+export interface ReleaseData {
+  plan: ReleasePlan;
+  artifact: Pick<Artifact, 'version' | 'sha256' | 'bytes'>;
+}
+
 /** The decision, pure. Throws when the host holds this version with other content. */
-export function decideRelease(p: ReleaseParams, a: Pick<Artifact, 'version' | 'sha256' | 'bytes'>, s: ReleaseState): Check {
+export function decideRelease(p: ReleaseParams, a: Pick<Artifact, 'version' | 'sha256' | 'bytes'>, s: ReleaseState): Check<ReleaseData> {
   const v = a.version;
   if (s.marker && s.marker !== a.sha256) {
     throw new Error(
@@ -229,7 +234,7 @@ export function decideRelease(p: ReleaseParams, a: Pick<Artifact, 'version' | 's
   }
   if (plan.activate && p.drain) changes.push({ what: `ready ${p.drain.backend}/${p.drain.server} on ${p.drain.hosts.join(', ')}` });
   if (plan.prune.length) changes.push({ what: 'remove old releases', from: plan.prune.join(', ') });
-  if (changes.length === 0) return unchanged(`release ${v} is current; health: ${s.health.summary}`);
+  if (!nonEmpty(changes)) return unchanged(`release ${v} is current; health: ${s.health.summary}`);
   return {
     changes,
     diff: plan.switch ? [{ kind: 'value', name: `${p.root}/current`, before: previous, after: v }] : undefined,
@@ -237,7 +242,7 @@ export function decideRelease(p: ReleaseParams, a: Pick<Artifact, 'version' | 's
   };
 }
 
-export const release = defineModule<ReleaseParams, z.input<typeof releaseParams>>({
+export const release = defineModule<ReleaseParams, z.input<typeof releaseParams>, ReleaseData>({
   name: 'app.release',
   params: releaseParams,
   describe: (p) => `${p.root} ${p.version ?? p.artifact.split('/').pop()}`,
@@ -247,7 +252,7 @@ export const release = defineModule<ReleaseParams, z.input<typeof releaseParams>
     return decideRelease(p, a, parseState(r.stdout, p, a.version));
   },
   async apply(host, p, c) {
-    const { plan, artifact } = c.data as { plan: ReleasePlan; artifact: Artifact };
+    const { plan, artifact } = c.data;
     if (plan.upload) await unpack(host, p, artifact);
     if (plan.activate) {
       if (p.drain) await rotate(host, p.drain, 'drain');
@@ -264,7 +269,7 @@ export const release = defineModule<ReleaseParams, z.input<typeof releaseParams>
 });
 
 /** Upload, unpack into a hidden directory, install as the app's user, hand to root, then rename into place. */
-async function unpack(host: HostContext, p: ReleaseParams, a: Artifact): Promise<void> {
+async function unpack(host: HostContext, p: ReleaseParams, a: ReleaseData['artifact']): Promise<void> {
   const releases = `${p.root}/releases`;
   const tarball = `${releases}/.${a.version}.tar.gz`;
   const partial = `${releases}/.${a.version}.partial`;
@@ -326,6 +331,6 @@ async function rotate(host: HostContext, d: NonNullable<ReleaseParams['drain']>,
   for (const lb of d.hosts) {
     const ctx = await host.onHost(lb);
     const c = await haproxyServer.module.check(ctx, params);
-    if (c.changes.length) await haproxyServer.module.apply(ctx, params, c).catch((e: Error) => Promise.reject(new Error(`${lb}: ${e.message}`)));
+    if (hasChanges(c)) await haproxyServer.module.apply(ctx, params, c).catch((e: Error) => Promise.reject(new Error(`${lb}: ${e.message}`)));
   }
 }

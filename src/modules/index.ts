@@ -11,9 +11,10 @@ import * as tls from './tls.js';
 import * as cluster from './cluster.js';
 import * as haproxy from './haproxy.js';
 import * as redis from './redis.js';
+import * as confirm from './confirm.js';
 import * as app from './app.js';
 
-export { apt, files, systemd, users, sysctl, command, meta, tls, cluster, haproxy, redis, app };
+export { apt, files, systemd, users, sysctl, command, meta, tls, cluster, haproxy, redis, confirm, app };
 
 const factories = [
   apt.packages, apt.repository, apt.update,
@@ -27,6 +28,7 @@ const factories = [
   cluster.primary,
   haproxy.server,
   redis.config, redis.acl, redis.replication, redis.sentinel,
+  confirm.files,
   app.release,
 ];
 

@@ -37,7 +37,7 @@ import {
   setDirectives,
   type Addr,
 } from './redis-parse.js';
-import { defineModule, unchanged, type Change, type Check, type Diff, type HostContext } from './types.js';
+import { defineModule, nonEmpty, unchanged, type Change, type Check, type Diff, type HostContext } from './types.js';
 
 // ---------------------------------------------------------------- talking to Redis
 
@@ -216,7 +216,7 @@ const fileSyntax = (v: string | Secret): string => (v instanceof Secret ? quoteA
  * The decision, pure: file content, and the running server — its CONFIG GET answers, or, when
  * the unit is active but does not answer where we ask (a new port, TLS), undefined.
  */
-export function decideConfig(p: ConfigParams, state: FileState, live: Record<string, string> | undefined, active = live !== undefined): Check {
+export function decideConfig(p: ConfigParams, state: FileState, live: Record<string, string> | undefined, active = live !== undefined): Check<ConfigData> {
   if (state.kind !== 'absent' && state.kind !== 'file') throw new Error(`${p.path} is a ${state.kind}, not a regular file`);
   const directives = parseConfig(state.content?.toString('utf8') ?? '');
   const changes: Change[] = [];
@@ -264,14 +264,14 @@ export function decideConfig(p: ConfigParams, state: FileState, live: Record<str
   const restart = !!p.live && active && live === undefined;
   if (restart) changes.push({ what: `${p.service}`, from: `running, but not answering at ${p.live!.host}:${p.live!.port}${p.live!.tls ? ' (TLS)' : ''}`, to: 'restarted with this file' });
   const data: ConfigData = { writeFile: writeFile || attrs.length > 0, liveKeys, running: live !== undefined, restart };
-  if (changes.length === 0) {
+  if (!nonEmpty(changes)) {
     const n = Object.keys(p.settings).length;
-    return unchanged(`${p.path}: ${n} settings as wanted${live ? ', and on the running server' : ''}`, { data });
+    return unchanged(`${p.path}: ${n} settings as wanted${live ? ', and on the running server' : ''}`);
   }
   return { changes, diff, data };
 }
 
-export const config = defineModule<ConfigParams, z.input<typeof configParams>>({
+export const config = defineModule<ConfigParams, z.input<typeof configParams>, ConfigData>({
   name: 'redis.config',
   params: configParams,
   describe: (p) => `${p.path} (${Object.keys(p.settings).length} settings)`,
@@ -290,7 +290,7 @@ export const config = defineModule<ConfigParams, z.input<typeof configParams>>({
     return decideConfig(p, state, live, a.get('active').rc === 0);
   },
   async apply(host, p, c) {
-    const d = c.data as ConfigData;
+    const d = c.data;
     if (!p.live) {
       // Sentinel: stopped while we edit, so that none of its state flushes is lost.
       const active = (await host.run(sh`systemctl is-active --quiet -- ${p.service}`)).code === 0;
@@ -384,7 +384,7 @@ interface AclData {
   load: boolean;
 }
 
-export const acl = defineModule<AclParams, z.input<typeof aclParams>>({
+export const acl = defineModule<AclParams, z.input<typeof aclParams>, AclData>({
   name: 'redis.acl',
   params: aclParams,
   describe: (p) => `${p.path} (${p.users.map((u) => u.name).join(', ')})`,
@@ -421,11 +421,11 @@ export const acl = defineModule<AclParams, z.input<typeof aclParams>>({
       }
     }
     const data: AclData = { want, state, load };
-    if (changes.length === 0) return unchanged(`${p.path} is up to date; ${liveNote}`, { data });
+    if (!nonEmpty(changes)) return unchanged(`${p.path} is up to date; ${liveNote}`);
     return { changes, diff: plan.diff ? [plan.diff] : undefined, data };
   },
   async apply(host, p, c) {
-    const d = c.data as AclData;
+    const d = c.data;
     await applyFile(host, d.want, d.state, planFile(d.want, d.state));
     // The file is the whole truth: ACL LOAD replaces every user (Redis keeps the old set if the file is bad).
     if (d.load) await redisCommand(host, p.server, 'ACL LOAD', ['ACL', 'LOAD']);
@@ -470,7 +470,7 @@ const describeAddr = (a: Addr, p: ReplicationParams): string => {
 };
 
 /** The decision, pure: who the master is now, and what this host must do about it. */
-export function decideReplication(p: ReplicationParams, s: ReplicationState): Check {
+export function decideReplication(p: ReplicationParams, s: ReplicationState): Check<Addr | undefined> {
   const agreed = agreedMaster(s.sentinels);
   const inventory: Addr = { ip: p.inventoryMaster.ip, port: p.inventoryMaster.port };
   const current = agreed?.master ?? inventory;
@@ -515,7 +515,8 @@ export function decideReplication(p: ReplicationParams, s: ReplicationState): Ch
   };
 }
 
-export const replication = defineModule<ReplicationParams, z.input<typeof replicationParams>>({
+/** D: the master to follow; undefined only in a plan's prediction (apply never gets one). */
+export const replication = defineModule<ReplicationParams, z.input<typeof replicationParams>, Addr | undefined>({
   name: 'redis.replication',
   params: replicationParams,
   describe: (p) => `"${p.masterName}" on ${addrKey(p.self)}`,
@@ -531,7 +532,8 @@ export const replication = defineModule<ReplicationParams, z.input<typeof replic
     return decideReplication(p, { info: parseInfo(info.out), keys: Number(a.get('dbsize').out.trim()) || 0, sentinels: sentinelAnswers(a, p.sentinels.length) });
   },
   async apply(host, p, c) {
-    const m = c.data as Addr;
+    const m = c.data;
+    if (!m) throw new Error('bug: redis.replication applied a check-mode prediction');
     await redisCommand(host, p.server, 'REPLICAOF', ['REPLICAOF', m.ip, String(m.port)]);
     // Persisted the way Sentinel persists it after a failover.
     await redisCommand(host, p.server, 'CONFIG REWRITE', ['CONFIG', 'REWRITE']);
@@ -591,7 +593,7 @@ export interface SentinelState {
 }
 
 /** The decision, pure. */
-export function decideSentinel(p: SentinelParams, s: SentinelState, checkMode: boolean): Check {
+export function decideSentinel(p: SentinelParams, s: SentinelState, checkMode: boolean): Check<SentinelData | undefined> {
   const text = s.file.content?.toString('utf8') ?? '';
   const monitorAt = (): { addr: Addr; why: string } => {
     const agreed = agreedMaster(s.peers);
@@ -636,11 +638,12 @@ export function decideSentinel(p: SentinelParams, s: SentinelState, checkMode: b
   const passDiffers = authPass !== p.authPass.reveal();
   if (passDiffers) changes.push({ what: 'auth-pass', from: authPass === undefined ? '(unset)' : '(differs)', to: '(from the vault)' });
   const current = `${s.master.get('ip')}:${s.master.get('port')}`;
-  if (changes.length === 0) return unchanged(`monitors "${p.masterName}" (master now ${current}, quorum ${p.quorum}); settings as wanted`);
+  if (!nonEmpty(changes)) return unchanged(`monitors "${p.masterName}" (master now ${current}, quorum ${p.quorum}); settings as wanted`);
   return { changes, data: { kind: 'set', settings, authPass: passDiffers } satisfies SentinelData };
 }
 
-export const sentinel = defineModule<SentinelParams, z.input<typeof sentinelParams>>({
+/** D: what to do; undefined only in a plan's prediction (apply never gets one). */
+export const sentinel = defineModule<SentinelParams, z.input<typeof sentinelParams>, SentinelData | undefined>({
   name: 'redis.sentinel',
   params: sentinelParams,
   describe: (p) => `monitor "${p.masterName}" (quorum ${p.quorum})`,
@@ -654,7 +657,8 @@ export const sentinel = defineModule<SentinelParams, z.input<typeof sentinelPara
     return decideSentinel(p, { file: parseProbe(a.text('file')), master, peers: sentinelAnswers(a, p.peers.length) }, host.checkMode);
   },
   async apply(host, p, c) {
-    const d = c.data as SentinelData;
+    const d = c.data;
+    if (!d) throw new Error('bug: redis.sentinel applied a check-mode prediction');
     const local = sh`sentinel_ ${p.host} ${p.port}`;
     const ask = async (what: string, cmd: string, payload?: string): Promise<void> => {
       const s = new RedisScript(undefined, p.tls);

@@ -22,8 +22,9 @@ function firewallOf(inv: Inventory, host: string): Rules {
     hosts: hostsOf(inv),
     inventory: inv,
   });
-  const nft = tasks.find((t) => (t.params as { src?: string }).src === 'infra.nft.hbs')!;
-  return (nft.params as { vars: { rules: Rules } }).vars.rules;
+  // The ruleset is written by the role's commit-confirmed unit (confirm.files).
+  const files = tasks.flatMap((t) => (t.params as { files?: { template?: string; vars?: { rules: Rules } }[] }).files ?? []);
+  return files.find((f) => f.template === 'infra.nft.hbs')!.vars!.rules;
 }
 
 describe.each([

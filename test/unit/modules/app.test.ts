@@ -12,6 +12,13 @@ import { packDirectory } from '../../../src/modules/tar.js';
 import { decideRelease, loadArtifact, parseHealth, parseState, release, stateScript, type ReleaseParams, type ReleaseState } from '../../../src/modules/app.js';
 import { UserError } from '../../../src/errors.js';
 import { fakeHost } from './fake-host.js';
+import { hasChanges, type Check } from '../../../src/modules/types.js';
+
+/** The check, known to have changes (what apply() takes). */
+function changes<D>(c: Check<D>) {
+  if (!hasChanges(c)) throw new Error(`expected changes, got: ${c.reason}`);
+  return c;
+}
 
 function appDir(version = '1.0.0'): string {
   const dir = mkdtempSync(join(tmpdir(), 'infra-app-'));
@@ -137,7 +144,7 @@ describe('app.release check and apply', () => {
     const p = P({ artifact: dir });
     const host = fakeHost([{}, {}, {}, {}, { stdout: '{"version":"2.0.0"}\n@@http_code=200\n' }]);
     const a = await loadArtifact(p);
-    const c = decideRelease(p, a, state({ marker: null }));
+    const c = changes(decideRelease(p, a, state({ marker: null })));
     await release.module.apply(host, p, c);
     expect(host.puts.map((x) => [x.path, x.opts?.mode])).toEqual([['/srv/api/releases/.2.0.0.tar.gz', '0600']]);
     const [mkdir, unpack, sw, activate, health] = host.commands;
@@ -153,7 +160,7 @@ describe('app.release check and apply', () => {
   it('apply: a failing health check fails with what it saw and how to roll back', async () => {
     const p = P({ artifact: appDir('3.0.0'), health: { url: 'http://127.0.0.1/health', versionField: 'version', timeoutMs: 1 } });
     const a = await loadArtifact(p);
-    const c = decideRelease(p, a, { ...state({ current: 'releases/2.0.0', releases: ['2.0.0'], health: healthy('2.0.0') }), marker: null });
+    const c = changes(decideRelease(p, a, { ...state({ current: 'releases/2.0.0', releases: ['2.0.0'], health: healthy('2.0.0') }), marker: null }));
     const host = fakeHost([{}, {}, {}, {}, { stdout: '{"status":"broken"}\n@@http_code=503\n' }]);
     await expect(release.module.apply(host, p, c)).rejects.toThrow(/release 3\.0\.0 failed its health check: http:\/\/127\.0\.0\.1\/health answered HTTP 503 .*\n.*Roll back: apply release 2\.0\.0 again/);
   });
