@@ -42,8 +42,8 @@ export const vars = z.object({
   api_root: absPath.default('/srv/api'),
   /** The app user's home: PM2_HOME (.pm2) and npm's cache. */
   api_home: absPath.default('/var/lib/api'),
-  /** On the controller: the app directory (or a .tar.gz); relative paths from the current directory. */
-  api_app_src: z.string().min(1).default(EXAMPLE_APP),
+  /** On the controller: the app directory (or a .tar.gz), relative paths from the current directory; default: the role's example app. */
+  api_app_src: z.string().min(1).optional().describe("the app directory or .tar.gz on the controller; default: the role's example app (files/app)"),
   /** The release name; default: "version" of the app's package.json. */
   api_app_version: z.string().optional(),
   api_app_script: z.string().regex(/^[A-Za-z0-9_./-]+$/).default('server.js'),
@@ -174,7 +174,7 @@ export default defineRole({
       // The release: artifact → releases/<version> → (drained) switch, graceful reload, health → back in rotation.
       app.release({
         root: v.api_root,
-        artifact: isAbsolute(v.api_app_src) ? v.api_app_src : resolve(v.api_app_src),
+        artifact: v.api_app_src === undefined ? EXAMPLE_APP : isAbsolute(v.api_app_src) ? v.api_app_src : resolve(v.api_app_src),
         version: v.api_app_version,
         user: v.api_user,
         install: `npm ci --omit=dev --no-audit --no-fund --registry ${v.api_npm_registry}`,
