@@ -286,6 +286,8 @@ describe('rolling deploys', () => {
     const viaLb = await stopLoop('bastion', '/tmp/via-lb');
     const direct = await stopLoop('lb1', '/tmp/direct');
     const states = await stopLoop('lb1', '/tmp/states');
+    // eslint-disable-next-line no-console
+    console.log(`api.test.ts: rolling deploy of 2.0.0 took ${Math.round(r.durationMs / 1000)} s; ${viaLb.length} requests via the VIP (${viaLb.filter((c) => c !== '200').length} failed), ${direct.length} to api1's nginx (${direct.filter((c) => c !== '200').length} failed)`);
     expect(failedTasks(r)).toEqual([]);
     expect(r.code).toBe(0);
     for (const h of ['api1', 'api2']) {
