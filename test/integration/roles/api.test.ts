@@ -16,7 +16,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parse, stringify } from 'yaml';
 import { startFleet, type Fleet } from '../fleet.js';
-import { infra, taskResults, REPO, type CliResult } from '../helpers/cli.js';
+import { infra, taskResults, vaultEncrypt, REPO, type CliResult } from '../helpers/cli.js';
 
 const SITE = join(REPO, 'test/fixtures/playbooks/api/site.yaml');
 const DEPLOY = join(REPO, 'playbooks/deploy-api.yaml');
@@ -33,16 +33,6 @@ const apps: Record<string, string> = {};
 const ip: Record<string, string> = {};
 let vip: string;
 const started = Date.now();
-
-async function encryptString(name: string, value: string, passwordFile: string): Promise<string> {
-  const { execFile } = await import('node:child_process');
-  return new Promise((resolve, reject) => {
-    const child = execFile(process.execPath, [join(REPO, 'bin/infra'), 'vault', 'encrypt-string', '--name', name, '--stdin', '--vault-password-file', passwordFile], (err, stdout) =>
-      err ? reject(err) : resolve(stdout.trim()),
-    );
-    child.stdin!.end(value);
-  });
-}
 
 /** The example app at another version; `broken`: its /health answers 503. */
 async function appVersion(version: string, broken = false): Promise<string> {
@@ -121,8 +111,8 @@ beforeAll(async () => {
   const lab = async (group: string) => parse(await readFile(join(REPO, 'inventories/lab/group_vars', `${group}.yaml`), 'utf8'), { logLevel: 'silent' }) as Record<string, unknown>;
   const [api, lb, all] = [await lab('api'), await lab('lb'), await lab('all')];
   const [secret, auth, pki] = [
-    await encryptString('api_secret', SECRET, passwordFile),
-    await encryptString('keepalived_auth_pass', 'vrrp-api', passwordFile),
+    await vaultEncrypt('api_secret', SECRET, passwordFile),
+    await vaultEncrypt('keepalived_auth_pass', 'vrrp-api', passwordFile),
     await infra(['pki', 'init', '-i', fleet.inventoryDir, '--name', 'infra api test CA'], { env }),
   ];
   expect(pki.code, pki.stderr).toBe(0);
