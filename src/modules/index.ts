@@ -13,8 +13,9 @@ import * as haproxy from './haproxy.js';
 import * as redis from './redis.js';
 import * as confirm from './confirm.js';
 import * as postgres from './postgres.js';
+import * as app from './app.js';
 
-export { apt, files, systemd, users, sysctl, command, meta, tls, cluster, haproxy, redis, confirm, postgres };
+export { apt, files, systemd, users, sysctl, command, meta, tls, cluster, haproxy, redis, confirm, postgres, app };
 
 const factories = [
   apt.packages, apt.repository, apt.update,
@@ -23,13 +24,14 @@ const factories = [
   users.user, users.group, users.authorizedKey,
   sysctl.param,
   command.run,
-  meta.skip,
+  meta.skip, meta.warn, meta.flushHandlers,
   tls.certificate, tls.caTrust,
   cluster.primary,
   haproxy.server,
   redis.config, redis.acl, redis.replication, redis.sentinel,
   confirm.files,
   postgres.topology, postgres.config, postgres.hba, postgres.role, postgres.database, postgres.grant, postgres.slot, postgres.sql,
+  app.release,
 ];
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any

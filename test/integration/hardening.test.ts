@@ -25,13 +25,14 @@ const siteGroups = (parse(readFileSync(SITE, 'utf8')) as { hosts: string }[]).fl
 beforeAll(async () => {
   fleet = await startFleet({
     targets: [
-      { name: 'api1', groups: ['api'] },
+      // Not in group api: site.yaml's api play would deploy the application there.
+      { name: 'api1', groups: ['app'] },
       { name: 'db1', groups: ['postgres'] },
     ],
     groupVars: {
       ...Object.fromEntries(siteGroups.map((g) => [g, {}])),
       all: { admin_users: [{ name: 'ops', keys: [] }] },
-      postgres: { firewall: { allow: [{ port: 5432, from: ['api'], comment: 'postgresql' }] } },
+      postgres: { firewall: { allow: [{ port: 5432, from: ['app'], comment: 'postgresql' }] } },
     },
   });
   // The published port reaches the bastion from the fleet network's gateway.
@@ -92,7 +93,7 @@ describe('hardening + bastion through the bastion', () => {
 
   it('the firewall opens a port to the allowed group only, and nothing else', async () => {
     const db = fleet.targets.find((t) => t.name === 'db1')!;
-    // Two listeners on db1: 5432 is opened to group api, 5433 to nobody.
+    // Two listeners on db1: 5432 is opened to group app, 5433 to nobody.
     await fleet.exec('db1', 'for p in 5432 5433; do (nohup python3 -m http.server $p >/dev/null 2>&1 &) ; done; sleep 1');
     const probe = async (from: string, port: number) =>
       (await fleet.exec(from, `timeout 4 bash -c 'echo > /dev/tcp/${db.ip}/${port}' && echo open || echo closed`)).stdout.trim();
