@@ -7,8 +7,9 @@ import * as users from './users.js';
 import * as sysctl from './sysctl.js';
 import * as command from './command.js';
 import * as meta from './meta.js';
+import * as aide from './aide.js';
 
-export { apt, files, systemd, users, sysctl, command, meta };
+export { apt, files, systemd, users, sysctl, command, meta, aide };
 
 const factories = [
   apt.packages, apt.repository, apt.update,
@@ -18,6 +19,7 @@ const factories = [
   sysctl.param,
   command.run,
   meta.skip,
+  aide.update,
 ];
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
