@@ -8,8 +8,9 @@ import * as sysctl from './sysctl.js';
 import * as command from './command.js';
 import * as meta from './meta.js';
 import * as aide from './aide.js';
+import * as wireguard from './wireguard.js';
 
-export { apt, files, systemd, users, sysctl, command, meta, aide };
+export { apt, files, systemd, users, sysctl, command, meta, aide, wireguard };
 
 const factories = [
   apt.packages, apt.repository, apt.update,
@@ -20,6 +21,7 @@ const factories = [
   command.run,
   meta.skip,
   aide.update,
+  wireguard.key,
 ];
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
