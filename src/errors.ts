@@ -52,6 +52,11 @@ export const EXIT = {
   interrupted: 130,
 } as const;
 
+/** The message of anything thrown (an Error's message, or the value as text). */
+export function messageOf(e: unknown): string {
+  return e instanceof Error ? e.message : String(e);
+}
+
 /** Levenshtein-based suggestion for "did you mean" hints. */
 export function didYouMean(word: string, candidates: Iterable<string>): string | undefined {
   let best: string | undefined;

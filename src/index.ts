@@ -5,10 +5,14 @@
 export { z } from 'zod';
 export { defineRole } from './playbook/role.js';
 export type { RoleContext } from './playbook/role.js';
-export { apt, files, systemd, users, sysctl, command, meta, aide, wireguard } from './modules/index.js';
+export { apt, files, systemd, users, sysctl, command, meta, tls, cluster, haproxy, aide, wireguard } from './modules/index.js';
 export { defineModule, unchanged, makeTask } from './modules/types.js';
 export type { Module, Check, Change, Diff, HostContext, HostView, Task, TaskOptions } from './modules/types.js';
 export type { Facts } from './facts/types.js';
 export { Secret } from './secrets/secret.js';
 export { quote, sh } from './shell/quote.js';
 export { UserError } from './errors.js';
+export { CA_CERT_FILE } from './pki/ca.js';
+export { members, privateAddress, type Member } from './cluster/members.js';
+export { observeMembers, livePrimary, summarize, SplitBrain, type RoleProbe, type MemberState, type LiveRole } from './cluster/live.js';
+export { vaultSecret } from './cluster/secrets.js';

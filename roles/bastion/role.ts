@@ -3,8 +3,7 @@
  * the inventory's hosts), stricter fail2ban, and session logging of interactive logins.
  * Apply it before `hardening` on the bastion: both drop-ins agree, and this one is read first.
  */
-import { defineRole, z, apt, files, systemd, aide } from 'infra';
-import { reachableAddress } from '../hardening/firewall.js';
+import { defineRole, z, apt, files, systemd, aide, privateAddress } from 'infra';
 
 export const vars = z.object({
   /** Jump destinations: "inventory" = port 22 (ssh_port) of every other host; or explicit host:port list. */
@@ -23,7 +22,7 @@ export default defineRole({
   tasks: ({ vars: v, host, hosts }) => {
     const permitOpen =
       v.bastion_permit_open === 'inventory'
-        ? [...new Set(hosts('all').filter((h) => h.name !== host.name).map((h) => `${permitOpenHost(reachableAddress(h))}:${v.ssh_port}`))].sort()
+        ? [...new Set(hosts('all').filter((h) => h.name !== host.name).map((h) => `${permitOpenHost(privateAddress(h))}:${v.ssh_port}`))].sort()
         : v.bastion_permit_open;
     const tasks = [
       apt.packages({ names: ['openssh-server', 'fail2ban', 'python3-systemd', 'bsdutils'] }),

@@ -7,8 +7,8 @@
  * and the account infra connects with keeps its access. Outside judges (Lynis, ssh-audit)
  * measure the result: see README.md.
  */
-import { defineRole, z, apt, files, systemd, users, sysctl, command, meta, aide, UserError, type Task } from 'infra';
-import { resolveRules, reachableAddress, type AllowRule } from './firewall.js';
+import { defineRole, z, apt, files, systemd, users, sysctl, command, meta, aide, UserError, privateAddress, type Task } from 'infra';
+import { resolveRules, PORTLESS_PROTOCOLS, type AllowRule } from './firewall.js';
 import { securitySuiteTask, updatesTasks, catchUpHandler, CATCH_UP_HANDLER, UPDATE_PACKAGES } from './updates.js';
 import { accountsTasks, ACCOUNT_PACKAGES } from './accounts.js';
 import { systemTasks, settableInContainer, SYSTEM_PACKAGES } from './system.js';
@@ -17,12 +17,19 @@ import { lynisTasks } from './lynis.js';
 
 const allowRule = z
   .object({
-    port: z.union([z.number().int().min(1).max(65535), z.string().regex(/^\d+(-\d+)?$/)]),
-    proto: z.enum(['tcp', 'udp']).default('tcp'),
+    /** tcp/udp only: a port or a range "N-M". */
+    port: z.union([z.number().int().min(1).max(65535), z.string().regex(/^\d+(-\d+)?$/)]).optional(),
+    /** tcp/udp with a port, or a protocol opened as a whole: vrrp (keepalived). */
+    proto: z.enum(['tcp', 'udp', 'vrrp']).default('tcp'),
     from: z.array(z.string().min(1)).min(1),
     comment: z.string().optional(),
   })
-  .strict();
+  .strict()
+  .superRefine((r, ctx) => {
+    const portless = r.proto in PORTLESS_PROTOCOLS;
+    if (portless && r.port !== undefined) ctx.addIssue({ code: 'custom', path: ['port'], message: `${r.proto} has no ports: remove port` });
+    if (!portless && r.port === undefined) ctx.addIssue({ code: 'custom', path: ['port'], message: `Required for ${r.proto}` });
+  });
 
 /**
  * Baseline kernel settings (CIS / dev-sec / KSPP, and every key of Lynis' scan profile that
@@ -367,16 +374,16 @@ function groupAllow(group: string, groupVars: Record<string, unknown> | undefine
   const where = (path: (string | number)[]) => path.map((p) => (typeof p === 'number' ? `[${p}]` : `.${p}`)).join('');
   const problems = parsed.error.issues.map((i) => `firewall.allow${where(i.path)}: ${i.message}`).join('; ');
   throw new UserError(`group ${group}: ${problems}`, {
-    hint: `fix firewall.allow in group_vars/${group}.yaml (or the group's vars: in hosts.yaml): each rule is { port, proto?, from: [...], comment? }`,
+    hint: `fix firewall.allow in group_vars/${group}.yaml (or the group's vars: in hosts.yaml): each rule is { port, proto?, from: [...], comment? } or { proto: vrrp, from: [...] }`,
   });
 }
 
 /** The addresses a host behind `bastion` sees SSH come from. */
 function jumpHostAddresses(bastion: string, hosts: (p: string) => { address: string; vars: Record<string, unknown>; name: string; groups: string[] }[], jumpGroup: string): string[] {
   const named = safeHosts(hosts, bastion);
-  const addrs = named.length ? named.map(reachableAddress) : [bastion.replace(/^.*@/, '').replace(/:\d+$/, '')];
+  const addrs = named.length ? named.map(privateAddress) : [bastion.replace(/^.*@/, '').replace(/:\d+$/, '')];
   // Any jump host of the inventory may carry SSH (several bastions in one environment).
-  return [...new Set([...addrs, ...safeHosts(hosts, jumpGroup).map(reachableAddress)])];
+  return [...new Set([...addrs, ...safeHosts(hosts, jumpGroup).map(privateAddress)])];
 }
 
 function safeHosts<T>(hosts: (p: string) => T[], pattern: string): T[] {

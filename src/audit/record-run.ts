@@ -1,6 +1,7 @@
 /**
  * What the engine calls once a run ends: the record is signed and appended to the controller's
- * file, then the same line goes to every host it touched (record.ts `recipients`). Failures
+ * file, then the same line goes to every host it touched (record.ts `recipients`, or the
+ * caller's list: exec keeps a copy on every host the command started on). Failures
  * are returned, never thrown: a full disk on one host must not turn a finished run into a crash.
  */
 import { buildRecord, recipients, type RunSummary } from './record.js';
@@ -20,7 +21,14 @@ export interface RecordedRun {
 
 export async function recordRun(
   s: RunSummary,
-  opts: { runOn: (host: string) => Run | undefined; localFile?: string; remotePath?: string; keyFile?: string },
+  opts: {
+    runOn: (host: string) => Run | undefined;
+    /** Hosts that keep a copy (default: record.ts `recipients`); never in check mode. */
+    hosts?: string[];
+    localFile?: string;
+    remotePath?: string;
+    keyFile?: string;
+  },
 ): Promise<RecordedRun> {
   const draft = buildRecord(s);
   const file = opts.localFile ?? defaultAuditFile();
@@ -32,7 +40,7 @@ export async function recordRun(
   }
   const remote: RecordedRun['remote'] = {};
   await Promise.all(
-    recipients(draft).map(async (host) => {
+    (draft.mode === 'check' ? [] : (opts.hosts ?? recipients(draft))).map(async (host) => {
       const run = opts.runOn(host);
       if (!local.ok) return void (remote[host] = { ok: false, error: 'no signed record to send (see the controller error)' });
       if (!run) return void (remote[host] = { ok: false, error: 'no open session to the host' });

@@ -2,6 +2,7 @@ import type { Command } from 'commander';
 import { runPlaybook } from '../engine/run.js';
 import { UserError } from '../errors.js';
 import { runOptions, duration, runRequest } from './options.js';
+import { withRunControl } from './process.js';
 
 export function register(program: Command): void {
   runOptions(
@@ -17,8 +18,8 @@ export function register(program: Command): void {
     .action(async (target: string | undefined, o) => {
       const isPlan = !!target && target.endsWith('.json');
       if (!isPlan && !o.inventory) throw new UserError('apply needs an inventory', { hint: 'infra apply -i lab [playbook]  (or: infra apply plan.json)' });
-      process.exitCode = await runPlaybook(
-        runRequest(o, { playbook: isPlan ? undefined : target, planIn: isPlan ? target : undefined, mode: 'apply' }),
+      process.exitCode = await withRunControl((control) =>
+        runPlaybook(runRequest(o, { playbook: isPlan ? undefined : target, planIn: isPlan ? target : undefined, mode: 'apply', control })),
       );
     });
 }

@@ -2,9 +2,9 @@
  * The `infra` program: commander wiring only. Each command lives in its own file and
  * exports register(program); the work is done by the engine (a library).
  */
-import { Command, CommanderError } from 'commander';
-import { UserError, EXIT } from '../errors.js';
-import { redact } from '../secrets/secret.js';
+import { Command } from 'commander';
+import { EXIT } from '../errors.js';
+import { handleCrashes, reportError } from './process.js';
 import { register as apply } from './apply.js';
 import { register as plan } from './plan.js';
 import { register as run } from './run.js';
@@ -16,6 +16,7 @@ import { register as explain } from './explain.js';
 import { register as lab } from './lab.js';
 import { register as vault } from './vault.js';
 import { register as audit } from './audit.js';
+import { register as pki } from './pki.js';
 
 export function buildProgram(): Command {
   const program = new Command('infra')
@@ -23,11 +24,12 @@ export function buildProgram(): Command {
     .version('0.1.0')
     .showHelpAfterError()
     .exitOverride();
-  for (const reg of [apply, plan, run, exec, facts, inventory, check, explain, lab, vault, audit]) reg(program);
+  for (const reg of [apply, plan, run, exec, facts, inventory, check, explain, lab, vault, audit, pki]) reg(program);
   return program;
 }
 
 export async function main(argv: string[]): Promise<number> {
+  handleCrashes();
   // `infra ... | head`: a closed pipe ends the output, not the process with a stack trace.
   for (const stream of [process.stdout, process.stderr]) {
     stream.on('error', (e: NodeJS.ErrnoException) => {
@@ -42,17 +44,4 @@ export async function main(argv: string[]): Promise<number> {
   } catch (e) {
     return reportError(e);
   }
-}
-
-export function reportError(e: unknown): number {
-  if (e instanceof CommanderError) {
-    if (e.code === 'commander.helpDisplayed' || e.code === 'commander.version' || e.exitCode === 0) return EXIT.ok;
-    return EXIT.badInput; // commander already printed the message
-  }
-  if (e instanceof UserError) {
-    process.stderr.write(redact(`error: ${e.format()}`) + '\n');
-    return EXIT.badInput;
-  }
-  process.stderr.write(redact(`infra: internal error (a bug): ${e instanceof Error ? (e.stack ?? e.message) : String(e)}`) + '\n');
-  return EXIT.bug;
 }

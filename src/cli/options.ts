@@ -2,6 +2,7 @@
 import { Command, Option, InvalidArgumentError } from 'commander';
 import type { RunRequest } from '../engine/run.js';
 import type { AdhocRequest } from '../engine/adhoc.js';
+import type { KeepaliveOptions } from '../engine/session.js';
 
 export const collect = (v: string, prev: string[] = []): string[] => [...prev, v];
 
@@ -26,8 +27,26 @@ export function inventoryOption(cmd: Command, required = true): Command {
     .option('--vault-password-file <file>', 'vault password file (or INFRA_VAULT_PASSWORD_FILE); id@file for several ids');
 }
 
+/** How fast a frozen host is declared unreachable: interval × count (default 15s × 3, or the inventory's). */
+function keepaliveOptions(cmd: Command): Command {
+  return cmd
+    .option('--keepalive-interval <duration>', 'ssh keepalive interval, every host (inventory: keepaliveInterval; default 15s)', keepaliveInterval)
+    .option('--keepalive-count <n>', 'missed keepalives before a host is unreachable (inventory: keepaliveCount; default 3)', positiveInt);
+}
+
+function keepaliveInterval(v: string): number {
+  const ms = duration(v);
+  if (ms < 100 || ms > 3_600_000) throw new InvalidArgumentError('expected a duration from 100ms to 1h');
+  return ms;
+}
+
+function keepalive(o: Record<string, any>): KeepaliveOptions | undefined {
+  if (o.keepaliveInterval === undefined && o.keepaliveCount === undefined) return undefined;
+  return { intervalMs: o.keepaliveInterval, countMax: o.keepaliveCount };
+}
+
 export function runOptions(cmd: Command, inventoryRequired = true): Command {
-  return inventoryOption(cmd, inventoryRequired)
+  return keepaliveOptions(inventoryOption(cmd, inventoryRequired))
     .option('-l, --limit <pattern>', 'hosts: names, groups, globs, a:b, a:&b, a:!b')
     .option('-t, --tags <tags>', 'only tasks with these tags (comma-separated)', (v) => v.split(','))
     .option('--skip-tags <tags>', 'skip tasks with these tags (comma-separated)', (v) => v.split(','))
@@ -44,7 +63,7 @@ export function commandLine(): string {
 }
 
 /** Parsed options of apply / plan / run → the engine's RunRequest (fixed fields win). */
-export function runRequest(o: Record<string, any>, fixed: Partial<RunRequest> & Pick<RunRequest, 'mode'>): RunRequest {
+export function runRequest(o: Record<string, any>, fixed: Partial<RunRequest> & Pick<RunRequest, 'mode' | 'control'>): RunRequest {
   return {
     cwd: process.cwd(),
     inventory: o.inventory,
@@ -62,13 +81,14 @@ export function runRequest(o: Record<string, any>, fixed: Partial<RunRequest> & 
     lockWaitMs: o.lockWait ?? 0,
     detailedExitcode: !!o.detailedExitcode,
     commandLine: commandLine(),
+    keepalive: keepalive(o),
     ...fixed,
   };
 }
 
 /** Options of the ad-hoc commands (exec, facts). */
 export function adhocOptions(cmd: Command, jsonHelp: string): Command {
-  return inventoryOption(cmd)
+  return keepaliveOptions(inventoryOption(cmd))
     .option('-l, --limit <pattern>', 'hosts (default all)')
     .option('--forks <n>', 'hosts in parallel', positiveInt, 50)
     .option('--json', jsonHelp)
@@ -86,5 +106,6 @@ export function adhocRequest(o: Record<string, any>): AdhocRequest {
     json: !!o.json,
     acceptNew: !!o.acceptNew,
     commandLine: commandLine(),
+    keepalive: keepalive(o),
   };
 }

@@ -1,6 +1,7 @@
 import type { Command } from 'commander';
 import { runPlaybook } from '../engine/run.js';
 import { runOptions, runRequest } from './options.js';
+import { withRunControl } from './process.js';
 
 export function register(program: Command): void {
   runOptions(
@@ -12,8 +13,8 @@ export function register(program: Command): void {
     .option('-o, --out <file>', 'write the plan (per host: planned changes and observed-state fingerprints)')
     .option('--detailed-exitcode', 'exit 3 when changes are pending, 0 when none')
     .action(async (playbook: string | undefined, o) => {
-      process.exitCode = await runPlaybook(
-        runRequest(o, { playbook, check: true, diff: o.diff ?? true, verify: false, planOut: o.out, mode: 'apply' }),
+      process.exitCode = await withRunControl((control) =>
+        runPlaybook(runRequest(o, { playbook, check: true, diff: o.diff ?? true, verify: false, planOut: o.out, mode: 'apply', control })),
       );
     });
 }

@@ -1,6 +1,7 @@
 import type { Command } from 'commander';
 import { runPlaybook } from '../engine/run.js';
 import { runOptions, duration, runRequest } from './options.js';
+import { withRunControl } from './process.js';
 
 export function register(program: Command): void {
   runOptions(
@@ -13,6 +14,6 @@ export function register(program: Command): void {
     .option('--detailed-exitcode', 'with --check: exit 3 when changes are pending')
     .option('--lock-wait <duration>', 'wait this long for a locked host', duration, 0)
     .action(async (role: string, o) => {
-      process.exitCode = await runPlaybook(runRequest(o, { role, mode: 'run' }));
+      process.exitCode = await withRunControl((control) => runPlaybook(runRequest(o, { role, mode: 'run', control })));
     });
 }

@@ -1,19 +1,20 @@
 /**
  * Ad-hoc work on hosts without a playbook: `infra exec` (one command, output grouped per
- * host) and `infra facts`. Same transport, reporter and error handling as a run.
+ * host) and `infra facts`. exec is a run like any other: the same session (run lock, Ctrl-C,
+ * abort, recap, audit record), with one command instead of tasks.
  */
-import { randomBytes } from 'node:crypto';
-import { EXIT } from '../errors.js';
-import { redact } from '../secrets/secret.js';
 import { selectHosts } from '../inventory/limit.js';
 import { TransportPool } from '../transport/index.js';
 import { gatherFacts } from '../facts/index.js';
 import type { Facts } from '../facts/types.js';
-import type { HostRecap } from '../report/events.js';
-import { chooseReporter } from './session.js';
+import { redact } from '../secrets/secret.js';
+import { messageOf } from '../errors.js';
+import { HostUnreachable } from '../transport/types.js';
 import { forEachLimit } from './batches.js';
 import { loadInventoryFor } from './input.js';
-import { writeAuditRecord } from './audit.js';
+import { RunSession, type KeepaliveOptions } from './session.js';
+import type { RunControl } from './control.js';
+import { connectHost } from './host-run.js';
 
 export interface AdhocRequest {
   cwd: string;
@@ -24,88 +25,71 @@ export interface AdhocRequest {
   json: boolean;
   acceptNew: boolean;
   commandLine: string;
-  timeoutMs?: number;
+  keepalive?: KeepaliveOptions;
 }
 
-/** Runs `command` (one shell string, as typed after --) on every selected host. */
-export async function execOnHosts(req: AdhocRequest & { command: string }): Promise<number> {
-  const inventory = await loadInventoryFor(req);
-  const hosts = selectHosts(inventory, req.limit ?? 'all');
-  const reporter = chooseReporter({ json: req.json, diff: false });
-  const pool = new TransportPool(inventory, { knownHostsPath: inventory.knownHostsPath, acceptNew: req.acceptNew });
-  const runId = randomBytes(4).toString('hex');
-  const started = Date.now();
-  const recap = new Map<string, HostRecap>();
-  reporter.emit({ type: 'run.start', runId, command: redact(req.commandLine), mode: 'apply', inventory: inventory.env, hosts, at: new Date().toISOString() });
-  try {
-    await forEachLimit(hosts, req.forks, async (host) => {
-      const r: HostRecap = { host, ok: 0, changed: 0, failed: 0, skipped: 0, unreachable: false, durationMs: 0 };
-      recap.set(host, r);
-      const t0 = Date.now();
-      try {
-        const t = pool.get(host);
-        await t.connect();
-        const res = await t.run(req.command, { timeoutMs: req.timeoutMs });
-        reporter.emit({ type: 'exec.output', host, code: res.code, stdout: res.stdout, stderr: res.stderr });
-        if (res.code === 0) r.changed++;
-        else r.failed++;
-      } catch (e) {
-        r.unreachable = true;
-        r.error = redact(e instanceof Error ? e.message : String(e));
-        reporter.emit({ type: 'host.unreachable', host, error: r.error });
-      }
-      r.durationMs = Date.now() - t0;
-    });
-    const counters = pool.counters();
-    const list = hosts.map((h) => ({ ...recap.get(h)!, counters: counters[h] }));
-    const failed = list.some((r) => r.failed || r.unreachable);
-    const exitCode = failed ? EXIT.hostFailed : EXIT.ok;
-    await auditExec({ runId, req, inventory: inventory.env, inventoryDir: inventory.dir, recap: list, started, exitCode, pool });
-    reporter.emit({ type: 'run.end', runId, recap: list, durationMs: Date.now() - started, interrupted: false, exitCode });
-    return exitCode;
-  } finally {
-    await pool.closeAll();
-    await reporter.close();
-  }
+export interface ExecRequest extends AdhocRequest {
+  /** One shell string, as typed after --. */
+  command: string;
+  timeoutMs?: number;
+  lockWaitMs: number;
+  control: RunControl;
 }
 
 /**
- * The audit record of an exec: locally, and on every host the command ran on, whatever its
- * exit code (audit/record.ts `recipients`). Failures are warnings, never fatal.
+ * Runs the command on every selected host. The audit record is kept on every host the command
+ * was started on, whatever its exit code: an apply records only on hosts that changed because
+ * it knows what changed; an ad-hoc command has no such notion (`rm -rf x; false` fails and
+ * still changes the host).
  */
-async function auditExec(a: {
-  runId: string;
-  req: AdhocRequest;
-  inventory: string;
-  inventoryDir: string;
-  recap: HostRecap[];
-  started: number;
-  exitCode: number;
-  pool: TransportPool;
-}): Promise<void> {
-  await writeAuditRecord(
-    {
-      runId: a.runId,
-      commandLine: a.req.commandLine,
-      inventory: a.inventory,
-      inventoryDir: a.inventoryDir,
-      limit: a.req.limit,
-      mode: 'exec',
-      recap: a.recap,
-      changedTasks: {},
-      started: a.started,
-      ended: Date.now(),
-      exitCode: a.exitCode,
-    },
-    a.pool,
-  );
+export async function execOnHosts(req: ExecRequest): Promise<number> {
+  const inventory = await loadInventoryFor(req);
+  const hosts = selectHosts(inventory, req.limit ?? 'all');
+  const session = new RunSession({ ...req, inventory, hosts, mode: 'exec', diff: false });
+  const startedOn: string[] = [];
+  try {
+    session.start();
+    const lock = { meta: session.lockMeta(), waitMs: req.lockWaitMs };
+    await forEachLimit(hosts, req.forks, async (host) => {
+      if (req.control.stopping) return;
+      const h = session.hosts.get(host);
+      try {
+        if (!(await connectHost(h, { transports: session.pool, reporter: session.reporter, lock }))) return;
+        startedOn.push(host);
+        const res = await h.transport!.run(req.command, { timeoutMs: req.timeoutMs });
+        session.reporter.emit({ type: 'exec.output', host, code: res.code, stdout: res.stdout, stderr: res.stderr });
+        h.count(res.code === 0 ? 'changed' : 'failed', 'exec');
+      } catch (e) {
+        h.counts.failed++;
+        if (req.control.aborted) h.fail('aborted: the command was killed: state unknown');
+        else if (e instanceof HostUnreachable) h.lostMidway(e);
+        else h.fail(messageOf(e));
+      } finally {
+        h.finish();
+      }
+    });
+    const recap = session.hosts.recap(session.pool.counters());
+    const exitCode = session.exitCode({ anyFailed: recap.some((r) => r.failed > 0 || r.unreachable) });
+    await session.end({ exitCode, aborted: req.control.aborted, recordOn: startedOn });
+    return exitCode;
+  } catch (e) {
+    await session.crashed();
+    throw e;
+  } finally {
+    await session.close();
+  }
 }
 
-/** Gathers facts from every selected host: host → facts, or host → error. */
+/** Gathers facts from every selected host: host → facts, or host → error. Read-only: no lock, no record. */
 export async function factsOfHosts(req: AdhocRequest): Promise<Record<string, Facts | { error: string }>> {
   const inventory = await loadInventoryFor(req);
   const hosts = selectHosts(inventory, req.limit ?? 'all');
-  const pool = new TransportPool(inventory, { knownHostsPath: inventory.knownHostsPath, acceptNew: req.acceptNew });
+  const pool = new TransportPool(inventory, {
+    knownHostsPath: inventory.knownHostsPath,
+    acceptNew: req.acceptNew,
+    keepaliveIntervalMs: req.keepalive?.intervalMs,
+    keepaliveCountMax: req.keepalive?.countMax,
+  });
   const out: Record<string, Facts | { error: string }> = {};
   try {
     await forEachLimit(hosts, req.forks, async (host) => {
@@ -114,7 +98,7 @@ export async function factsOfHosts(req: AdhocRequest): Promise<Record<string, Fa
         await t.connect();
         out[host] = await gatherFacts((cmd) => t.run(cmd));
       } catch (e) {
-        out[host] = { error: redact(e instanceof Error ? e.message : String(e)) };
+        out[host] = { error: redact(messageOf(e)) };
       }
     });
   } finally {

@@ -1,47 +1,54 @@
 /**
  * The audit trail from the engine's side (src/audit): writing the run's record locally and on
- * the hosts it touched, and reading the hosts' copies back for `infra audit verify --against-hosts`.
+ * the hosts that keep a copy, and reading the hosts' copies back for `infra audit verify --against-hosts`.
  */
-import { recordRun, REMOTE_AUDIT_FILE, type RunSummary } from '../audit/index.js';
+import { recordRun, REMOTE_AUDIT_FILE } from '../audit/index.js';
 import type { AuditMode } from '../audit/record.js';
+import type { HostRecap } from '../report/events.js';
+import type { RunOptions, RunResult } from '../transport/types.js';
 import { selectHosts } from '../inventory/limit.js';
 import { TransportPool } from '../transport/index.js';
 import { redact } from '../secrets/secret.js';
-import type { ExecuteResult } from './executor.js';
-import type { SessionRequest } from './session.js';
 import { forEachLimit } from './batches.js';
 import { loadInventoryFor } from './input.js';
 
-export async function recordAudit(r: {
-  result: ExecuteResult;
+export interface AuditInput {
+  runId: string;
+  commandLine: string;
+  /** The inventory as named in output, and its directory (for its git state). */
+  inventory: string;
+  inventoryDir: string;
+  limit?: string;
+  mode: AuditMode;
+  recap: HostRecap[];
+  changedTasks: Record<string, string[]>;
   started: number;
   exitCode: number;
-  mode: string;
-  req: SessionRequest;
-  pool: TransportPool;
-}): Promise<void> {
-  await writeAuditRecord(
-    {
-      runId: r.req.runId,
-      commandLine: r.req.commandLine,
-      inventory: r.req.inventory.env,
-      inventoryDir: r.req.inventory.dir,
-      limit: r.req.limit,
-      mode: r.mode as AuditMode,
-      recap: r.result.recap,
-      changedTasks: r.result.changedTasks,
-      started: r.started,
-      ended: Date.now(),
-      exitCode: r.exitCode,
-      aborted: r.result.aborted,
-    },
-    r.pool,
-  );
+  aborted: boolean;
+  /** Hosts that keep a copy (default: those that changed). */
+  hosts?: string[];
+  runOn(host: string): (cmd: string, o: RunOptions & { stdin: string }) => Promise<RunResult>;
 }
 
-/** Writes a run's record (locally, then on the hosts it touched); what failed is a warning on stderr. */
-export async function writeAuditRecord(s: RunSummary, pool: TransportPool): Promise<void> {
-  const recorded = await recordRun(s, { runOn: (host) => (cmd, o) => pool.get(host).run(cmd, o) });
+/** Failures are warnings on stderr, never fatal: a full disk must not turn a finished run into a crash. */
+export async function recordAudit(a: AuditInput): Promise<void> {
+  const recorded = await recordRun(
+    {
+      runId: a.runId,
+      commandLine: a.commandLine,
+      inventory: a.inventory,
+      inventoryDir: a.inventoryDir,
+      limit: a.limit,
+      mode: a.mode,
+      recap: a.recap,
+      changedTasks: a.changedTasks,
+      started: a.started,
+      ended: Date.now(),
+      exitCode: a.exitCode,
+      aborted: a.aborted,
+    },
+    { runOn: a.runOn, hosts: a.hosts },
+  );
   if (!recorded.local.ok) process.stderr.write(redact(`warning: audit record not written to ${recorded.file}: ${recorded.local.error}\n`));
   for (const [host, res] of Object.entries(recorded.remote)) {
     if (!res.ok) process.stderr.write(redact(`warning: audit record not written on ${host}: ${res.error ?? 'unknown error'}\n`));

@@ -1,20 +1,23 @@
 /**
  * One run of the engine, from arguments to exit code: load and validate everything (no
  * network), connect, execute, report, record (plan file, audit trail). Used by apply, plan,
- * run and patch. The CLI only parses arguments into a RunRequest.
+ * run and patch. The CLI only parses arguments into a RunRequest (and owns the signals).
  */
 import { readFile, writeFile } from 'node:fs/promises';
-import { resolve } from 'node:path';
-import { randomBytes } from 'node:crypto';
-import { userInfo, hostname } from 'node:os';
-import { UserError, EXIT } from '../errors.js';
+import { join, resolve } from 'node:path';
+import { UserError } from '../errors.js';
 import { redactDeep } from '../secrets/secret.js';
+import { selectHosts } from '../inventory/limit.js';
+import { gatherFacts } from '../facts/index.js';
+import { resolveInside } from '../render/template.js';
 import type { PlanFile } from './types.js';
-import { execute } from './executor.js';
+import { execute, type ExecutorDeps } from './executor.js';
 import { preparePlaysOf } from './prepare.js';
-import { loadRunInput, type InputRequest } from './input.js';
+import { loadRunInput, type InputRequest, type RunInput } from './input.js';
 import { checkTasksOffline } from './validate.js';
-import { openSession } from './session.js';
+import { RunSession, type KeepaliveOptions } from './session.js';
+import type { RunControl } from './control.js';
+import { newPlanKey } from './plan-drift.js';
 
 export interface RunRequest extends InputRequest {
   check: boolean;
@@ -32,6 +35,8 @@ export interface RunRequest extends InputRequest {
   mode: 'apply' | 'run' | 'patch';
   tags?: string[];
   skipTags?: string[];
+  keepalive?: KeepaliveOptions;
+  control: RunControl;
 }
 
 export async function runPlaybook(req: RunRequest): Promise<number> {
@@ -42,65 +47,58 @@ export async function runPlaybook(req: RunRequest): Promise<number> {
   }
   const input = await loadRunInput(req);
   const plays = preparePlaysOf(input, req.limit);
+  // Input errors (a missing template variable, a bad template path) before any connection.
   await checkTasksOffline(input, plays);
-  const runId = randomBytes(4).toString('hex');
-  const allHosts = [...new Set(plays.flatMap((p) => p.hosts))];
-  const session = openSession({ ...req, inventory: input.inventory, renderer: input.renderer, runId, hosts: allHosts });
-  const started = Date.now();
+  const session = new RunSession({
+    ...req,
+    inventory: input.inventory,
+    inventoryName: expectedPlan?.args.inventoryName,
+    hosts: [...new Set(plays.flatMap((p) => p.hosts))],
+    mode: req.check ? 'check' : req.mode,
+  });
+  const planKey = req.planOut ? newPlanKey() : undefined;
   try {
-    session.reporter.emit({
-      type: 'run.start',
-      runId,
-      command: req.commandLine,
-      mode: req.check ? 'check' : 'apply',
-      inventory: input.inventory.env,
-      hosts: allHosts,
-      at: new Date(started).toISOString(),
-    });
-    const result = await execute(session.deps, {
+    session.start();
+    const result = await execute(executorDeps(session, input), {
+      runId: session.runId,
       plays,
       checkMode: req.check,
       verify: req.verify,
       forks: req.forks,
       tags: req.tags,
       skipTags: req.skipTags,
-      lock: req.check
-        ? undefined
-        : {
-            meta: {
-              user: userInfo().username,
-              controller: hostname(),
-              runId,
-              command: req.commandLine,
-              since: new Date().toISOString(),
-            },
-            waitMs: req.lockWaitMs,
-          },
-      recordPlan: !!req.planOut,
+      lock: req.check ? undefined : { meta: session.lockMeta(), waitMs: req.lockWaitMs },
+      recordPlan: planKey && { key: planKey },
       expectedPlan,
-      shouldStop: session.shouldStop,
+      control: req.control,
     });
-    if (req.planOut) await writePlan(req.planOut, runId, { ...req, inventory: input.inventory.dir }, result.plan);
-    const exitCode = session.interrupted()
-      ? EXIT.interrupted
-      : result.anyFailed
-        ? EXIT.hostFailed
-        : req.check && req.detailedExitcode && result.anyChanges
-          ? EXIT.changesPending
-          : EXIT.ok;
-    await session.record({ result, started, exitCode, mode: req.check ? 'check' : req.mode });
-    session.reporter.emit({
-      type: 'run.end',
-      runId,
-      recap: result.recap,
-      durationMs: Date.now() - started,
-      interrupted: session.interrupted(),
-      exitCode,
-    });
+    if (req.planOut && planKey) {
+      // A plan of some hosts only would refuse the others as "not in the plan": none at all is clearer.
+      if (req.control.stopping) process.stderr.write(`plan not written to ${req.planOut}: the run was interrupted\n`);
+      else await writePlan(req.planOut, session.runId, planKey, req, input, result.plan);
+    }
+    const exitCode = session.exitCode({ anyFailed: result.anyFailed, changesPending: req.check && req.detailedExitcode && result.anyChanges });
+    await session.end({ exitCode, aborted: result.aborted });
     return exitCode;
+  } catch (e) {
+    if (!(e instanceof UserError)) await session.crashed();
+    throw e;
   } finally {
     await session.close();
   }
+}
+
+function executorDeps(session: RunSession, input: RunInput): ExecutorDeps {
+  return {
+    inventory: input.inventory,
+    transports: session.pool,
+    reporter: session.reporter,
+    hosts: session.hosts,
+    gatherFacts: (run) => gatherFacts((cmd) => run(cmd)),
+    renderFile: (roleDir, src, data) => input.renderer.renderFile(roleDir, src, data),
+    readRoleFile: (roleDir, src) => readFile(resolveInside(join(roleDir, 'files'), src)),
+    hostsMatching: (pattern) => selectHosts(input.inventory, pattern),
+  };
 }
 
 async function readPlan(path: string): Promise<PlanFile> {
@@ -113,7 +111,13 @@ async function readPlan(path: string): Promise<PlanFile> {
       hint: 'make one with: infra plan -i ENV --out plan.json',
     });
   }
-  if (plan.version !== 1 || !plan.hosts || !plan.args) {
+  if ((plan.version as number) === 1) {
+    throw new UserError(`${path} was made by an older infra whose fingerprints cannot see a changed secret`, {
+      pos: { file: path },
+      hint: 'make a new plan with: infra plan -i ENV --out plan.json',
+    });
+  }
+  if (plan.version !== 2 || !plan.hosts || !plan.args || !/^[0-9a-f]{64}$/.test(plan.fingerprintKey ?? '')) {
     throw new UserError(`${path} is not an infra plan file`, { pos: { file: path } });
   }
   return plan;
@@ -131,21 +135,27 @@ function planArgs(plan: PlanFile, cwd: string): Partial<RunRequest> {
   };
 }
 
-async function writePlan(path: string, runId: string, req: RunRequest, hosts: PlanFile['hosts']): Promise<void> {
+async function writePlan(path: string, runId: string, key: Buffer, req: RunRequest, input: RunInput, hosts: PlanFile['hosts']): Promise<void> {
   const plan: PlanFile = {
-    version: 1,
+    version: 2,
     createdAt: new Date().toISOString(),
     runId,
-    args: {
-      inventory: req.inventory,
+    fingerprintKey: key.toString('hex'),
+    args: redactDeep({
+      inventory: input.inventory.dir,
+      inventoryName: input.inventory.env,
       playbook: req.playbook ? resolve(req.cwd, req.playbook) : '',
       limit: req.limit,
       tags: req.tags,
       extraVars: req.extraVars,
       role: req.role,
-    },
+    }),
+    // Already redacted by the recorder; masking again could cut into a key or fingerprint's hex.
     hosts,
   };
-  await writeFile(path, JSON.stringify(redactDeep(plan), null, 2) + '\n', { mode: 0o600 });
+  try {
+    await writeFile(path, JSON.stringify(plan, null, 2) + '\n', { mode: 0o600 });
+  } catch (e) {
+    throw new UserError(`cannot write the plan to ${path}: ${(e as Error).message}`, { hint: 'give --out a writable path' });
+  }
 }
-

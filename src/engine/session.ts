@@ -1,38 +1,52 @@
 /**
- * The live side of a run: reporter, transport pool, Ctrl-C handling, audit trail, and the
- * ExecutorDeps that bind them for the executor.
+ * The live side of a run, one object for apply, plan, run and exec: run id, reporter,
+ * transport pool, the hosts' progress, lock metadata, run.start / run.end, the audit record,
+ * and what Ctrl-C asks for (RunControl, driven by the CLI, which owns the process signals):
+ * an abort kills what runs on the hosts and drops their sessions, which releases their run
+ * locks; the audit record is still written, marked aborted, through fresh connections.
  */
-import { readFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { randomBytes } from 'node:crypto';
+import { userInfo, hostname } from 'node:os';
 import type { Inventory } from '../inventory/types.js';
-import { selectHosts } from '../inventory/limit.js';
 import { TransportPool } from '../transport/index.js';
-import { gatherFacts } from '../facts/index.js';
+import type { LockMeta, Transport } from '../transport/types.js';
 import { createReporter } from '../report/index.js';
 import type { Reporter } from '../report/events.js';
-import { resolveInside, type Renderer } from '../render/template.js';
-import type { ExecutorDeps, ExecuteResult } from './executor.js';
+import type { AuditMode } from '../audit/record.js';
+import { EXIT } from '../errors.js';
+import { redact } from '../secrets/secret.js';
+import type { RunControl } from './control.js';
+import { HostRuns } from './host-run.js';
 import { recordAudit } from './audit.js';
+
+export interface KeepaliveOptions {
+  intervalMs?: number;
+  countMax?: number;
+}
 
 export interface SessionRequest {
   inventory: Inventory;
-  renderer: Renderer;
-  runId: string;
+  /** How the inventory is named in output (default: as given). */
+  inventoryName?: string;
+  /** Every host the run may touch. */
   hosts: string[];
+  mode: AuditMode;
   json: boolean;
   diff: boolean;
   acceptNew: boolean;
+  /** "infra apply -i lab ..." for the lock metadata and the audit trail. */
   commandLine: string;
   limit?: string;
+  keepalive?: KeepaliveOptions;
+  control: RunControl;
 }
 
-export interface Session {
-  reporter: Reporter;
-  deps: ExecutorDeps;
-  shouldStop(): boolean;
-  interrupted(): boolean;
-  record(r: { result: ExecuteResult; started: number; exitCode: number; mode: string }): Promise<void>;
-  close(): Promise<void>;
+export interface RunEnd {
+  exitCode: number;
+  /** The rollout stopped early (failure policy or abort). */
+  aborted: boolean;
+  /** Hosts that keep a copy of the audit record (default: those that changed). */
+  recordOn?: string[];
 }
 
 export function chooseReporter(opts: { json: boolean; diff: boolean }): Reporter {
@@ -40,55 +54,124 @@ export function chooseReporter(opts: { json: boolean; diff: boolean }): Reporter
   return createReporter({ mode, diff: opts.diff, out: process.stdout });
 }
 
-export function openSession(req: SessionRequest): Session {
-  const reporter = chooseReporter(req);
-  const pool = new TransportPool(req.inventory, {
-    knownHostsPath: req.inventory.knownHostsPath,
-    acceptNew: req.acceptNew,
-  });
-  const interrupts = trapInterrupts(reporter);
-  const deps: ExecutorDeps = {
-    inventory: req.inventory,
-    transports: pool,
-    reporter,
-    gatherFacts: (run) => gatherFacts((cmd) => run(cmd)),
-    renderFile: (roleDir, src, data) => req.renderer.renderFile(roleDir, src, data),
-    readRoleFile: (roleDir, src) => readFile(resolveInside(join(roleDir, 'files'), src)),
-    hostsMatching: (pattern) => selectHosts(req.inventory, pattern),
-  };
-  return {
-    reporter,
-    deps,
-    shouldStop: () => interrupts.count > 0,
-    interrupted: () => interrupts.count > 0,
-    record: (r) => recordAudit({ ...r, req, pool }),
-    async close() {
-      interrupts.release();
-      await pool.closeAll();
-      await reporter.close();
-    },
-  };
-}
+export class RunSession {
+  readonly runId = randomBytes(4).toString('hex');
+  readonly started = Date.now();
+  readonly reporter: Reporter;
+  readonly pool: TransportPool;
+  readonly hosts: HostRuns;
+  #fresh: Transport[] = [];
+  /** The sessions were killed (abort, crash): the audit record goes through fresh connections. */
+  #killed?: Promise<void>;
+  #ended = false;
+  #closed?: Promise<void>;
+  #unsubscribe: (() => void)[];
 
-/** First Ctrl-C: start nothing new, finish running tasks and handlers. Second: abort now. */
-function trapInterrupts(reporter: Reporter): { count: number; release(): void } {
-  const state = {
-    count: 0,
-    release() {
-      process.off('SIGINT', onSigint);
-      process.off('SIGTERM', onSigint);
-    },
-  };
-  const onSigint = () => {
-    state.count++;
-    if (state.count === 1) {
-      process.stderr.write('\ninterrupted: finishing running tasks and pending handlers (Ctrl-C again to abort)\n');
-    } else {
-      process.stderr.write('\naborted\n');
-      void reporter.close().finally(() => process.exit(130));
-    }
-  };
-  process.on('SIGINT', onSigint);
-  process.on('SIGTERM', onSigint);
-  return state;
+  constructor(private readonly req: SessionRequest) {
+    this.reporter = chooseReporter(req);
+    this.hosts = new HostRuns(this.reporter);
+    this.pool = new TransportPool(req.inventory, {
+      knownHostsPath: req.inventory.knownHostsPath,
+      acceptNew: req.acceptNew,
+      keepaliveIntervalMs: req.keepalive?.intervalMs,
+      keepaliveCountMax: req.keepalive?.countMax,
+    });
+    this.#unsubscribe = [
+      req.control.onAbort(() => void this.#kill()),
+      req.control.onCrash(async () => {
+        await this.crashed();
+        await this.close();
+      }),
+    ];
+  }
+
+  get control(): RunControl {
+    return this.req.control;
+  }
+
+  lockMeta(): LockMeta {
+    return { user: userInfo().username, controller: hostname(), runId: this.runId, command: this.req.commandLine, since: new Date().toISOString() };
+  }
+
+  start(): void {
+    this.reporter.emit({
+      type: 'run.start',
+      runId: this.runId,
+      command: redact(this.req.commandLine),
+      mode: this.req.mode,
+      inventory: this.#inventoryName,
+      hosts: this.req.hosts,
+      at: new Date(this.started).toISOString(),
+    });
+  }
+
+  /** 130 when interrupted, 1 when a host failed, 3 for pending changes when asked, else 0. */
+  exitCode(r: { anyFailed: boolean; changesPending?: boolean }): number {
+    if (this.control.stopping) return EXIT.interrupted;
+    if (r.anyFailed) return EXIT.hostFailed;
+    return r.changesPending ? EXIT.changesPending : EXIT.ok;
+  }
+
+  /** Writes the audit record, then the recap (run.end). Once. */
+  async end(r: RunEnd): Promise<void> {
+    if (this.#ended) return;
+    this.#ended = true;
+    const recap = this.hosts.recap(this.pool.counters());
+    const aborted = r.aborted || this.control.aborted;
+    await recordAudit({
+      runId: this.runId,
+      commandLine: this.req.commandLine,
+      inventory: this.#inventoryName,
+      inventoryDir: this.req.inventory.dir,
+      limit: this.req.limit,
+      mode: this.req.mode,
+      recap,
+      changedTasks: this.hosts.changedTasks(),
+      started: this.started,
+      exitCode: r.exitCode,
+      aborted,
+      hosts: r.recordOn,
+      runOn: (host) => this.#runOn(host),
+    });
+    this.reporter.emit({
+      type: 'run.end',
+      runId: this.runId,
+      recap,
+      durationMs: Date.now() - this.started,
+      interrupted: this.control.stopping,
+      exitCode: r.exitCode,
+    });
+  }
+
+  close(): Promise<void> {
+    this.#closed ??= (async () => {
+      for (const u of this.#unsubscribe) u();
+      await Promise.allSettled(this.#fresh.map((t) => t.close()));
+      await this.pool.closeAll();
+      await this.reporter.close();
+    })();
+    return this.#closed;
+  }
+
+  get #inventoryName(): string {
+    return this.req.inventoryName ?? this.req.inventory.env;
+  }
+
+  /** A bug ended the run (the CLI reports it, exit 70): kill what runs on the hosts, record what is known. */
+  async crashed(): Promise<void> {
+    await this.#kill();
+    await this.end({ exitCode: EXIT.bug, aborted: true });
+  }
+
+  #kill(): Promise<void> {
+    return (this.#killed ??= this.pool.abortAll());
+  }
+
+  /** The host's session; once killed, a fresh connection (appending a record needs no lock). */
+  #runOn(host: string): Transport['run'] {
+    if (!this.#killed) return (cmd, o) => this.pool.get(host).run(cmd, o);
+    const t = this.pool.open(host);
+    this.#fresh.push(t);
+    return (cmd, o) => t.run(cmd, o);
+  }
 }

@@ -40,12 +40,18 @@ export interface PlannedTask {
 }
 
 export interface PlanFile {
-  version: 1;
+  /** 2: keyed fingerprints (version 1 plans hashed redacted data and are refused). */
+  version: 2;
   createdAt: string;
   runId: string;
+  /** HMAC key of the fingerprints (hex), made for this plan only. */
+  fingerprintKey: string;
   /** The arguments that reproduce the run. */
   args: {
+    /** Absolute directory of the inventory (the plan works from any directory). */
     inventory: string;
+    /** The inventory as it was named (`lab`), for output. */
+    inventoryName: string;
     playbook: string;
     limit?: string;
     tags?: string[];

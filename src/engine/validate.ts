@@ -20,6 +20,7 @@ import { resolveInside } from '../render/template.js';
 import { UserError, UserErrors, type SourcePos } from '../errors.js';
 import { describeParamsError, taskLabel } from './task-label.js';
 import type { BoundTask, PreparedPlay } from './types.js';
+import { templateData } from './host-context.js';
 
 export async function checkInput(req: InputRequest): Promise<string> {
   const input = await loadRunInput(req);
@@ -120,14 +121,14 @@ function offlineHost(input: RunInput, bt: BoundTask, name: string, facts: Facts,
     run: offline,
     put: offline,
     get: offline,
-    // The data the executor gives templates (engine/executor.ts contextFor).
-    render: (src, data) => input.renderer.renderFile(dir(`template ${src}`), src, data ?? { vars: bt.vars, host, facts, groups }),
+    render: (src, extra) => input.renderer.renderFile(dir(`template ${src}`), src, templateData(bt.vars, extra?.vars, host, facts, groups)),
     async roleFile(src) {
       const file = resolveInside(join(dir(`file ${src}`), 'files'), src);
       if (!(await access(file).then(() => true, () => false))) throw new UserError(`file not found: ${file}`);
       return readFile(file);
     },
     hosts,
+    probeConnection: offline,
   };
 }
 

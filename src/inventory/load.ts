@@ -148,7 +148,7 @@ export async function loadInventory(envOrPath: string, opts: LoadInventoryOption
 
   if (errors.length === 1) throw errors[0];
   if (errors.length > 1) throw new UserErrors(errors.sort(byPosition));
-  return { env, dir, hosts, groups, knownHostsPath: join(dir, 'known_hosts') };
+  return { env, dir, hosts, groups, knownHostsPath: join(dir, 'known_hosts'), vault: opts.decryptor };
 }
 
 /** `lab` → <cwd>/inventories/lab; anything path-like → that directory (or hosts.yaml's). */
@@ -270,6 +270,8 @@ function resolveConnection(
   if (merged.keyPassphrase) conn.keyPassphrase = merged.keyPassphrase;
   if (merged.becomePassword) conn.becomePassword = merged.becomePassword;
   if (merged.bastion) conn.bastion = merged.bastion;
+  if (merged.keepaliveInterval !== undefined) conn.keepaliveIntervalMs = Math.round(merged.keepaliveInterval * 1000);
+  if (merged.keepaliveCount !== undefined) conn.keepaliveCountMax = merged.keepaliveCount;
   return conn;
 }
 

@@ -25,6 +25,9 @@ export const connectionShape = {
   bastion: z.string().min(1).nullable().optional(),
   become: z.union([z.literal('sudo'), z.literal(false)], { errorMap: () => ({ message: 'expected "sudo" or false' }) }).optional(),
   becomePassword: vaultOnly.optional(),
+  /** Seconds between ssh keepalives; a host that misses keepaliveCount of them in a row is unreachable. */
+  keepaliveInterval: z.number().positive().max(3600).optional(),
+  keepaliveCount: z.number().int().min(1).max(100).optional(),
 };
 export type ConnectionKeys = { [K in keyof typeof connectionShape]?: z.infer<(typeof connectionShape)[K]> };
 export const CONNECTION_KEYS = Object.keys(connectionShape) as (keyof typeof connectionShape)[];

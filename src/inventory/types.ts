@@ -4,6 +4,7 @@
  */
 import type { SourcePos } from '../errors.js';
 import type { Secret } from '../secrets/secret.js';
+import type { VaultDecryptor } from '../secrets/types.js';
 
 export interface ConnectionSettings {
   connection: 'ssh' | 'local';
@@ -19,6 +20,9 @@ export interface ConnectionSettings {
   become: false | 'sudo';
   /** sudo password (a vault value); absent = NOPASSWD via sudo -n. */
   becomePassword?: Secret;
+  /** ssh keepalive; absent = the transport's default (15 s × 3). */
+  keepaliveIntervalMs?: number;
+  keepaliveCountMax?: number;
 }
 
 /** One variable's value at one precedence level, with where it came from. */
@@ -60,4 +64,6 @@ export interface Inventory {
   groups: Map<string, GroupSpec>;
   /** Absolute path of the known_hosts file (may not exist yet). */
   knownHostsPath: string;
+  /** Decrypts vault values kept beside the inventory when they are needed (pki/ca-key.yaml). */
+  vault?: VaultDecryptor;
 }

@@ -7,10 +7,13 @@ import * as users from './users.js';
 import * as sysctl from './sysctl.js';
 import * as command from './command.js';
 import * as meta from './meta.js';
+import * as tls from './tls.js';
+import * as cluster from './cluster.js';
+import * as haproxy from './haproxy.js';
 import * as aide from './aide.js';
 import * as wireguard from './wireguard.js';
 
-export { apt, files, systemd, users, sysctl, command, meta, aide, wireguard };
+export { apt, files, systemd, users, sysctl, command, meta, tls, cluster, haproxy, aide, wireguard };
 
 const factories = [
   apt.packages, apt.repository, apt.update,
@@ -20,6 +23,9 @@ const factories = [
   sysctl.param,
   command.run,
   meta.skip,
+  tls.certificate, tls.caTrust,
+  cluster.primary,
+  haproxy.server,
   aide.update,
   wireguard.key,
 ];

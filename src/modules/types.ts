@@ -6,6 +6,7 @@
 import type { z } from 'zod';
 import type { RunOptions, RunResult, PutOptions } from '../transport/types.js';
 import type { Facts } from '../facts/types.js';
+import type { Inventory } from '../inventory/types.js';
 
 /** One thing that will change, for people: "mode 0644 → 0600", "install nginx 1.22.1-9". */
 export interface Change {
@@ -58,12 +59,31 @@ export interface HostContext {
   run(cmd: string, opts?: RunOptions): Promise<RunResult>;
   put(path: string, bytes: string | Buffer, opts?: PutOptions): Promise<void>;
   get(path: string): Promise<Buffer | null>;
-  /** Renders a template of the current role (templates/<src>) or a shared partial. */
-  render(src: string, data?: Record<string, unknown>): Promise<string>;
+  /**
+   * Renders a template of the current role (templates/<src>) or a shared partial with the
+   * standard data (vars, host, facts, groups); `vars` are merged over the host's vars.
+   */
+  render(src: string, extra?: { vars?: Record<string, unknown> }): Promise<string>;
   /** Reads a file of the current role (files/<src>), confined to the role. */
   roleFile(src: string): Promise<Buffer>;
   /** Other hosts of the inventory matching a limit pattern. */
   hosts(pattern: string): HostView[];
+  /** The inventory this host is part of (files beside it: its CA under pki/). */
+  readonly inventory?: Inventory;
+  /**
+   * A read-only command on another inventory host, through that host's own session (opened
+   * when needed, without the run lock): live cluster state (src/cluster/live.ts), never changes.
+   */
+  peerRun?(host: string, cmd: string, opts?: RunOptions): Promise<RunResult>;
+  /** Opens a new connection through the same route as this session, runs `true`, closes it. */
+  probeConnection(): Promise<ProbeResult>;
+}
+
+/** Whether a fresh connection to the host works now, and how long it took. */
+export interface ProbeResult {
+  ok: boolean;
+  ms: number;
+  error?: string;
 }
 
 export interface Module<P> {

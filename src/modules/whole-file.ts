@@ -41,12 +41,7 @@ export async function applyWholeFile(host: HostContext, c: Check): Promise<void>
   await applyFile(host, want, state, plan);
 }
 
-/** Renders a role template; `vars` (task-level) are merged over the host's vars. */
-export async function renderTemplate(host: HostContext, src: string, vars?: Record<string, unknown>): Promise<string> {
-  if (!vars) return host.render(src);
-  return host.render(src, {
-    vars: { ...host.vars, ...vars },
-    host: { name: host.name, address: host.address, groups: host.groups },
-    facts: host.facts,
-  });
+/** Renders a role template; `vars` (task-level) are merged over the host's vars by host.render. */
+export function renderTemplate(host: HostContext, src: string, vars?: Record<string, unknown>): Promise<string> {
+  return host.render(src, { vars });
 }

@@ -35,8 +35,8 @@ export function createPlainReporter(opts: PlainOptions): Reporter {
       case 'run.start':
         hostWidth = Math.max(0, ...e.hosts.map((h) => h.length));
         return [
-          c.bold(`infra ${e.command}`) +
-            ` — ${e.mode === 'check' ? 'check mode, nothing will be changed' : 'apply'}` +
+          c.bold(e.command) +
+            ` — ${e.mode === 'check' ? 'check mode, nothing will be changed' : e.mode}` +
             ` — ${e.hosts.length} ${e.hosts.length === 1 ? 'host' : 'hosts'} of ${e.inventory} — run ${e.runId}`,
         ];
       case 'play.start':

@@ -39,7 +39,8 @@ export class Bastions {
   #hubs = new Map<string, Hub>();
   #counters = new Map<string, Counters>();
 
-  constructor(private readonly connectOpts: () => Omit<SshConnectOptions, 'sock'>) {}
+  /** connectOpts: by the bastion's label (its inventory name, when it is an inventory host). */
+  constructor(private readonly connectOpts: (label: string) => Omit<SshConnectOptions, 'sock'>) {}
 
   /** A forwarded stream to address:port through the bastion (connecting it on first use). */
   async forward(ep: SshEndpoint, target: string, address: string, port: number, timeoutMs: number): Promise<ClientChannel> {
@@ -97,7 +98,7 @@ export class Bastions {
     let counters = this.#counters.get(ep.label);
     if (!counters) this.#counters.set(ep.label, (counters = emptyCounters()));
     const t0 = Date.now();
-    const client = connectSsh(ep, this.connectOpts()).then((c) => {
+    const client = connectSsh(ep, this.connectOpts(ep.label)).then((c) => {
       counters!.connections++;
       counters!.connectMs += Date.now() - t0;
       // A lost bastion is forgotten so a later host can try again; its targets are lost with it.

@@ -3,7 +3,8 @@ import { spawn } from 'node:child_process';
 import type { SessionChannel } from './session.js';
 
 export function spawnChannel(argv: string[]): SessionChannel {
-  const child = spawn(argv[0], argv.slice(1), { stdio: ['pipe', 'pipe', 'pipe'] });
+  // detached: a terminal's Ctrl-C reaches the controller only, which decides what to stop.
+  const child = spawn(argv[0], argv.slice(1), { stdio: ['pipe', 'pipe', 'pipe'], detached: true });
   const closeCbs: ((cause?: unknown) => void)[] = [];
   let closed: { cause?: unknown } | undefined;
   const done = (cause?: unknown): void => {
@@ -26,7 +27,10 @@ export function spawnChannel(argv: string[]): SessionChannel {
       else closeCbs.push(cb);
     },
     destroy() {
-      if (!closed && child.exitCode === null) child.kill('SIGKILL');
+      if (closed || child.exitCode !== null) return;
+      // TERM lets the session shell kill its running command's process group; KILL if it lingers.
+      child.kill('SIGTERM');
+      setTimeout(() => closed || child.kill('SIGKILL'), 2000).unref();
     },
   };
 }

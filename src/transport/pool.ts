@@ -16,7 +16,7 @@ export interface TransportOptions {
   acceptNew?: boolean;
   /** TCP connect, ssh handshake+auth, forwardOut and session start, each (default 10000). */
   connectTimeoutMs?: number;
-  /** ssh keepalive (default 15000 ms × 3 misses = unreachable). */
+  /** ssh keepalive for every host, over the inventory's (default 15000 ms × 3 misses = unreachable). */
   keepaliveIntervalMs?: number;
   keepaliveCountMax?: number;
 }
@@ -31,20 +31,18 @@ export class TransportPool {
     private readonly opts: TransportOptions,
   ) {
     this.#knownHosts = new KnownHosts(opts.knownHostsPath);
-    this.#bastions = new Bastions(() => this.#connectOpts());
+    this.#bastions = new Bastions((label) => this.#connectOpts(label));
   }
 
   get(host: string): Transport {
     let t = this.#transports.get(host);
-    if (t) return t;
-    const spec = this.inventory.hosts.get(host);
-    if (!spec) throw new Error(`transport: no host ${JSON.stringify(host)} in the inventory`);
-    t =
-      spec.conn.connection === 'local'
-        ? new LocalTransport(spec)
-        : new SshTransport(spec, { inventory: this.inventory, bastions: this.#bastions, connectOpts: this.#connectOpts() });
-    this.#transports.set(host, t);
+    if (!t) this.#transports.set(host, (t = this.#create(host)));
     return t;
+  }
+
+  /** A new transport through the same route (sharing the bastion connection), kept nowhere: the caller closes it. */
+  open(host: string): Transport {
+    return this.#create(host);
   }
 
   /** Per host; bastion connections are added to the bastion's entry (or their own, by spec). */
@@ -60,18 +58,33 @@ export class TransportPool {
     return out;
   }
 
+  /** Kills what runs on every host and drops every session (see Transport.abort). */
+  async abortAll(): Promise<void> {
+    await Promise.allSettled([...this.#transports.values()].map((t) => t.abort()));
+  }
+
   async closeAll(): Promise<void> {
     await Promise.allSettled([...this.#transports.values()].map((t) => t.close()));
     await this.#bastions.closeAll().catch(() => {});
   }
 
-  #connectOpts() {
+  #create(host: string): ShellTransport {
+    const spec = this.inventory.hosts.get(host);
+    if (!spec) throw new Error(`transport: no host ${JSON.stringify(host)} in the inventory`);
+    return spec.conn.connection === 'local'
+      ? new LocalTransport(spec)
+      : new SshTransport(spec, { inventory: this.inventory, bastions: this.#bastions, connectOpts: this.#connectOpts(host) });
+  }
+
+  /** For a host (or a bastion given by spec, not in the inventory: the defaults). */
+  #connectOpts(host: string) {
+    const conn = this.inventory.hosts.get(host)?.conn;
     return {
       knownHosts: this.#knownHosts,
       acceptNew: this.opts.acceptNew ?? false,
       timeoutMs: this.opts.connectTimeoutMs ?? 10_000,
-      keepaliveIntervalMs: this.opts.keepaliveIntervalMs ?? 15_000,
-      keepaliveCountMax: this.opts.keepaliveCountMax ?? 3,
+      keepaliveIntervalMs: this.opts.keepaliveIntervalMs ?? conn?.keepaliveIntervalMs ?? 15_000,
+      keepaliveCountMax: this.opts.keepaliveCountMax ?? conn?.keepaliveCountMax ?? 3,
       env: this.inventory.env,
     };
   }

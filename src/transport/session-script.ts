@@ -9,6 +9,9 @@
  *   fd closed (9>&-), so `exit 3` or a crash only ends that child. The child reads the
  *   command from a private file, not from `sh -c <cmd>`: argv is world-readable (ps), and a
  *   command may carry a secret.
+ *   The child runs as an async job the shell `wait`s for: a signal to the session shell
+ *   (abort: the controller sends TERM) interrupts the wait at once, and the trap TERMs
+ *   `timeout`, which passes it to the command's whole process group (KILL 5 s later).
  *   kind "e": `eval` in the session shell itself (only for the run lock: its fd must live as
  *   long as the session).
  * Response frame (shell → controller):
@@ -28,7 +31,7 @@ export const SUDO_PROMPT = '__INFRA_SUDO_PASSWORD__';
 
 export const SESSION_SCRIPT = `d=$(mktemp -d "\${TMPDIR:-/tmp}/infra-session.XXXXXX") || exit 97
 trap 'rm -rf "$d"' EXIT
-trap 'exit 129' HUP INT TERM PIPE
+trap '[ -z "$job" ] || kill -TERM "$job" 2>/dev/null; exit 129' HUP INT TERM PIPE
 (umask 077 && : >"$d/i" && : >"$d/o" && : >"$d/e" && : >"$d/r" && : >"$d/c") || exit 97
 printf '\\n${READY_MARKER} %s\\n' "$(id -u)"
 while IFS=' ' read -r id clen ilen tmo kind nl; do
@@ -45,7 +48,8 @@ while IFS=' ' read -r id clen ilen tmo kind nl; do
     { eval "$cmd"; } <"$in" >"$d/o" 2>"$d/e"; rc=$?
   else
     printf '%s' "$cmd" >"$d/c"
-    timeout -k 5 "$tmo" sh "$d/c" <"$in" >"$d/o" 2>"$d/e" 9>&-; rc=$?
+    timeout -k 5 "$tmo" sh "$d/c" <"$in" >"$d/o" 2>"$d/e" 9>&- & job=$!
+    wait "$job"; rc=$?; job=
   fi
   if [ -s "$d/o" ] || [ -s "$d/e" ]; then
     { printf '%s %s\\n' "$id" "$rc"; stat -c %s "$d/o" "$d/e"; cat "$d/o" "$d/e"; } >"$d/r"

@@ -187,7 +187,7 @@ export class Session {
     clearTimeout(t);
   }
 
-  /** Kills the channel now (pending commands fail as connection lost). */
+  /** Kills the channel now, and the command running on the host (pending commands fail as connection lost). */
   destroy(): void {
     this.#ch.destroy();
   }

@@ -60,6 +60,14 @@ export abstract class ShellTransport implements Transport {
     await this.release();
   }
 
+  async abort(): Promise<void> {
+    this.#closed = true;
+    const s = this.#session ?? (await this.#connecting?.catch(() => undefined));
+    this.#session = undefined;
+    s?.destroy();
+    await this.release();
+  }
+
   async #live(): Promise<Session> {
     if (this.#closed) throw new HostUnreachable(this.host, 'transport closed');
     if (this.#session) {

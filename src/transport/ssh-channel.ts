@@ -47,6 +47,8 @@ export function sshSessionChannel(client: Client, ch: ClientChannel): SessionCha
     },
     destroy() {
       try {
+        // Closing alone leaves the remote command running (no tty, no SIGHUP): signal it first.
+        if (!closed) ch.signal('TERM');
         ch.destroy();
       } catch {
         /* gone */

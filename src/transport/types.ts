@@ -61,6 +61,11 @@ export interface Transport {
    */
   lock(meta: LockMeta, waitMs?: number): Promise<void>;
   close(): Promise<void>;
+  /**
+   * Kills what runs on the host now (the running command's process group included) and drops
+   * the session, and with it the run lock. Never throws.
+   */
+  abort(): Promise<void>;
 }
 
 /** The host could not be reached, or the connection died: state unknown. */

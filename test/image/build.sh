@@ -16,8 +16,13 @@ mirror=${mirror:-http://deb.debian.org/debian}
 dir=$(mktemp -d /var/tmp/infra-rootfs.XXXXXX)
 trap 'rm -rf "$dir"' EXIT
 pkgs=systemd,systemd-sysv,dbus,openssh-server,sudo,python3,iproute2,procps,util-linux,ca-certificates,curl,iputils-ping,netcat-openbsd,gnupg,less,apt-utils,locales-all
-echo "build-image: debootstrap bookworm from $mirror"
-debootstrap --variant=minbase --include="$pkgs" bookworm "$dir" "$mirror" >/tmp/infra-debootstrap.log 2>&1 \
+# Through the package cache when it answers (ensure-apt-cache.sh): a rebuild downloads nothing.
+fetch_from=$mirror
+if (exec 3<>/dev/tcp/127.0.0.1/3142) 2>/dev/null && [[ $mirror == http://* ]]; then
+  fetch_from="http://127.0.0.1:3142/${mirror#http://}"
+fi
+echo "build-image: debootstrap bookworm from $fetch_from"
+debootstrap --variant=minbase --include="$pkgs" bookworm "$dir" "$fetch_from" >/tmp/infra-debootstrap.log 2>&1 \
   || { tail -30 /tmp/infra-debootstrap.log >&2; exit 1; }
 # Container fixes (test image only, never a role's business).
 install -m 0644 "$here/rootfs/10-container.conf" -D "$dir/etc/systemd/system/service.d/10-container.conf"
@@ -38,6 +43,9 @@ chroot "$dir" useradd --create-home --shell /bin/bash admin
 install -d -m 0700 -o "$(chroot "$dir" id -u admin)" -g "$(chroot "$dir" id -g admin)" "$dir/home/admin/.ssh"
 install -m 0440 "$here/rootfs/sudoers-admin" "$dir/etc/sudoers.d/admin"
 install -m 0644 "$here/rootfs/sshd-infra.conf" "$dir/etc/ssh/sshd_config.d/10-infra.conf"
+# The test bed's package cache when it answers (ensure-apt-cache.sh), else the mirror.
+install -m 0755 -D "$here/rootfs/apt-proxy-detect" "$dir/usr/local/lib/infra/apt-proxy-detect"
+install -m 0644 "$here/rootfs/01infra-apt-proxy" "$dir/etc/apt/apt.conf.d/01infra-apt-proxy"
 rm -rf "$dir"/var/cache/apt/archives/*.deb "$dir"/var/lib/apt/lists/*
 tar -C "$dir" -c . | docker import -c 'CMD ["/lib/systemd/systemd"]' - "$tag" >/dev/null
 docker tag "$tag" "$name:latest"

@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # Everything the integration tests need on this machine, idempotent and quick when done:
-# a Docker engine that answers (installed and started when missing), the test image
-# (built when its inputs changed), and no containers left by test runs that died.
+# a Docker engine that answers (installed and started when missing), the package cache the
+# containers download through, the test image (built when its inputs changed), and no
+# containers left by test runs that died.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 bash "$here/ensure-docker.sh"
+bash "$here/ensure-apt-cache.sh"
 bash "$here/build.sh"
 bash "$here/remove-leftovers.sh"

@@ -8,6 +8,8 @@ import { describe, it, expect, beforeAll, afterAll } from 'vitest';
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { join } from 'node:path';
+import { readFileSync } from 'node:fs';
+import { parse } from 'yaml';
 import { startFleet, type Fleet } from './fleet.js';
 import { infra, taskResults, REPO } from './helpers/cli.js';
 
@@ -17,6 +19,8 @@ let fleet: Fleet;
 let firstApply: Awaited<ReturnType<typeof infra>>;
 
 const gatewayOf = (ip: string) => ip.replace(/\.\d+$/, '.1');
+/** Every group a play of site.yaml targets exists in the fleet (empty when it has no such host). */
+const siteGroups = (parse(readFileSync(SITE, 'utf8')) as { hosts: string }[]).map((p) => p.hosts).filter((h) => /^[A-Za-z_][\w-]*$/.test(h) && h !== 'all');
 
 beforeAll(async () => {
   fleet = await startFleet({
@@ -25,6 +29,7 @@ beforeAll(async () => {
       { name: 'db1', groups: ['postgres'] },
     ],
     groupVars: {
+      ...Object.fromEntries(siteGroups.map((g) => [g, {}])),
       all: { admin_users: [{ name: 'ops', keys: [] }] },
       postgres: { firewall: { allow: [{ port: 5432, from: ['api'], comment: 'postgresql' }] } },
     },

@@ -66,3 +66,13 @@ export function taskResults(r: CliResult, host?: string) {
     (e): e is Extract<RunEvent, { type: 'task.result' }> => e.type === 'task.result' && (!host || e.host === host),
   );
 }
+
+/** `infra vault encrypt-string --name NAME --stdin`: the `!vault ...` YAML value for `value`. */
+export function vaultEncrypt(name: string, value: string, passwordFile: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const child = execFile(process.execPath, [INFRA_BIN, 'vault', 'encrypt-string', '--name', name, '--stdin', '--vault-password-file', passwordFile], (err, stdout) =>
+      err ? reject(err) : resolve(stdout.trim()),
+    );
+    child.stdin!.end(value);
+  });
+}

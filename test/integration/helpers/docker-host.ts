@@ -87,8 +87,8 @@ export async function startDockerHost(opts: { name?: string } = {}): Promise<Doc
     closeSession = () => transport.close();
     const facts = await gatherFacts((cmd) => transport.run(cmd));
     const renderer = createRenderer({ sharedDir: fileURLToPath(new URL('../../../templates/', import.meta.url)) });
-    const render = (src: string, data?: Record<string, unknown>): Promise<string> =>
-      renderer.renderFile(ROLE_DIR, src, data ?? { vars: {}, host: { name: 'modtest', address: '127.0.0.1', groups: [] }, facts });
+    const render = (src: string, extra?: { vars?: Record<string, unknown> }): Promise<string> =>
+      renderer.renderFile(ROLE_DIR, src, { vars: { ...extra?.vars }, host: { name: 'modtest', address: '127.0.0.1', groups: [] }, facts, groups: {} });
     const base = {
       name: 'modtest',
       address: '127.0.0.1',
@@ -100,6 +100,9 @@ export async function startDockerHost(opts: { name?: string } = {}): Promise<Doc
       render,
       roleFile: (src: string) => readFile(`${ROLE_DIR}files/${src}`),
       hosts: () => [],
+      probeConnection: async () => {
+        throw new Error('probeConnection() needs a second connection: not with docker exec');
+      },
     };
     const put = (path: string, bytes: string | Buffer, o?: PutOptions): Promise<void> => transport.put(path, bytes, o);
     const ctx: HostContext = { ...base, checkMode: false, put };

@@ -12,7 +12,7 @@ describe('infra inventory -i prod', () => {
     const r = await infra(['inventory', 'hosts', '-i', 'prod']);
     expect(r.code).toBe(0);
     const rows = r.stdout.trimEnd().split('\n').map((l) => l.split('\t'));
-    expect(rows.map((x) => x[0])).toEqual(['bastion', 'lb1', 'lb2', 'api1', 'api2', 'db1', 'db2', 'redis1', 'redis2', 'mon1']);
+    expect(rows.map((x) => x[0])).toEqual(['bastion', 'lb1', 'lb2', 'api1', 'api2', 'db1', 'db2', 'redis1', 'redis2', 'mon1', 'backup1']);
     expect(rows[0]).toEqual(['bastion', '203.0.113.10', 'direct']);
     expect(rows[5]).toEqual(['db1', '10.20.0.31', 'via bastion']);
   });
@@ -42,7 +42,7 @@ describe('infra inventory -i prod', () => {
     const r = await infra(['inventory', 'list', '-i', 'prod']);
     expect(r.code).toBe(0);
     const hosts = JSON.parse(r.stdout) as Array<Record<string, any>>; // eslint-disable-line @typescript-eslint/no-explicit-any
-    expect(hosts).toHaveLength(10);
+    expect(hosts).toHaveLength(11);
     const bastion = hosts.find((h) => h.name === 'bastion')!;
     expect(bastion).toMatchObject({ address: '203.0.113.10', user: 'admin', become: 'sudo', groups: ['all', 'bastion'] });
     expect(bastion.vars).toMatchObject({ private_address: '10.20.0.2', ssh_allow_from: ['198.51.100.0/24', '192.0.2.0/24'] });
@@ -50,7 +50,7 @@ describe('infra inventory -i prod', () => {
     const db1 = hosts.find((h) => h.name === 'db1')!;
     expect(db1.groups).toEqual(['all', 'postgres', 'postgres_primary']);
     expect(db1.bastion).toBe('bastion');
-    expect(db1.vars.firewall.allow.map((a: { port: number }) => a.port)).toEqual([5432, 6432]);
+    expect(db1.vars.firewall.allow.map((a: { port: number }) => a.port)).toEqual([5432, 6432, 8432]);
   });
 
   it('list: a YAML alias bomb exits 2 within seconds, naming file:line', async () => {

@@ -7,12 +7,15 @@ import { describe, it, expect } from 'vitest';
 import { z } from 'zod';
 import { execute, type ExecutorDeps, type ExecuteOptions } from '../../../src/engine/executor.js';
 import { batchHosts } from '../../../src/engine/batches.js';
-import { defineModule, makeTask, type Task } from '../../../src/modules/types.js';
+import { defineModule, makeTask, type Module, type Task } from '../../../src/modules/types.js';
 import type { Transport } from '../../../src/transport/types.js';
-import { HostUnreachable, emptyCounters } from '../../../src/transport/types.js';
+import { HostUnreachable, HostRefused, emptyCounters } from '../../../src/transport/types.js';
+import { Secret } from '../../../src/secrets/secret.js';
+import { randomBytes } from 'node:crypto';
 import type { Inventory, HostSpec } from '../../../src/inventory/types.js';
 import type { RunEvent } from '../../../src/report/events.js';
-import type { PreparedPlay, BoundTask } from '../../../src/engine/types.js';
+import type { PreparedPlay, BoundTask, PlanFile } from '../../../src/engine/types.js';
+import { RunControl } from '../../../src/engine/control.js';
 import type { Facts } from '../../../src/facts/types.js';
 
 /** A "key=value" store per host, changed only by apply(). */
@@ -34,6 +37,11 @@ const setKey = defineModule<{ key: string; value: string; fail?: boolean }>({
   },
 });
 
+/** A test module whose params are { k } (described by k): only check/apply differ. */
+function kModule(m: Pick<Module<{ k: string }>, 'name' | 'check' | 'apply'>) {
+  return defineModule<{ k: string }>({ params: z.object({ k: z.string() }), describe: (p) => p.k, ...m });
+}
+
 const facts = { hostname: 'x', os: { id: 'debian' }, container: 'docker' } as unknown as Facts;
 
 function inventory(names: string[]): Inventory {
@@ -41,6 +49,21 @@ function inventory(names: string[]): Inventory {
     names.map((n) => [n, { name: n, conn: { connection: 'ssh', address: n, port: 22, user: 'admin', become: false }, groups: ['all'], vars: {}, provenance: new Map() }]),
   );
   return { env: 'test', dir: '/tmp', hosts, groups: new Map([['all', { name: 'all', children: [], hosts: [], vars: {} }]]), knownHostsPath: '/tmp/kh' };
+}
+
+/** Per host: pending-handler files (owner → JSON), as the engine's shell commands leave them. */
+const pendingFiles = new Map<string, Map<string, string>>();
+
+/** Answers the pending-handlers store's commands (handlers.ts) like a host would; undefined for any other command. */
+function pendingStore(host: string, cmd: string, stdin?: string | Buffer): string | undefined {
+  if (!cmd.includes('pending-handlers')) return undefined;
+  const files = pendingFiles.get(host) ?? new Map<string, string>();
+  pendingFiles.set(host, files);
+  if (cmd.includes('for f in')) return [...files.values()].map((j) => j + '\n').join('');
+  const owner = /"\$d"\/'?([^'\s]+)\.json/.exec(cmd)![1];
+  if (cmd.includes('rm -f')) files.delete(owner);
+  else files.set(owner, String(stdin).trim());
+  return '';
 }
 
 function deps(names: string[], opts: { unreachable?: string[]; dropAfter?: Record<string, number> } = {}) {
@@ -52,7 +75,9 @@ function deps(names: string[], opts: { unreachable?: string[]; dropAfter?: Recor
     async connect() {
       if (opts.unreachable?.includes(host)) throw new HostUnreachable(host, 'connect timeout');
     },
-    async run() {
+    async run(cmd, o) {
+      const stored = pendingStore(host, cmd, o?.stdin);
+      if (stored !== undefined) return { code: 0, stdout: stored, stderr: '', stdoutBytes: Buffer.from(stored) };
       const n = (commands.get(host) ?? 0) + 1;
       commands.set(host, n);
       if (opts.dropAfter?.[host] !== undefined && n > opts.dropAfter[host]) throw new HostUnreachable(host, 'connection lost');
@@ -64,10 +89,11 @@ function deps(names: string[], opts: { unreachable?: string[]; dropAfter?: Recor
     },
     async lock() {},
     async close() {},
+    async abort() {},
   });
   const d: ExecutorDeps = {
     inventory: inventory(names),
-    transports: { get: transport, counters: () => ({}) },
+    transports: { get: transport, open: transport, counters: () => ({}) },
     reporter: { emit: (e) => events.push(e), close: async () => {} },
     gatherFacts: async (run) => {
       await run('facts');
@@ -94,18 +120,29 @@ function play(hosts: string[], tasks: Task[], handlers: Record<string, Task> = {
 }
 
 const base = (plays: PreparedPlay[], o: Partial<ExecuteOptions> = {}): ExecuteOptions => ({
+  runId: 'r1',
   plays,
   checkMode: false,
   verify: true,
   forks: 10,
-  shouldStop: () => false,
+  control: new RunControl(),
   ...o,
 });
 
 function reset() {
   state.clear();
   applied.length = 0;
+  pendingFiles.clear();
 }
+
+const planOf = (hosts: PlanFile['hosts'], key: Buffer): PlanFile => ({
+  version: 2,
+  createdAt: '',
+  runId: 'r',
+  fingerprintKey: key.toString('hex'),
+  args: { inventory: '/x', inventoryName: 'x', playbook: 'y', extraVars: [] },
+  hosts,
+});
 
 describe('executor', () => {
   it('applies, then a second run changes nothing', async () => {
@@ -164,10 +201,8 @@ describe('executor', () => {
 
   it('a connection lost mid-task fails that task with "state unknown" and marks the host unreachable', async () => {
     reset();
-    const lossy = defineModule<{ k: string }>({
+    const lossy = kModule({
       name: 'test.remote',
-      params: z.object({ k: z.string() }),
-      describe: (p) => p.k,
       async check(host) {
         await host.run('probe');
         return { changes: [{ what: 'x' }] };
@@ -205,20 +240,18 @@ describe('executor', () => {
 
   it('Ctrl-C once: no new task starts, pending handlers still run', async () => {
     reset();
-    let stop = false;
-    const first = defineModule<{ k: string }>({
+    const control = new RunControl();
+    const first = kModule({
       name: 'test.stopper',
-      params: z.object({ k: z.string() }),
-      describe: (p) => p.k,
       async check() {
-        return stop ? { changes: [], reason: 'done' } : { changes: [{ what: 'x' }] };
+        return control.stopping ? { changes: [], reason: 'done' } : { changes: [{ what: 'x' }] };
       },
       async apply() {
-        stop = true; // the user presses Ctrl-C while this task runs
+        control.stop(); // the user presses Ctrl-C while this task runs
       },
     });
     const { d } = deps(['h1']);
-    await execute(d, base([play(['h1'], [first({ k: 'a', notify: 'h' }), setKey({ key: 'after', value: '1' })], { h: setKey({ key: 'handler', value: '1' }) })], { shouldStop: () => stop }));
+    await execute(d, base([play(['h1'], [first({ k: 'a', notify: 'h' }), setKey({ key: 'after', value: '1' })], { h: setKey({ key: 'handler', value: '1' }) })], { control }));
     expect(applied).toEqual(['h1:handler']);
   });
 
@@ -226,11 +259,12 @@ describe('executor', () => {
     reset();
     const tasks = [setKey({ key: 'a', value: '1' })];
     const { d } = deps(['h1', 'h2']);
-    const planned = await execute(d, base([play(['h1', 'h2'], tasks)], { checkMode: true, recordPlan: true }));
+    const key = randomBytes(32);
+    const planned = await execute(d, base([play(['h1', 'h2'], tasks)], { checkMode: true, recordPlan: { key } }));
     expect(planned.plan.h1['0']).toHaveLength(1);
     // Someone changes h2 by hand after the plan was made.
     state.set('h2', new Map([['a', 'manual']]));
-    const plan = { version: 1 as const, createdAt: '', runId: 'r', args: { inventory: 'x', playbook: 'y', extraVars: [] }, hosts: planned.plan };
+    const plan = planOf(planned.plan, key);
     const { d: d2, events } = deps(['h1', 'h2']);
     const r = await execute(d2, base([play(['h1', 'h2'], tasks)], { expectedPlan: plan }));
     expect(applied).toEqual(['h1:a']);
@@ -240,10 +274,8 @@ describe('executor', () => {
 
   it('fails a task that does not converge (check after apply still sees changes)', async () => {
     reset();
-    const liar = defineModule<{ k: string }>({
+    const liar = kModule({
       name: 'test.liar',
-      params: z.object({ k: z.string() }),
-      describe: (p) => p.k,
       async check() {
         return { changes: [{ what: 'set k' }] };
       },
@@ -260,6 +292,195 @@ describe('executor', () => {
     const { d } = deps(['h1']);
     await execute(d, base([play(['h1'], [t('web', ['web']), t('db', ['db'])])], { tags: ['db'] }));
     expect(applied).toEqual(['h1:db']);
+  });
+});
+
+describe('executor: issue 10 regressions', () => {
+  it('render with task vars keeps the standard template data (groups, host, facts) and merges vars over it', async () => {
+    reset();
+    const seen: Record<string, unknown>[] = [];
+    const renders = kModule({
+      name: 'test.render',
+      async check(host) {
+        await host.render('t.hbs', { vars: { extra: 'x', base: 'overridden' } });
+        return { changes: [], reason: 'rendered' };
+      },
+      async apply() {},
+    });
+    const { d } = deps(['h1', 'h2']);
+    d.renderFile = async (_dir, _src, data) => {
+      seen.push(data);
+      return '';
+    };
+    const p = play(['h1'], [renders({ k: 'a' })]);
+    p.byHost.get('h1')!.tasks = () => [{ task: renders({ k: 'a' }), roleDir: '/r', vars: { base: 'b', other: 'o' } }];
+    await execute(d, base([p]));
+    expect(seen).toHaveLength(1);
+    expect(seen[0].vars).toEqual({ base: 'overridden', other: 'o', extra: 'x' });
+    expect((seen[0].groups as Record<string, unknown[]>).all.map((h) => (h as { name: string }).name)).toEqual(['h1', 'h2']);
+    expect(seen[0].host).toMatchObject({ name: 'h1' });
+    expect(seen[0].facts).toBe(facts);
+  });
+
+  it("each host's recap time is its own, not the whole run's", async () => {
+    reset();
+    const slow = kModule({
+      name: 'test.slow',
+      async check(host) {
+        if (host.name === 'h1') await new Promise((r) => setTimeout(r, 400));
+        return { changes: [], reason: 'waited' };
+      },
+      async apply() {},
+    });
+    const { d } = deps(['h1', 'h2']);
+    const r = await execute(d, base([play(['h1', 'h2'], [slow({ k: 'a' })])]));
+    const ms = Object.fromEntries(r.recap.map((x) => [x.host, x.durationMs]));
+    expect(ms.h1).toBeGreaterThanOrEqual(390);
+    expect(ms.h2).toBeLessThan(200);
+  });
+
+  it('a host refused before any task counts as failed, with the reason', async () => {
+    reset();
+    const { d } = deps(['h1']);
+    const get = d.transports.get;
+    d.transports.get = (host) => ({ ...get(host), connect: async () => Promise.reject(new HostRefused(host, 'sudo rejected the become password')) });
+    const r = await execute(d, base([play(['h1'], [setKey({ key: 'a', value: '1' })])]));
+    expect(r.recap[0]).toMatchObject({ failed: 1, unreachable: false, error: 'sudo rejected the become password' });
+  });
+
+  it('a lost connection is said once, not "state unknown (state unknown)"', async () => {
+    reset();
+    const lossy = kModule({
+      name: 'test.remote',
+      async check(host) {
+        await host.run('probe');
+        return { changes: [], reason: 'x' };
+      },
+      async apply() {},
+    });
+    const { d, events } = deps(['h1']);
+    const get = d.transports.get;
+    d.transports.get = (host) => {
+      const t = get(host);
+      return { ...t, run: async (cmd, o) => (cmd === 'probe' ? Promise.reject(new HostUnreachable(host, 'connection lost: state unknown')) : t.run(cmd, o)) };
+    };
+    const r = await execute(d, base([play(['h1'], [lossy({ k: 'a' })])]));
+    expect(r.recap[0].error).toBe('connection lost: state unknown');
+    expect(events.find((e) => e.type === 'host.unreachable')).toMatchObject({ error: 'connection lost: state unknown' });
+  });
+
+  it('a changed secret alone is drift: fingerprints are keyed hashes of the real values, never the values', async () => {
+    reset();
+    let password = new Secret('first-Passw0rd-value');
+    const secretive = kModule({
+      name: 'test.secretive',
+      async check() {
+        return { changes: [{ what: `set password ${password.reveal()}` }], diff: [{ kind: 'value', name: 'pw', before: null, after: password as unknown as string, sensitive: true }] };
+      },
+      async apply() {},
+    });
+    const key = randomBytes(32);
+    const { d } = deps(['h1']);
+    const tasks = [secretive({ k: 'a' })];
+    const planned = await execute(d, base([play(['h1'], tasks)], { checkMode: true, recordPlan: { key } }));
+    const text = JSON.stringify(planned.plan);
+    expect(text).not.toContain('first-Passw0rd-value');
+    const plan = planOf(planned.plan, key);
+    // Same secret: no drift.
+    const same = await execute(d, base([play(['h1'], tasks)], { expectedPlan: plan, verify: false }));
+    expect(same.recap[0]).toMatchObject({ failed: 0 });
+    // Only the vault value changes.
+    password = new Secret('second-Passw0rd-value');
+    const { d: d2, events } = deps(['h1']);
+    const r = await execute(d2, base([play(['h1'], tasks)], { expectedPlan: plan, verify: false }));
+    expect(events.find((e) => e.type === 'host.failed')).toMatchObject({ error: 'drifted since plan: test.secretive a' });
+    expect(r.anyFailed).toBe(true);
+  });
+});
+
+describe('executor: handlers are never lost', () => {
+  /** A handler that fails while `broken` is set, and records its successful runs. */
+  let broken = true;
+  const restarts: string[] = [];
+  const restart = kModule({
+    name: 'test.restart',
+    async check() {
+      return { changes: [{ what: 'restart' }], always: true };
+    },
+    async apply(host) {
+      if (broken) throw new Error('restart failed');
+      restarts.push(host.name);
+    },
+  });
+
+  it('a handler that failed stays pending on the host and runs on the next run, which says why', async () => {
+    reset();
+    broken = true;
+    restarts.length = 0;
+    const tasks = [setKey({ key: 'conf', value: '1', notify: 'restart app' })];
+    const handlers = { 'restart app': restart({ k: 'app' }) };
+    const { d } = deps(['h1']);
+    const first = await execute(d, base([play(['h1'], tasks, handlers)], { runId: 'run1' }));
+    expect(first.recap[0]).toMatchObject({ changed: 1, failed: 1 });
+    expect(JSON.parse(pendingFiles.get('h1')!.get('play-p')!)).toMatchObject({ owner: 'play-p', handlers: [{ name: 'restart app', runId: 'run1' }] });
+
+    // The task does not change again; the handler still runs, and says it was pending.
+    broken = false;
+    const { d: d2, events } = deps(['h1']);
+    const second = await execute(d2, base([play(['h1'], tasks, handlers)], { runId: 'run2' }));
+    expect(second.recap[0]).toMatchObject({ ok: 1, changed: 1, failed: 0 });
+    expect(restarts).toEqual(['h1']);
+    expect(events.find((e) => e.type === 'task.result' && e.handler)).toMatchObject({ task: 'test.restart app (pending from run run1)', status: 'changed' });
+    expect(pendingFiles.get('h1')!.size).toBe(0);
+
+    // Once it succeeded it is gone: a third run does not run it.
+    const third = await execute(d2, base([play(['h1'], tasks, handlers)], { runId: 'run3' }));
+    expect(third.recap[0]).toMatchObject({ ok: 1, changed: 0 });
+    expect(restarts).toEqual(['h1']);
+  });
+
+  it('check mode shows a pending handler but writes and clears nothing', async () => {
+    reset();
+    broken = false;
+    const handlers = { 'restart app': restart({ k: 'app' }) };
+    pendingFiles.set('h1', new Map([['play-p', JSON.stringify({ owner: 'play-p', handlers: [{ name: 'restart app', runId: 'old', since: '' }] })]]));
+    const { d, events } = deps(['h1']);
+    await execute(d, base([play(['h1'], [setKey({ key: 'x', value: '1', notify: 'restart app' })], handlers)], { checkMode: true }));
+    expect(events.find((e) => e.type === 'task.result' && e.handler)).toMatchObject({ status: 'changed' });
+    expect([...pendingFiles.get('h1')!.keys()]).toEqual(['play-p']);
+    expect(JSON.parse(pendingFiles.get('h1')!.get('play-p')!).handlers).toHaveLength(1);
+  });
+});
+
+describe('executor: abort', () => {
+  it('fails the running task as aborted, starts nothing else, runs no handler', async () => {
+    reset();
+    const control = new RunControl();
+    const hang = kModule({
+      name: 'test.hang',
+      async check() {
+        return { changes: [{ what: 'wait' }] };
+      },
+      async apply(host) {
+        await host.run('long');
+      },
+    });
+    const { d } = deps(['h1']);
+    const get = d.transports.get;
+    let release: (e: Error) => void = () => {};
+    d.transports.get = (host) => {
+      const t = get(host);
+      // The session's abort kills the command: its run() rejects.
+      return { ...t, run: (cmd, o) => (cmd === 'long' ? new Promise((_, rej) => (release = rej)) : t.run(cmd, o)) };
+    };
+    const done = execute(d, base([play(['h1'], [setKey({ key: 'a', value: '1', notify: 'h' }), hang({ k: 'x' }), setKey({ key: 'b', value: '1' })], { h: setKey({ key: 'handler', value: '1' }) })], { control }));
+    await new Promise((r) => setTimeout(r, 20));
+    control.abort();
+    release(new HostUnreachable('h1', 'connection lost: state unknown'));
+    const r = await done;
+    expect(applied).toEqual(['h1:a']);
+    expect(r.aborted).toBe(true);
+    expect(r.recap[0]).toMatchObject({ changed: 1, failed: 1, unreachable: false, error: 'aborted during "test.hang x": state unknown' });
   });
 });
 

@@ -227,11 +227,12 @@ describe('loadInventory builds the inventory', () => {
 describe('shipped inventories', () => {
   it.each(['lab', 'prod'])('%s loads with the production topology', async (env) => {
     const inv = await loadInventory(env, { cwd: REPO });
-    expect([...inv.hosts.keys()]).toEqual(['bastion', 'lb1', 'lb2', 'api1', 'api2', 'db1', 'db2', 'redis1', 'redis2', 'mon1']);
+    expect([...inv.hosts.keys()]).toEqual(['bastion', 'lb1', 'lb2', 'api1', 'api2', 'db1', 'db2', 'redis1', 'redis2', 'mon1', 'backup1']);
     expect(inv.hosts.get('bastion')!.conn.bastion).toBeUndefined();
     for (const h of inv.hosts.values()) if (h.name !== 'bastion') expect(h.conn.bastion).toBe('bastion');
     expect(inv.hosts.get('db2')!.groups).toEqual(['all', 'postgres', 'postgres_replica']);
     expect(inv.hosts.get('mon1')!.groups).toEqual(['all', 'monitoring', 'sentinel']);
+    expect(inv.hosts.get('backup1')!.groups).toEqual(['all', 'backup']);
     expect(typeof inv.hosts.get('lb1')!.vars.vip).toBe('string');
   });
 });

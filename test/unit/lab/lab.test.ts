@@ -17,10 +17,11 @@ describe('lab topology (inventories/lab/hosts.yaml)', () => {
     const topo = await readTopology(o.inventoryDir);
     const byName = Object.fromEntries(topo.hosts.map((h) => [h.name, h]));
     expect(Object.keys(byName).sort()).toEqual(
-      ['api1', 'api2', 'bastion', 'db1', 'db2', 'lb1', 'lb2', 'mon1', 'redis1', 'redis2'],
+      ['api1', 'api2', 'backup1', 'bastion', 'db1', 'db2', 'lb1', 'lb2', 'mon1', 'redis1', 'redis2'],
     );
     expect(byName.bastion).toEqual({ name: 'bastion', ip: '172.28.77.2', address: '127.0.0.1', port: 2222, publishedPort: 2222 });
     expect(byName.db2).toEqual({ name: 'db2', ip: '172.28.77.32', address: '172.28.77.32', port: 22 });
+    expect(byName.backup1).toEqual({ name: 'backup1', ip: '172.28.77.61', address: '172.28.77.61', port: 22 });
     const ips = topo.hosts.map((h) => h.ip);
     expect(new Set(ips).size).toBe(ips.length);
     expect(o.subnet).toBe('172.28.77.0/24');
@@ -40,6 +41,7 @@ describe('lab topology (inventories/lab/hosts.yaml)', () => {
     expect(inGroup('sentinel')).toEqual(['redis1', 'redis2', 'mon1']);
     expect(inGroup('lb')).toEqual(['lb1', 'lb2']);
     expect(inGroup('monitoring')).toEqual(['mon1']);
+    expect(inGroup('backup')).toEqual(['backup1']);
     const lb = parse(await readFile(join(dir, 'group_vars', 'lb.yaml'), 'utf8'));
     expect(lb.vip).toBe('172.28.77.10');
     const topo = await readTopology(dir);

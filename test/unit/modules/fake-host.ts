@@ -69,6 +69,9 @@ export function fakeHost(answers: Scripted[], opts: { checkMode?: boolean; templ
       return Buffer.from(f);
     },
     hosts: () => [],
+    async probeConnection() {
+      throw new Error('probeConnection() is not used by these modules');
+    },
   };
 }
 

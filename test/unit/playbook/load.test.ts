@@ -149,7 +149,8 @@ describe('shipped playbooks', () => {
     const pb = await loadPlaybook(join(REPO, 'playbooks', 'site.yaml'), { modules: moduleRegistry, rolesDirs: [join(REPO, 'roles')], cwd: REPO });
     expect(pb.plays.map((p) => [p.name, p.hosts, p.roles.map((r) => r.role.name)])).toEqual([
       ['bastion', 'bastion', ['bastion']],
-      ['hardening baseline', 'all', ['hardening']],
+      ['baseline', 'all', ['hardening', 'ca-trust']],
+      ['load balancers', 'lb', ['haproxy-keepalived']],
     ]);
   });
 });

@@ -15,7 +15,7 @@ export const recap: HostRecap[] = [
 
 export function runEvents(): RunEvent[] {
   return [
-    { type: 'run.start', runId: 'r1', command: 'apply -i lab', mode: 'apply', inventory: 'lab', hosts: ['db1', 'web1', 'web22'], at: '2025-01-01T00:00:00.000Z' },
+    { type: 'run.start', runId: 'r1', command: 'infra apply -i lab', mode: 'apply', inventory: 'lab', hosts: ['db1', 'web1', 'web22'], at: '2025-01-01T00:00:00.000Z' },
     { type: 'play.start', play: 'site', hosts: ['db1', 'web1', 'web22'] },
     { type: 'host.connecting', host: 'db1' },
     { type: 'host.connecting', host: 'web1' },

@@ -4,11 +4,15 @@
  */
 import { describe, it, expect } from 'vitest';
 import role, { vars as hardeningVars, SYSCTL_PROFILE } from '../../../roles/hardening/role.js';
-import { resolveRules, type AllowRule } from '../../../roles/hardening/firewall.js';
+import { resolveRules, type AllowRule, type NftRule } from '../../../roles/hardening/firewall.js';
+import { createRenderer } from '../../../src/render/template.js';
 import type { Task } from '../../../src/modules/types.js';
 import { UserError } from '../../../src/errors.js';
 import { loadInventory } from '../../../src/inventory/load.js';
 import { dirname, join } from 'node:path';
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { contextFor, fakeInventory, hostsOf, type FakeInventory } from './context.js';
 
@@ -53,12 +57,12 @@ describe('resolveRules', () => {
   ])('%s', (_what, from, want) => {
     const rules = one(from);
     expect(rules).toHaveLength(1);
-    expect(rules[0]).toMatchObject({ port: '22', proto: 'tcp', ...want });
+    expect(rules[0]).toMatchObject({ match: 'tcp dport 22', ...want });
   });
 
   it('a source that resolves to no host opens nothing (never everything)', () => {
     expect(one(['spare'])).toEqual([]);
-    expect(resolveRules([{ port: 5432, from: ['spare'] }, { port: 80, from: ['api'] }], hosts).map((r) => r.port)).toEqual(['80']);
+    expect(resolveRules([{ port: 5432, from: ['spare'] }, { port: 80, from: ['api'] }], hosts).map((r) => r.match)).toEqual(['tcp dport 80']);
   });
 
   it('an unknown name is an error, not an empty or open rule', () => {
@@ -77,9 +81,24 @@ describe('resolveRules', () => {
       hosts,
     );
     expect(rules).toEqual([
-      { comment: 'postgresql, exporter', port: '5432', proto: 'tcp', sources4: ['10.20.0.21', '10.20.0.22'], sources6: ['fd00::51'], any: false },
-      { comment: 'udp 5432', port: '5432', proto: 'udp', sources4: ['10.20.0.31'], sources6: [], any: false },
-      { comment: 'mosh', port: '60000-61000', proto: 'udp', sources4: [], sources6: [], any: true },
+      { comment: 'postgresql, exporter', match: 'tcp dport 5432', sources4: ['10.20.0.21', '10.20.0.22'], sources6: ['fd00::51'], any: false },
+      { comment: 'udp 5432', match: 'udp dport 5432', sources4: ['10.20.0.31'], sources6: [], any: false },
+      { comment: 'mosh', match: 'udp dport 60000-61000', sources4: [], sources6: [], any: true },
+    ]);
+  });
+
+  it('a portless protocol (vrrp) opens the IP protocol by number, from the named group only', () => {
+    const rules = resolveRules(
+      [
+        { proto: 'vrrp', from: ['api'], comment: 'keepalived' },
+        { proto: 'vrrp', from: ['api2', 'monitoring'] },
+        { port: 112, from: ['db1'] },
+      ],
+      hosts,
+    );
+    expect(rules).toEqual([
+      { comment: 'keepalived', match: 'meta l4proto 112', sources4: ['10.20.0.21', '10.20.0.22'], sources6: ['fd00::51'], any: false },
+      { comment: 'tcp 112', match: 'tcp dport 112', sources4: ['10.20.0.31'], sources6: [], any: false },
     ]);
   });
 
@@ -109,7 +128,7 @@ const sshRule = (tasks: Task[]) => nftRules(tasks).find((r) => r.comment.startsW
 describe('hardening tasks: who may SSH', () => {
   it('a host behind the bastion accepts SSH only from the bastion private address', () => {
     const rule = sshRule(tasksOf('db1'));
-    expect(rule).toMatchObject({ port: '22', sources4: ['10.20.0.2'], sources6: [], any: false });
+    expect(rule).toMatchObject({ match: 'tcp dport 22', sources4: ['10.20.0.2'], sources6: [], any: false });
   });
 
   it('the jump host accepts SSH from ssh_allow_from', () => {
@@ -121,7 +140,7 @@ describe('hardening tasks: who may SSH', () => {
   });
 
   it('ssh_port moves the SSH opening', () => {
-    expect(sshRule(tasksOf('db1', { vars: { ssh_port: 2222 } })).port).toBe('2222');
+    expect(sshRule(tasksOf('db1', { vars: { ssh_port: 2222 } })).match).toBe('tcp dport 2222');
   });
 
   it('a bastion given as [user@]address[:port] (not an inventory host) is its address', () => {
@@ -148,12 +167,12 @@ describe('hardening tasks: who may SSH', () => {
 
 describe('hardening tasks: firewall openings from the inventory', () => {
   it('every group of the host contributes its firewall.allow (lists do not replace each other here)', () => {
-    const ports = nftRules(tasksOf('redis1')).map((r) => `${r.port} ${r.comment}`);
-    expect(ports).toEqual(['22 ssh', '9100 node exporter', '6379 redis', '26379 sentinel']);
+    const ports = nftRules(tasksOf('redis1')).map((r) => `${r.match}: ${r.comment}`);
+    expect(ports).toEqual(['tcp dport 22: ssh', 'tcp dport 9100: node exporter', 'tcp dport 6379: redis', 'tcp dport 26379: sentinel']);
   });
 
   it('parent groups count: db1 gets postgres openings through postgres_primary', () => {
-    const pg = nftRules(tasksOf('db1')).find((r) => r.port === '5432')!;
+    const pg = nftRules(tasksOf('db1')).find((r) => r.match === 'tcp dport 5432')!;
     expect(pg).toMatchObject({ sources4: ['10.20.0.21', '10.20.0.22'], sources6: ['fd00::51'], any: false });
   });
 
@@ -165,6 +184,43 @@ describe('hardening tasks: firewall openings from the inventory', () => {
     });
     expect(() => tasksOf('redis1', {}, typo)).toThrow(UserError);
     expect(() => tasksOf('redis1', {}, typo)).toThrow(/group redis: firewall\.allow\[0\]\.from: Required; firewall\.allow\[0\]: Unrecognized key\(s\) in object: 'form'/);
+  });
+
+  it('a group may open vrrp to itself (keepalived peers): rendered by number, and nft accepts it', async () => {
+    const lbInv = fakeInventory({
+      hosts: {
+        lb1: { address: '10.20.0.11', groups: ['lb'], bastion: 'bastion' },
+        lb2: { address: '10.20.0.12', groups: ['lb'], bastion: 'bastion' },
+        bastion: { address: '203.0.113.10', groups: ['bastion'], vars: { private_address: '10.20.0.2' } },
+      },
+      groups: { lb: { vars: { firewall: { allow: [{ port: 443, from: ['any'] }, { proto: 'vrrp', from: ['lb'], comment: 'keepalived' }] } } } },
+    });
+    const nft = templateTask(tasksOf('lb1', {}, lbInv), 'infra.nft.hbs');
+    expect(nft.vars.rules.find((r: NftRule) => r.comment === 'keepalived')).toEqual({
+      comment: 'keepalived', match: 'meta l4proto 112', sources4: ['10.20.0.11', '10.20.0.12'], sources6: [], any: false,
+    });
+    const text = await createRenderer({ sharedDir: join(REPO, 'templates') }).renderFile(join(REPO, 'roles/hardening'), 'infra.nft.hbs', { vars: nft.vars });
+    expect(text).toContain('ip saddr { 10.20.0.11, 10.20.0.12 } meta l4proto 112 accept');
+    expect(text).toMatch(/^\s+tcp dport 443 accept$/m);
+    if (spawnSync('nft', ['-c', '-f', '/dev/null'], { stdio: 'ignore' }).status !== 0) return; // no nft here: the render is checked above
+    const dir = mkdtempSync(join(tmpdir(), 'infra-nft-'));
+    try {
+      writeFileSync(join(dir, 'lb1.nft'), text);
+      expect(spawnSync('nft', ['-c', '-f', join(dir, 'lb1.nft')], { encoding: 'utf8' }).stderr).toBe('');
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('vrrp takes no port; tcp and udp need one (a rule that cannot mean what it says is an error)', () => {
+    const issues = (rule: Record<string, unknown>) => {
+      const r = hardeningVars.safeParse({ firewall: { allow: [rule] } });
+      return r.success ? [] : r.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`);
+    };
+    expect(issues({ proto: 'vrrp', port: 112, from: ['lb'] })).toEqual(['firewall.allow.0.port: vrrp has no ports: remove port']);
+    expect(issues({ from: ['lb'] })).toEqual(['firewall.allow.0.port: Required for tcp']);
+    expect(issues({ proto: 'gre', from: ['lb'] })[0]).toMatch(/^firewall\.allow\.0\.proto: Invalid enum value/);
+    expect(issues({ proto: 'vrrp', from: ['lb'] })).toEqual([]);
   });
 
   it('firewall.enabled: false installs no ruleset', () => {
