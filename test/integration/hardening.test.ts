@@ -110,7 +110,7 @@ async function until(host: string, cmd: string, ok: (out: string) => boolean, se
   throw new Error(`${host}: \`${cmd}\` never got there; last output:\n${out}`);
 }
 
-/** No re-baseline queued after a dpkg run (the aide hook's 2-minute timer) nor running. */
+/** No re-baseline queued after a dpkg run (the aide hook's 1-minute timer) nor running. */
 const aideSettled = (host: string) =>
   until(
     host,
@@ -123,6 +123,11 @@ const sshdT = async (host: string) => (await fleet.exec(host, 'sshd -T')).stdout
 
 describe('hardening + bastion through the bastion', () => {
   it('first apply succeeds on every host', () => {
+    const slowest = taskResults(firstApply)
+      .sort((a, b) => b.ms - a.ms)
+      .slice(0, 8)
+      .map((e) => `${e.host} ${Math.round(e.ms / 1000)}s ${e.task.slice(0, 70)}`);
+    console.log(`first apply: ${Math.round(firstApply.durationMs / 1000)} s; slowest tasks:\n  ${slowest.join('\n  ')}`);
     const failed = firstApply.events.filter((e) => e.type === 'task.result' && e.status === 'failed');
     expect(failed).toEqual([]);
     expect(firstApply.code).toBe(0);
@@ -293,7 +298,7 @@ describe('Lynis, weekly, judged now: hardening index >= 85 and no warning on eve
     const prf = (await fleet.exec('db1', 'cat /etc/lynis/custom.prf')).stdout.split('\n');
     const skips = prf.filter((l) => l.startsWith('skip-test='));
     expect(skips).toEqual(expect.arrayContaining(['skip-test=KRNL-6000:kernel.kptr_restrict', 'skip-test=USB-3000', 'skip-test=ACCT-9628']));
-    for (const l of skips) expect(prf[prf.indexOf(l) - 1], l).toMatch(/^# .*container \(docker\)/);
+    for (const l of skips) expect(prf[prf.indexOf(l) - 1], l).toMatch(/^# .*container.*\(docker\)/);
     // Lynis itself honoured it.
     expect((await fleet.exec('db1', "grep -c 'Skipped test USB-3000\\|skipped by profile' /var/log/lynis.log || true")).stdout.trim()).not.toBe('0');
   });
@@ -433,7 +438,8 @@ describe('AIDE: a run of ours does not alarm, a hand edit does', () => {
     expect(m.get('aide_differences{type="added"}')).toBe(1);
     expect((await fleet.exec('db1', 'cat /var/log/aide/infra-aide.log')).stdout).toMatch(/\/etc\/sudoers\.d\/zz-hand-edit/);
     expect((await fleet.exec('db1', 'journalctl -t infra-aide --no-pager -o cat')).stdout).toMatch(/Added entries:\s+1/);
-    const direct = await fleet.exec('db1', 'aide --config /etc/aide/aide.conf --check >/dev/null; echo $?');
-    expect(direct.stdout.trim()).toBe('1'); // AIDE's own verdict: new files
+    // AIDE's own verdict, a bit mask: 1 = new files (here 5: the directory changed too, 4).
+    const direct = Number((await fleet.exec('db1', 'aide --config /etc/aide/aide.conf --check >/dev/null; echo $?')).stdout.trim());
+    expect([direct & 1, direct < 14]).toEqual([1, true]);
   }, 300_000);
 });
