@@ -1,15 +1,15 @@
 /**
  * File integrity monitoring: AIDE watches the system's configuration and programs. The
- * database is made after the baseline is applied and re-made on purpose whenever infra (the
- * role's `update aide database` handler, aide.update in any role) or dpkg changes watched files;
- * a daily check reports everything else, for Prometheus and in the journal.
+ * database is made at the end of the play that installs this (the `update aide database`
+ * handler: every task of the role notifies it) and re-made on purpose whenever infra
+ * (aide.update, in any role) or dpkg changes watched files; a daily check reports everything
+ * else, for Prometheus and in the journal. A database that disappears later is an alarm
+ * (aide_up 0), never silently re-made.
  */
-import { aide, command, files, systemd, type Task } from 'infra';
+import { aide, files, systemd, type Task } from 'infra';
 import type { HardeningVars } from './role.js';
 
 export const INTEGRITY_PACKAGES = ['aide'];
-
-export const AIDE_DB = '/var/lib/aide/aide.db.gz';
 
 export function integrityTasks(v: HardeningVars): Task[] {
   return [
@@ -22,21 +22,15 @@ export function integrityTasks(v: HardeningVars): Task[] {
       src: 'oneshot.service.hbs',
       vars: { description: 'Re-baseline the AIDE database after a deliberate change (infra hardening)', exec: '/usr/local/sbin/infra-aide update' },
     }),
-    systemd.unit({
-      name: 'infra-aide-check.service',
-      src: 'oneshot.service.hbs',
-      vars: { description: 'Check files against the AIDE database (infra hardening)', exec: '/usr/local/sbin/infra-aide check' },
+    ...systemd.scheduledJob({
+      name: 'infra-aide-check',
+      description: 'Check files against the AIDE database (infra hardening)',
+      exec: '/usr/local/sbin/infra-aide check',
+      schedule: v.aide_check_schedule,
+      randomDelay: '1h',
     }),
-    systemd.unit({
-      name: 'infra-aide-check.timer',
-      src: 'timer.hbs',
-      vars: { description: 'Daily AIDE check (infra hardening)', calendar: v.aide_check_schedule, delay: '1h' },
-    }),
-    systemd.service({ name: 'infra-aide-check.timer', enabled: true, state: 'started' }),
     v.aide_rebaseline_after_dpkg
       ? files.template({ src: 'aide-hook.conf.hbs', dest: '/etc/apt/apt.conf.d/80infra-aide', mode: '0644', owner: 'root', group: 'root' })
       : files.absent({ path: '/etc/apt/apt.conf.d/80infra-aide' }),
-    // The first database (later ones come from the handler).
-    command.run({ name: 'initialise the AIDE database', cmd: `systemctl start ${aide.UPDATE_UNIT}`, creates: AIDE_DB, timeoutMs: 30 * 60_000 }),
   ];
 }

@@ -48,16 +48,12 @@ export function lynisTasks(v: HardeningVars, facts: Facts, sysctlKeys: string[])
       vars: { skips: lynisSkips(v, facts, sysctlKeys) },
     }),
     files.template({ src: 'lynis.sh.hbs', dest: '/usr/local/sbin/infra-lynis', mode: '0755', owner: 'root', group: 'root' }),
-    systemd.unit({
-      name: 'infra-lynis.service',
-      src: 'oneshot.service.hbs',
-      vars: { description: 'Lynis security scan, exported for Prometheus (infra hardening)', exec: '/usr/local/sbin/infra-lynis' },
+    ...systemd.scheduledJob({
+      name: 'infra-lynis',
+      description: 'Lynis security scan, exported for Prometheus (infra hardening)',
+      exec: '/usr/local/sbin/infra-lynis',
+      schedule: v.lynis_schedule,
+      randomDelay: '6h',
     }),
-    systemd.unit({
-      name: 'infra-lynis.timer',
-      src: 'timer.hbs',
-      vars: { description: 'Weekly Lynis security scan (infra hardening)', calendar: v.lynis_schedule, delay: '6h' },
-    }),
-    systemd.service({ name: 'infra-lynis.timer', enabled: true, state: 'started' }),
   ];
 }

@@ -89,19 +89,15 @@ export function updatesTasks(v: HardeningVars): Task[] {
     // Pending updates for node exporter's textfile collector.
     files.directory({ path: v.textfile_dir, mode: '0755', owner: 'root', group: 'root' }),
     files.template({ src: 'apt-metrics.sh.hbs', dest: '/usr/local/sbin/infra-apt-metrics', mode: '0755', owner: 'root', group: 'root' }),
-    systemd.unit({
-      name: 'infra-apt-metrics.service',
-      src: 'oneshot.service.hbs',
-      vars: { description: 'Export pending apt updates for Prometheus (infra hardening)', exec: '/usr/local/sbin/infra-apt-metrics' },
-    }),
-    systemd.unit({
-      name: 'infra-apt-metrics.timer',
-      src: 'timer.hbs',
-      vars: { description: 'Export pending apt updates hourly (infra hardening)', calendar: 'hourly', delay: '5min' },
+    ...systemd.scheduledJob({
+      name: 'infra-apt-metrics',
+      description: 'Export pending apt updates for Prometheus (infra hardening)',
+      exec: '/usr/local/sbin/infra-apt-metrics',
+      schedule: 'hourly',
+      randomDelay: '5min',
     }),
     // And after every apt update and dpkg run, so the numbers follow reality within seconds.
     files.template({ src: 'apt-metrics-hook.conf.hbs', dest: '/etc/apt/apt.conf.d/80infra-apt-metrics', mode: '0644', owner: 'root', group: 'root' }),
-    systemd.service({ name: 'infra-apt-metrics.timer', enabled: true, state: 'started' }),
     command.run({ name: 'first export of pending updates', cmd: 'systemctl start infra-apt-metrics.service', creates: metricsFile }),
   ];
 }

@@ -80,17 +80,13 @@ export default defineRole({
       // Handshakes and traffic per operator, for Prometheus.
       files.directory({ path: v.textfile_dir, mode: '0755', owner: 'root', group: 'root' }),
       files.template({ src: 'wireguard-metrics.sh.hbs', dest: '/usr/local/sbin/infra-wireguard-metrics', mode: '0755', owner: 'root', group: 'root' }),
-      systemd.unit({
-        name: 'infra-wireguard-metrics.service',
-        src: 'oneshot.service.hbs',
-        vars: { description: 'Export WireGuard peer handshakes for Prometheus (infra vpn)', exec: '/usr/local/sbin/infra-wireguard-metrics' },
+      ...systemd.scheduledJob({
+        name: 'infra-wireguard-metrics',
+        description: 'Export WireGuard peer handshakes for Prometheus (infra vpn)',
+        exec: '/usr/local/sbin/infra-wireguard-metrics',
+        schedule: 'minutely',
+        randomDelay: '5s',
       }),
-      systemd.unit({
-        name: 'infra-wireguard-metrics.timer',
-        src: 'timer.hbs',
-        vars: { description: 'Export WireGuard peer handshakes every minute (infra vpn)', calendar: 'minutely', delay: '5s' },
-      }),
-      systemd.service({ name: 'infra-wireguard-metrics.timer', enabled: true, state: 'started' }),
     ];
     // Files under /etc changed by this role are re-baselined in AIDE at the end of the play.
     return tasks.map((t) => ({ ...t, notify: [...t.notify, AIDE_HANDLER] }));

@@ -445,7 +445,8 @@ describe('hardening tasks: file integrity (AIDE)', () => {
   it('watched paths and exclusions reach aide.conf; the config is checked before it is installed', () => {
     const t = templateTask(tasksOf('db1'), 'aide.conf.hbs');
     expect(t).toMatchObject({ dest: '/etc/aide/aide.conf', mode: '0600', validate: 'aide --config %s --config-check' });
-    expect(params(named(tasksOf('db1'), 'initialise the AIDE database'))).toMatchObject({ creates: '/var/lib/aide/aide.db.gz' });
+    // The first database is the handler's too: at the end of the play, after the whole baseline.
+    expect(tasksOf('db1').find((t) => params(t).src === 'aide.conf.hbs')!.notify).toContain('update aide database');
   });
 
   it('the dpkg hook can be turned off (then its file is removed)', () => {
