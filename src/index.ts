@@ -5,9 +5,9 @@
 export { z } from 'zod';
 export { defineRole } from './playbook/role.js';
 export type { RoleContext } from './playbook/role.js';
-export { apt, files, systemd, users, sysctl, command, meta, tls, cluster, haproxy, aide, wireguard } from './modules/index.js';
+export { apt, files, systemd, users, sysctl, command, meta, tls, cluster, haproxy, redis, confirm, aide, wireguard } from './modules/index.js';
 export { defineModule, unchanged, makeTask } from './modules/types.js';
-export type { Module, Check, Change, Diff, HostContext, HostView, Task, TaskOptions } from './modules/types.js';
+export type { Module, Check, Changes, NoChange, Change, Diff, HostContext, HostView, Task, TaskOptions } from './modules/types.js';
 export type { Facts } from './facts/types.js';
 export { Secret } from './secrets/secret.js';
 export { quote, sh } from './shell/quote.js';

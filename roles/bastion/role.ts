@@ -6,8 +6,10 @@
 import { defineRole, z, apt, files, systemd, aide, privateAddress } from 'infra';
 
 export const vars = z.object({
-  /** Jump destinations: "inventory" = port 22 (ssh_port) of every other host; or explicit host:port list. */
-  bastion_permit_open: z.union([z.literal('inventory'), z.array(z.string().regex(/^[^\s:]+:\d+$/)).min(1)]).default('inventory'),
+  bastion_permit_open: z
+    .union([z.literal('inventory'), z.array(z.string().regex(/^[^\s:]+:\d+$/)).min(1)])
+    .default('inventory')
+    .describe('Jump destinations: "inventory" = port 22 (ssh_port) of every other host; or explicit host:port list'),
   bastion_max_sessions: z.number().int().min(1).default(10),
   bastion_fail2ban_maxretry: z.number().int().min(1).default(3),
   bastion_fail2ban_findtime: z.string().default('30m'),

@@ -9,10 +9,8 @@ import { basename, extname, isAbsolute, join, resolve } from 'node:path';
 import { defineRole, z, apt, tls, UserError, CA_CERT_FILE } from 'infra';
 
 export const vars = z.object({
-  /** Trust the inventory's own CA (pki/ca.crt) when `infra pki init` made one. */
-  ca_trust_internal: z.boolean().default(true),
-  /** PEM files or directories (each *.crt / *.pem in them) on the controller; relative to the inventory. */
-  ca_trust_files: z.array(z.string().min(1)).default([]),
+  ca_trust_internal: z.boolean().default(true).describe("Trust the inventory's own CA (pki/ca.crt) when `infra pki init` made one"),
+  ca_trust_files: z.array(z.string().min(1)).default([]).describe('PEM files or directories (each *.crt / *.pem in them) on the controller; relative to the inventory'),
 });
 
 export interface TrustedCa {

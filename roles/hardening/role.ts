@@ -7,7 +7,7 @@
  * and the account infra connects with keeps its access. Outside judges (Lynis, ssh-audit)
  * measure the result: see README.md.
  */
-import { defineRole, z, apt, files, systemd, users, sysctl, command, meta, aide, UserError, privateAddress, type Task } from 'infra';
+import { defineRole, z, apt, files, systemd, users, sysctl, command, meta, confirm, aide, UserError, privateAddress, type Task } from 'infra';
 import { resolveRules, PORTLESS_PROTOCOLS, type AllowRule } from './firewall.js';
 import { securitySuiteTask, updatesTasks, catchUpHandler, CATCH_UP_HANDLER, UPDATE_PACKAGES } from './updates.js';
 import { accountsTasks, ACCOUNT_PACKAGES } from './accounts.js';
@@ -17,10 +17,8 @@ import { lynisTasks } from './lynis.js';
 
 const allowRule = z
   .object({
-    /** tcp/udp only: a port or a range "N-M". */
-    port: z.union([z.number().int().min(1).max(65535), z.string().regex(/^\d+(-\d+)?$/)]).optional(),
-    /** tcp/udp with a port, or a protocol opened as a whole: vrrp (keepalived). */
-    proto: z.enum(['tcp', 'udp', 'vrrp']).default('tcp'),
+    port: z.union([z.number().int().min(1).max(65535), z.string().regex(/^\d+(-\d+)?$/)]).optional().describe('tcp/udp only: a port or a range "N-M"'),
+    proto: z.enum(['tcp', 'udp', 'vrrp']).default('tcp').describe('tcp/udp with a port, or a protocol opened as a whole: vrrp (keepalived)'),
     from: z.array(z.string().min(1)).min(1),
     comment: z.string().optional(),
   })
@@ -79,6 +77,9 @@ export const SYSCTL_PROFILE: Record<string, string | number> = {
   'fs.suid_dumpable': 0,
 };
 
+/** Seconds after which a host rolls back an sshd or firewall change nobody confirmed. */
+const CONFIRM_WITHIN = 60;
+
 export const vars = z.object({
   ssh_port: z.number().int().min(1).max(65535).default(22),
   ssh_max_auth_tries: z.number().int().min(1).max(10).default(3),
@@ -96,14 +97,10 @@ export const vars = z.object({
     .array(z.string())
     .default(['sntrup761x25519-sha512@openssh.com', 'curve25519-sha256', 'curve25519-sha256@libssh.org', 'diffie-hellman-group16-sha512', 'diffie-hellman-group18-sha512', 'diffie-hellman-group-exchange-sha256']),
   ssh_host_key_algorithms: z.array(z.string()).default(['ssh-ed25519', 'rsa-sha2-512', 'rsa-sha2-256']),
-  /** Sessions per connection (infra needs one; a jump host's bastion role sets its own). */
-  ssh_max_sessions: z.number().int().min(1).default(2),
-  /** Diffie-Hellman group-exchange moduli smaller than this are removed from /etc/ssh/moduli. */
-  ssh_moduli_min_bits: z.number().int().min(2048).default(3072),
-  /** Hosts of this group are jump hosts: SSH open to ssh_allow_from, forwarding for jumps. */
-  ssh_jump_group: z.string().default('bastion'),
-  /** Who may SSH to a jump host (or to a host reached directly): CIDRs, groups or hosts. Empty = anyone. */
-  ssh_allow_from: z.array(z.string()).default([]),
+  ssh_max_sessions: z.number().int().min(1).default(2).describe("Sessions per connection (infra needs one; a jump host's bastion role sets its own)"),
+  ssh_moduli_min_bits: z.number().int().min(2048).default(3072).describe('Diffie-Hellman group-exchange moduli smaller than this are removed from /etc/ssh/moduli'),
+  ssh_jump_group: z.string().default('bastion').describe('Hosts of this group are jump hosts: SSH open to ssh_allow_from, forwarding for jumps'),
+  ssh_allow_from: z.array(z.string()).default([]).describe('Who may SSH to a jump host (or to a host reached directly): CIDRs, groups or hosts. Empty = anyone'),
   admin_users: z
     .array(
       z.object({
@@ -135,47 +132,53 @@ export const vars = z.object({
     .default(['telnet', 'inetutils-telnet', 'rsh-client', 'rsh-redone-client', 'nis', 'talk', 'ntalk', 'xinetd', 'tftp', 'ftp']),
 
   // Security updates (updates.ts)
-  /** The security suite's mirror; default per distribution (security.debian.org, security.ubuntu.com). */
-  security_mirror: z.string().url().optional(),
-  /** Its components; default per distribution (Debian: main; Ubuntu: main restricted universe multiverse). */
-  security_components: z.array(z.string().regex(/^[a-z0-9-]+$/)).min(1).optional(),
-  /** When this role adds the security suite to a host, install the pending security updates in that run. */
-  security_catch_up: z.boolean().default(true),
-  /** node exporter's textfile collector directory: pending updates, AIDE and Lynis results land here. */
-  textfile_dir: z.string().regex(/^\/[^\s"'`$\\]+$/).default('/var/lib/prometheus/node-exporter'),
+  security_mirror: z.string().url().optional().describe("The security suite's mirror; default per distribution (security.debian.org, security.ubuntu.com)"),
+  security_components: z
+    .array(z.string().regex(/^[a-z0-9-]+$/))
+    .min(1)
+    .optional()
+    .describe('Its components; default per distribution (Debian: main; Ubuntu: main restricted universe multiverse)'),
+  security_catch_up: z.boolean().default(true).describe('When this role adds the security suite to a host, install the pending security updates in that run'),
+  textfile_dir: z
+    .string()
+    .regex(/^\/[^\s"'`$\\]+$/)
+    .default('/var/lib/prometheus/node-exporter')
+    .describe("node exporter's textfile collector directory: pending updates, AIDE and Lynis results land here"),
 
   // Accounts (accounts.ts)
-  password_max_days: z.number().int().min(1).default(365),
-  password_min_days: z.number().int().min(0).default(1),
-  password_warn_days: z.number().int().min(0).default(14),
-  password_hash_rounds: z.number().int().min(5000).default(65536),
-  password_min_length: z.number().int().min(8).default(14),
-  /** umask for new accounts' files and home directories (login.defs UMASK). */
-  login_umask: z.string().regex(/^0?[0-7]{3}$/).default('027'),
-  /** Idle interactive shells end after this many seconds (TMOUT); 0 = never. */
-  shell_timeout: z.number().int().min(0).default(900),
+  password_max_days: z.number().int().min(1).default(365).describe('login.defs PASS_MAX_DAYS (new accounts; key-only admins never expire)'),
+  password_min_days: z.number().int().min(0).default(1).describe('login.defs PASS_MIN_DAYS'),
+  password_warn_days: z.number().int().min(0).default(14).describe('login.defs PASS_WARN_AGE'),
+  password_hash_rounds: z.number().int().min(5000).default(65536).describe('login.defs SHA_CRYPT_MIN_ROUNDS and SHA_CRYPT_MAX_ROUNDS'),
+  password_min_length: z.number().int().min(8).default(14).describe('pam_pwquality minlen'),
+  login_umask: z.string().regex(/^0?[0-7]{3}$/).default('027').describe("umask for new accounts' files and home directories (login.defs UMASK; HOME_MODE follows)"),
+  shell_timeout: z.number().int().min(0).default(900).describe('Idle interactive shells end after this many seconds (TMOUT); 0 = never'),
 
   // Kernel modules, core dumps, accounting (system.ts)
-  /** Modules that can never be loaded: unused network protocols, USB and FireWire storage. */
   blacklist_modules: z
     .array(z.string().regex(/^[a-z0-9_-]+$/))
-    .default(['dccp', 'sctp', 'rds', 'tipc', 'usb-storage', 'firewire-core', 'firewire-ohci', 'firewire-sbp2']),
+    .default(['dccp', 'sctp', 'rds', 'tipc', 'usb-storage', 'firewire-core', 'firewire-ohci', 'firewire-sbp2'])
+    .describe('Modules that can never be loaded: unused network protocols, USB and FireWire storage'),
 
   // File integrity (integrity.ts)
-  aide_paths: z.array(z.string().regex(/^\/[^\s]*$/)).min(1).default(['/etc', '/usr/bin', '/usr/sbin', '/usr/lib', '/usr/local', '/boot', '/root/.ssh']),
-  /** Paths (AIDE regular expressions) that change legitimately at run time. */
-  aide_exclude: z.array(z.string().regex(/^\/\S*$/)).default(['/etc/mtab$', '/etc/adjtime$', '/etc/ld\\.so\\.cache$']),
-  /** systemd OnCalendar of the AIDE check. */
-  aide_check_schedule: z.string().regex(/^[^\n]+$/).default('daily'),
-  /** Re-baseline AIDE after every dpkg run (security updates would otherwise alarm every day). */
-  aide_rebaseline_after_dpkg: z.boolean().default(true),
+  aide_paths: z
+    .array(z.string().regex(/^\/[^\s]*$/))
+    .min(1)
+    .default(['/etc', '/usr/bin', '/usr/sbin', '/usr/lib', '/usr/local', '/boot', '/root/.ssh'])
+    .describe('What AIDE watches'),
+  aide_exclude: z
+    .array(z.string().regex(/^\/\S*$/))
+    .default(['/etc/mtab$', '/etc/adjtime$', '/etc/ld\\.so\\.cache$'])
+    .describe('Paths (AIDE regular expressions) that change legitimately at run time'),
+  aide_check_schedule: z.string().regex(/^[^\n]+$/).default('daily').describe('systemd OnCalendar of the AIDE check'),
+  aide_rebaseline_after_dpkg: z.boolean().default(true).describe('Re-baseline AIDE after dpkg runs (security updates would otherwise alarm every day)'),
 
   // Lynis (lynis.ts)
-  lynis_schedule: z.string().regex(/^[^\n]+$/).default('weekly'),
-  /** Site decisions: Lynis tests to skip, each with the reason written into the profile. */
+  lynis_schedule: z.string().regex(/^[^\n]+$/).default('weekly').describe('systemd OnCalendar of the Lynis scan'),
   lynis_skip_tests: z
     .array(z.object({ test: z.string().regex(/^[A-Z]{3,5}-\d{4}(:[A-Za-z0-9_.-]+)?$/), reason: z.string().min(1) }).strict())
-    .default([]),
+    .default([])
+    .describe('Site decisions: Lynis tests to skip, each with the reason written into the profile'),
 });
 
 export type HardeningVars = z.output<typeof vars>;
@@ -190,15 +193,7 @@ export default defineRole({
     const inContainer = facts.container !== 'none';
     const spec = inventory.hosts.get(host.name)!;
     const isJumpHost = host.groups.includes(v.ssh_jump_group);
-    const direct = !spec.conn.bastion;
-
-    // SSH: who may connect. Hosts behind a jump host accept SSH only from it.
-    const sshFrom = isJumpHost || direct ? (v.ssh_allow_from.length ? v.ssh_allow_from : ['any']) : jumpHostAddresses(spec.conn.bastion!, hosts, v.ssh_jump_group);
-    const allow: AllowRule[] = [{ port: v.ssh_port, proto: 'tcp', from: sshFrom, comment: 'ssh' }];
-    // Openings declared by every group the host is in, then by the host's own vars.
-    for (const g of host.groups) allow.push(...groupAllow(g, inventory.groups.get(g)?.vars));
-    allow.push(...v.firewall.allow);
-    const rules = resolveRules(dedupe(allow), hosts);
+    const openings = firewallOpenings({ vars: v, host, hosts, inventory });
 
     const connectUser = spec.conn.user;
     const ssh = {
@@ -241,15 +236,12 @@ export default defineRole({
       // SSH
       files.template({ src: 'issue.net.hbs', dest: '/etc/issue.net', mode: '0644', owner: 'root', group: 'root' }),
       files.template({ src: 'issue.net.hbs', dest: '/etc/issue', mode: '0644', owner: 'root', group: 'root' }),
-      files.template({
-        src: 'sshd-hardening.conf.hbs',
-        dest: '/etc/ssh/sshd_config.d/20-hardening.conf',
-        mode: '0644',
-        owner: 'root',
-        group: 'root',
+      // Commit-confirmed: reloaded here, kept only if a new connection still gets in.
+      confirm.files({
+        files: [{ path: '/etc/ssh/sshd_config.d/20-hardening.conf', template: 'sshd-hardening.conf.hbs', mode: '0644', owner: 'root', group: 'root', vars: { ssh } }],
         validate: 'sshd -t -f %s',
-        vars: { ssh },
-        notify: 'reload ssh',
+        activate: 'systemctl reload ssh',
+        within: CONFIRM_WITHIN,
       }),
       sshModuliTask(v.ssh_moduli_min_bits),
       systemd.service({ name: 'ssh', enabled: true, state: 'started' }),
@@ -270,19 +262,21 @@ export default defineRole({
       ...systemTasks(v, facts),
 
       // Firewall
-      ...(v.firewall.enabled
+      ...(openings
         ? [
             files.directory({ path: '/etc/nftables.d', mode: '0755', owner: 'root', group: 'root' }),
-            files.template({ src: 'nftables.conf.hbs', dest: '/etc/nftables.conf', mode: '0755', owner: 'root', group: 'root', validate: 'nft -c -f %s', notify: 'reload nftables' }),
-            files.template({
-              src: 'infra.nft.hbs',
-              dest: '/etc/nftables.d/infra.nft',
-              mode: '0640',
-              owner: 'root',
-              group: 'root',
+            // The ruleset (main file + its include) as one commit-confirmed unit: loaded here,
+            // kept only if a new connection still gets in. Loading the old files does not drop
+            // a table they lack (a first install), so the rollback drops ours first then.
+            confirm.files({
+              files: [
+                { path: '/etc/nftables.conf', template: 'nftables.conf.hbs', mode: '0755', owner: 'root', group: 'root' },
+                { path: '/etc/nftables.d/infra.nft', template: 'infra.nft.hbs', mode: '0640', owner: 'root', group: 'root', vars: { rules: resolveRules(openings, hosts), logDrops: v.firewall.log_drops } },
+              ],
               validate: 'nft -c -f %s',
-              vars: { rules, logDrops: v.firewall.log_drops },
-              notify: 'reload nftables',
+              activate: 'systemctl reload-or-restart nftables',
+              rollback: '[ -e /etc/nftables.d/infra.nft ] || nft delete table inet infra_filter 2>/dev/null; systemctl reload-or-restart nftables',
+              within: CONFIRM_WITHIN,
             }),
             systemd.service({ name: 'nftables', enabled: true, state: 'started' }),
           ]
@@ -326,6 +320,8 @@ export default defineRole({
     ]);
   },
   handlers: {
+    // sshd and nftables configs are reloaded by their commit-confirmed tasks; `reload ssh` still
+    // follows the DH moduli file, `reload nftables` serves notifications an older run left pending.
     'reload ssh': systemd.reload('ssh'),
     'reload nftables': systemd.reload('nftables'),
     'restart fail2ban': systemd.restart('fail2ban'),
@@ -403,3 +399,26 @@ function dedupe(rules: AllowRule[]): AllowRule[] {
     return true;
   });
 }
+
+type FirewallContext = Pick<import('infra').RoleContext<z.output<typeof vars>>, 'vars' | 'hosts' | 'inventory'> & { host: { name: string; groups: string[] } };
+
+/**
+ * Every opening of a host's firewall as the inventory declares it (before resolveRules turns
+ * names into addresses), or null when the role leaves the firewall alone (firewall.enabled:
+ * false). Pure: the role installs exactly these, and `infra docs` documents them.
+ */
+export function firewallOpenings({ vars: v, host, hosts, inventory }: FirewallContext): AllowRule[] | null {
+  const spec = inventory.hosts.get(host.name)!;
+  const isJumpHost = host.groups.includes(v.ssh_jump_group);
+  const direct = !spec.conn.bastion;
+  // SSH: who may connect. Hosts behind a jump host accept SSH only from it.
+  const sshFrom = isJumpHost || direct ? (v.ssh_allow_from.length ? v.ssh_allow_from : ['any']) : jumpHostAddresses(spec.conn.bastion!, hosts, v.ssh_jump_group);
+  const allow: AllowRule[] = [{ port: v.ssh_port, proto: 'tcp', from: sshFrom, comment: 'ssh' }];
+  // Openings declared by every group the host is in, then by the host's own vars.
+  for (const g of host.groups) allow.push(...groupAllow(g, inventory.groups.get(g)?.vars));
+  allow.push(...v.firewall.allow);
+  return v.firewall.enabled ? dedupe(allow) : null;
+}
+
+/** For `infra docs`, which documents the rules this role installs (roles never import each other; src/ loads them). */
+export { resolveRules };

@@ -7,7 +7,7 @@
  * bastion's SSH answers only through the tunnel (and from `vpn_ssh_also_from`, the way infra
  * itself still comes in), refusing everyone else before the hardening firewall's openings.
  */
-import { defineRole, z, apt, files, systemd, command, meta, aide, wireguard, UserError, type Task } from 'infra';
+import { defineRole, z, apt, files, systemd, command, meta, confirm, aide, wireguard, UserError, type Task } from 'infra';
 
 const cidr4 = z.string().regex(/^\d{1,3}(\.\d{1,3}){3}\/\d{1,2}$/, 'an IPv4 address with its prefix, e.g. 10.99.0.1/24');
 const ipv4 = z.string().regex(/^\d{1,3}(\.\d{1,3}){3}$/, 'an IPv4 address, e.g. 10.99.0.2');
@@ -15,23 +15,22 @@ const ipv4 = z.string().regex(/^\d{1,3}(\.\d{1,3}){3}$/, 'an IPv4 address, e.g. 
 const wgKey = z.string().regex(/^[A-Za-z0-9+/]{42}[AEIMQUYcgkosw480]=$/, 'a WireGuard public key (44 characters of base64, from `wg pubkey`)');
 
 export const vars = z.object({
-  vpn_interface: z.string().regex(/^[a-z][a-z0-9]{0,14}$/).default('wg0'),
-  vpn_port: z.number().int().min(1).max(65535).default(51820),
-  /** The bastion's address in the tunnel, with the VPN subnet's prefix. */
-  vpn_address: cidr4.default('10.99.0.1/24'),
-  /** Operators: a name, their public key (they keep the private one), their tunnel address. */
+  vpn_interface: z.string().regex(/^[a-z][a-z0-9]{0,14}$/).default('wg0').describe('The WireGuard interface'),
+  vpn_port: z.number().int().min(1).max(65535).default(51820).describe('UDP port WireGuard listens on (hardening must open it)'),
+  vpn_address: cidr4.default('10.99.0.1/24').describe("The bastion's address in the tunnel, with the VPN subnet's prefix"),
   vpn_peers: z
     .array(z.object({ name: z.string().regex(/^[A-Za-z0-9_.@-]+$/), public_key: wgKey, address: ipv4 }).strict())
-    .default([]),
-  /** SSH to this host only through the tunnel (plus vpn_ssh_also_from). */
-  vpn_ssh_only: z.boolean().default(false),
-  /** Sources that may still reach SSH outside the tunnel when vpn_ssh_only is set (CIDRs): infra's own way in. */
-  vpn_ssh_also_from: z.array(cidr4).default([]),
-  /** hardening's: the SSH port, and who its firewall lets reach SSH (read here, never set). */
-  ssh_port: z.number().int().min(1).max(65535).default(22),
-  ssh_allow_from: z.array(z.string()).default([]),
-  /** node exporter's textfile collector directory (the same as hardening's). */
-  textfile_dir: z.string().regex(/^\/[^\s"'`$\\]+$/).default('/var/lib/prometheus/node-exporter'),
+    .default([])
+    .describe('Operators: a name, their public key (they keep the private one), their tunnel address; none = role skipped'),
+  vpn_ssh_only: z.boolean().default(false).describe('SSH to this host only through the tunnel (plus vpn_ssh_also_from)'),
+  vpn_ssh_also_from: z.array(cidr4).default([]).describe("Sources that may still reach SSH outside the tunnel when vpn_ssh_only is set: infra's own way in"),
+  ssh_port: z.number().int().min(1).max(65535).default(22).describe("hardening's SSH port (read)"),
+  ssh_allow_from: z.array(z.string()).default([]).describe("hardening's SSH sources (read: must include the VPN subnet)"),
+  textfile_dir: z
+    .string()
+    .regex(/^\/[^\s"'`$\\]+$/)
+    .default('/var/lib/prometheus/node-exporter')
+    .describe("node exporter's textfile collector directory (the same as hardening's)"),
 });
 
 export type VpnVars = z.output<typeof vars>;
@@ -65,16 +64,15 @@ export default defineRole({
       files.template({ src: 'wg.conf.hbs', dest: `/etc/wireguard/${i}.conf`, mode: '0600', owner: 'root', group: 'root', notify: 'reload wireguard' }),
       systemd.service({ name: `wg-quick@${i}`, enabled: true, state: 'started' }),
       // SSH through the tunnel only: a table of our own, evaluated before hardening's.
+      // Commit-confirmed: loaded here, kept only if a new connection of infra still gets in.
       v.vpn_ssh_only
-        ? files.template({
-            src: 'vpn.nft.hbs',
-            dest: '/etc/nftables.d/vpn.nft',
-            mode: '0640',
-            owner: 'root',
-            group: 'root',
+        ? confirm.files({
+            files: [{ path: '/etc/nftables.d/vpn.nft', template: 'vpn.nft.hbs', mode: '0640', owner: 'root', group: 'root', vars: { alsoFrom: v.vpn_ssh_also_from } }],
             validate: 'nft -c -f %s',
-            vars: { alsoFrom: v.vpn_ssh_also_from },
-            notify: 'reload nftables',
+            activate: 'systemctl reload-or-restart nftables',
+            // The old files do not drop a table they lack (a first install): drop ours first then.
+            rollback: '[ -e /etc/nftables.d/vpn.nft ] || nft delete table inet infra_vpn 2>/dev/null; systemctl reload-or-restart nftables',
+            within: 60,
           })
         : files.absent({ path: '/etc/nftables.d/vpn.nft', notify: 'drop the vpn ssh filter' }),
       // Handshakes and traffic per operator, for Prometheus.
@@ -94,7 +92,6 @@ export default defineRole({
   handlers: {
     // wg syncconf (the drop-in's ExecReload): peers change, the tunnel stays up.
     'reload wireguard': command.run({ cmd: "systemctl reload 'wg-quick@*.service'" }),
-    'reload nftables': systemd.reload('nftables'),
     'drop the vpn ssh filter': command.run({ cmd: 'if nft list table inet infra_vpn >/dev/null 2>&1; then nft delete table inet infra_vpn; fi' }),
     [AIDE_HANDLER]: aide.update({}),
   },

@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import { execOnHosts } from '../engine/adhoc.js';
-import { adhocOptions, adhocRequest, duration } from './options.js';
+import { adhocOptions, adhocRequest, commandTimeout, duration } from './options.js';
 import { withRunControl } from './process.js';
 
 export function register(program: Command): void {
@@ -11,7 +11,7 @@ export function register(program: Command): void {
       .argument('<command...>', 'the command, after --'),
     'JSON-lines events',
   )
-    .option('--timeout <duration>', 'per-host command timeout', duration, 600_000)
+    .option('--timeout <duration>', 'per-host command timeout, 1s to 24h', commandTimeout, 600_000)
     .option('--lock-wait <duration>', 'wait this long for a host locked by another run', duration, 0)
     .action(async (words: string[], o) => {
       process.exitCode = await withRunControl((control) =>

@@ -33,7 +33,8 @@ export function register(program: Command): void {
 }
 
 function load(o: { inventory: string; vaultPasswordFile?: string }): Promise<Inventory> {
-  return loadInventoryFor({ cwd: process.cwd(), inventory: o.inventory, vaultPasswordFile: o.vaultPasswordFile });
+  // Listing hosts needs no secret: without a vault password, vault values stay locked.
+  return loadInventoryFor({ cwd: process.cwd(), inventory: o.inventory, vaultPasswordFile: o.vaultPasswordFile, vaultOptional: true });
 }
 
 /** "@all" tree: groups by children, direct hosts as leaves. */

@@ -3,6 +3,7 @@ import { Command, Option, InvalidArgumentError } from 'commander';
 import type { RunRequest } from '../engine/run.js';
 import type { AdhocRequest } from '../engine/adhoc.js';
 import type { KeepaliveOptions } from '../engine/session.js';
+import { MAX_COMMAND_TIMEOUT_MS } from '../transport/types.js';
 
 export const collect = (v: string, prev: string[] = []): string[] => [...prev, v];
 
@@ -12,12 +13,21 @@ export function positiveInt(v: string): number {
   return n;
 }
 
-/** "5m", "30s", "1h", "90" (seconds) → milliseconds. */
+/** "5m", "30s", "1h", "90" (seconds) → milliseconds; at most 24h (a command's longest timeout). */
 export function duration(v: string): number {
   const m = /^(\d+(?:\.\d+)?)(ms|s|m|h)?$/.exec(v.trim());
   if (!m) throw new InvalidArgumentError('expected a duration like 30s, 5m or 1h');
   const n = Number(m[1]);
-  return Math.round(n * { ms: 1, s: 1000, m: 60_000, h: 3_600_000 }[(m[2] ?? 's') as 'ms' | 's' | 'm' | 'h']);
+  const ms = Math.round(n * { ms: 1, s: 1000, m: 60_000, h: 3_600_000 }[(m[2] ?? 's') as 'ms' | 's' | 'm' | 'h']);
+  if (ms > MAX_COMMAND_TIMEOUT_MS) throw new InvalidArgumentError('at most 24h');
+  return ms;
+}
+
+/** --timeout: 1s to 24h. There is no "unlimited": a wedged command must end, on the host and here. */
+export function commandTimeout(v: string): number {
+  const ms = duration(v);
+  if (ms < 1000) throw new InvalidArgumentError('a command timeout is 1s to 24h');
+  return ms;
 }
 
 export function inventoryOption(cmd: Command, required = true): Command {

@@ -9,7 +9,7 @@ import { gatherFacts } from '../facts/index.js';
 import type { Facts } from '../facts/types.js';
 import { redact } from '../secrets/secret.js';
 import { messageOf } from '../errors.js';
-import { HostUnreachable } from '../transport/types.js';
+import { HostUnreachable, type Transport } from '../transport/types.js';
 import { forEachLimit } from './batches.js';
 import { loadInventoryFor } from './input.js';
 import { RunSession, type KeepaliveOptions } from './session.js';
@@ -81,7 +81,15 @@ export async function execOnHosts(req: ExecRequest): Promise<number> {
 }
 
 /** Gathers facts from every selected host: host → facts, or host → error. Read-only: no lock, no record. */
-export async function factsOfHosts(req: AdhocRequest): Promise<Record<string, Facts | { error: string }>> {
+export function factsOfHosts(req: AdhocRequest): Promise<Record<string, Facts | { error: string }>> {
+  return readFromHosts(req, (t) => gatherFacts((cmd) => t.run(cmd)));
+}
+
+/**
+ * Runs `read` (read-only commands: facts, versions) on every selected host's connection:
+ * host → its result, or host → error. No lock, no record: nothing changes.
+ */
+export async function readFromHosts<T>(req: AdhocRequest, read: (t: Transport) => Promise<T>): Promise<Record<string, T | { error: string }>> {
   const inventory = await loadInventoryFor(req);
   const hosts = selectHosts(inventory, req.limit ?? 'all');
   const pool = new TransportPool(inventory, {
@@ -90,13 +98,13 @@ export async function factsOfHosts(req: AdhocRequest): Promise<Record<string, Fa
     keepaliveIntervalMs: req.keepalive?.intervalMs,
     keepaliveCountMax: req.keepalive?.countMax,
   });
-  const out: Record<string, Facts | { error: string }> = {};
+  const out: Record<string, T | { error: string }> = {};
   try {
     await forEachLimit(hosts, req.forks, async (host) => {
       try {
         const t = pool.get(host);
         await t.connect();
-        out[host] = await gatherFacts((cmd) => t.run(cmd));
+        out[host] = await read(t);
       } catch (e) {
         out[host] = { error: redact(messageOf(e)) };
       }

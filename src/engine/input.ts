@@ -13,6 +13,8 @@ import type { Inventory } from '../inventory/types.js';
 import { moduleRegistry } from '../modules/index.js';
 import { createRenderer, type Renderer } from '../render/template.js';
 import { Keyring, createDecryptor } from '../secrets/vault.js';
+import { Secret } from '../secrets/secret.js';
+import type { VaultDecryptor } from '../secrets/types.js';
 
 /** The repository's own top-level directory (for the shared templates/). */
 export const INFRA_HOME = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
@@ -26,6 +28,12 @@ export interface InputRequest {
   limit?: string;
   extraVars: string[];
   vaultPasswordFile?: string;
+  /**
+   * No vault password given (check, inventory listing): each !vault value stands in as an
+   * opaque Secret (its type is checked, its content is not), so an inventory holding secrets
+   * validates anywhere. Apply and plan never set it: they need the real values.
+   */
+  vaultOptional?: boolean;
 }
 
 export interface RunInput {
@@ -44,14 +52,21 @@ export async function loadKeyring(req: Pick<InputRequest, 'vaultPasswordFile'>):
   return Keyring.fromSources({ passwordFile: req.vaultPasswordFile, env: process.env });
 }
 
-export async function loadInventoryFor(req: Pick<InputRequest, 'cwd' | 'inventory' | 'vaultPasswordFile'>): Promise<Inventory> {
+/** Stands in for every !vault value when no password is given and none is needed. */
+export const lockedDecryptor: VaultDecryptor = { decrypt: () => new Secret('(a vault value, not decrypted)') };
+
+function decryptorFor(keyring: Keyring, vaultOptional?: boolean): VaultDecryptor {
+  return vaultOptional && keyring.isEmpty() ? lockedDecryptor : createDecryptor(keyring);
+}
+
+export async function loadInventoryFor(req: Pick<InputRequest, 'cwd' | 'inventory' | 'vaultPasswordFile' | 'vaultOptional'>): Promise<Inventory> {
   const keyring = await loadKeyring(req);
-  return loadInventory(req.inventory, { cwd: req.cwd, decryptor: createDecryptor(keyring) });
+  return loadInventory(req.inventory, { cwd: req.cwd, decryptor: decryptorFor(keyring, req.vaultOptional) });
 }
 
 export async function loadRunInput(req: InputRequest): Promise<RunInput> {
   const keyring = await loadKeyring(req);
-  const decryptor = createDecryptor(keyring);
+  const decryptor = decryptorFor(keyring, req.vaultOptional);
   const inventory = await loadInventory(req.inventory, { cwd: req.cwd, decryptor });
   const renderer = createRenderer({ sharedDir: join(INFRA_HOME, 'templates') });
   const extraVars = parseExtraVars(req.extraVars, req.cwd);

@@ -3,7 +3,7 @@
  * once. Never throws: a module error fails the task; a lost connection fails it and makes the
  * host unreachable; an abort fails it and stops the host.
  */
-import type { Check, HostContext } from '../modules/types.js';
+import { hasChanges, type Check, type HostContext } from '../modules/types.js';
 import type { Reporter, TaskStatus } from '../report/events.js';
 import { HostUnreachable } from '../transport/types.js';
 import { redact } from '../secrets/secret.js';
@@ -51,6 +51,7 @@ export async function runTask(
       status: r.status,
       changes: r.check?.changes ?? [],
       reason: r.check?.reason,
+      warning: r.check?.warning,
       diff: r.check?.diff,
       error: r.error === undefined ? undefined : redact(r.error),
       ms: Date.now() - t0,
@@ -64,7 +65,7 @@ export async function runTask(
   try {
     const c = await mod.check(ctx, parsed.data);
     if (env.plan && !o.handler) env.plan.record(h.name, o.playIndex, label, mod.name, c);
-    if (c.changes.length === 0) return finish({ status: c.skipped ? 'skipped' : 'ok', check: c });
+    if (!hasChanges(c)) return finish({ status: c.skipped ? 'skipped' : 'ok', check: c });
     if (env.checkMode) return finish({ status: 'changed', check: c });
     await mod.apply(ctx, parsed.data, c);
     if (env.verify) {

@@ -10,7 +10,7 @@
 import { access, readdir, readFile } from 'node:fs/promises';
 import { isIPv4 } from 'node:net';
 import { join } from 'node:path';
-import { loadRunInput, type InputRequest, type RunInput } from './input.js';
+import { loadRunInput, rolesDirs, type InputRequest, type RunInput } from './input.js';
 import { preparePlaysOf } from './prepare.js';
 import { defaultFacts } from '../facts/index.js';
 import type { Facts } from '../facts/types.js';
@@ -21,9 +21,10 @@ import { UserError, UserErrors, type SourcePos } from '../errors.js';
 import { describeParamsError, taskLabel } from './task-label.js';
 import type { BoundTask, PreparedPlay } from './types.js';
 import { templateData } from './host-context.js';
+import { checkRunbookLinks } from '../docs/runbook-links.js';
 
 export async function checkInput(req: InputRequest): Promise<string> {
-  const input = await loadRunInput(req);
+  const input = await loadRunInput({ ...req, vaultOptional: true });
   const plays = preparePlaysOf(input, req.limit);
   const roles = new Map(input.plays.flatMap((p) => p.roles.map((r) => [r.role.name, r.role.dir] as const)));
   // Templates next to the playbook count too (not for `infra run ROLE`: its directory is the cwd).
@@ -36,6 +37,7 @@ export async function checkInput(req: InputRequest): Promise<string> {
     }
   }
   await checkTasksOffline(input, plays);
+  await checkRunbookLinks(rolesDirs(req.cwd), req.cwd);
   const hosts = new Set(plays.flatMap((p) => p.hosts));
   return `${input.inventory.hosts.size} hosts in ${input.inventory.env}, ${plays.length} plays over ${hosts.size} hosts, ${roles.size} roles, ${templates} templates`;
 }

@@ -8,8 +8,8 @@ import { quote, raw, sh } from '../shell/quote.js';
 import { parseAptPolicy, parseDpkgQuery, splitPin } from './apt-parse.js';
 import { parseProbe, probeCommand, sha256, type FileState } from './file-state.js';
 import { applyFile, planFile, type DesiredFile, type FilePlan } from './file-plan.js';
-import { runChecked, splitSections } from './run-checked.js';
-import { defineModule, unchanged, type Change, type Check, type Diff } from './types.js';
+import { readChecked, runChecked, splitSections } from './run-checked.js';
+import { defineModule, nonEmpty, unchanged, type Change, type Check, type Diff } from './types.js';
 
 const LISTS = '/var/lib/apt/lists';
 /** apt's own "update succeeded" stamp (Ubuntu touches it after every update; we do too). */
@@ -59,7 +59,7 @@ export const update = defineModule<UpdateParams, z.input<typeof updateParams>>({
   params: updateParams,
   describe: (p) => `cache valid ${p.cacheValidTime}s`,
   async check(host, p) {
-    const r = await runChecked(host, LISTS_AGE_COMMAND, 'read apt lists age');
+    const r = await readChecked(host, LISTS_AGE_COMMAND, 'read apt lists age');
     const age = parseListsAge(r.stdout);
     const why = p.cacheValidTime === 0 ? 'cacheValidTime is 0' : staleReason(age, p.cacheValidTime);
     if (!why) return unchanged(`package lists are ${age.ageSeconds}s old (valid ${p.cacheValidTime}s)`);
@@ -102,7 +102,7 @@ export function decidePackages(
   installed: Map<string, string>,
   candidates: Map<string, string | null>,
   stale: string | undefined,
-): Check {
+): Check<PackagesData> {
   const changes: Change[] = [];
   const diff: Diff[] = [];
   const data: PackagesData = { install: [], remove: [] };
@@ -131,7 +131,7 @@ export function decidePackages(
     diff.push({ kind: 'package', name, before: have, after: to });
     data.install.push(pinned ? `${name}=${pinned}` : name);
   }
-  if (changes.length === 0) return unchanged(`${ok.join(', ')}`);
+  if (!nonEmpty(changes)) return unchanged(`${ok.join(', ')}`);
   if (data.install.length > 0 && stale) {
     changes.unshift({ what: 'apt-get update', from: stale });
     data.updateFirst = stale;
@@ -139,7 +139,7 @@ export function decidePackages(
   return { changes, diff, data };
 }
 
-export const packages = defineModule<PackagesParams, z.input<typeof packagesParams>>({
+export const packages = defineModule<PackagesParams, z.input<typeof packagesParams>, PackagesData>({
   name: 'apt.packages',
   params: packagesParams,
   describe: (p) => p.names.join(', '),
@@ -154,13 +154,13 @@ export const packages = defineModule<PackagesParams, z.input<typeof packagesPara
       p.state === 'absent' ? ':' : sh`apt-cache policy ${names} 2>/dev/null`,
       'exit 0',
     ].join('\n');
-    const r = await runChecked(host, script, 'read package versions');
+    const r = await readChecked(host, script, 'read package versions');
     const s = splitSections(r.stdout, MARK);
     const stale = staleReason(parseListsAge(s.get('age') ?? ''), p.cacheValidTime);
     return decidePackages(p, parseDpkgQuery(s.get('dpkg') ?? ''), parseAptPolicy(s.get('policy') ?? ''), stale);
   },
   async apply(host, p, c) {
-    const d = c.data as PackagesData;
+    const d = c.data;
     const cmds: string[] = [];
     if (d.updateFirst) cmds.push(UPDATE_COMMAND);
     if (d.install.length) {
@@ -215,7 +215,7 @@ interface RepoData {
   remove: string[];
 }
 
-export const repository = defineModule<RepositoryParams, z.input<typeof repositoryParams>>({
+export const repository = defineModule<RepositoryParams, z.input<typeof repositoryParams>, RepoData>({
   name: 'apt.repository',
   params: repositoryParams,
   describe: (p) => p.name,
@@ -228,25 +228,22 @@ export const repository = defineModule<RepositoryParams, z.input<typeof reposito
     const script = wants
       .map((w) => `echo ${MARK}${w.path}\n${probeCommand(w.path, p.state === 'present' ? { unlessSha: sha256(w.content) } : 'never')}`)
       .join('\n');
-    const r = await runChecked(host, script, `read ${p.name} repository files`);
+    const r = await readChecked(host, script, `read ${p.name} repository files`);
     const s = splitSections(r.stdout, MARK);
     const states = wants.map((w) => parseProbe(s.get(w.path) ?? ''));
     if (p.state === 'absent') {
       const present = wants.filter((_, i) => states[i].kind !== 'absent').map((w) => w.path);
-      if (present.length === 0) return unchanged(`repository ${p.name} is not configured`);
-      return { changes: present.map((f) => ({ what: 'remove', from: f })), data: { files: [], remove: present } satisfies RepoData };
+      const changes = present.map((f) => ({ what: 'remove', from: f }));
+      if (!nonEmpty(changes)) return unchanged(`repository ${p.name} is not configured`);
+      return { changes, data: { files: [], remove: present } };
     }
     const files = wants.map((want, i) => ({ want, state: states[i], plan: planFile(want, states[i]) }));
     const changes = files.flatMap((f) => f.plan.changes.map((ch) => ({ ...ch, what: `${f.want.path}: ${ch.what}` })));
-    if (changes.length === 0) return unchanged(`repository ${p.name} is configured`);
-    return {
-      changes,
-      diff: files.flatMap((f) => (f.plan.diff ? [f.plan.diff] : [])),
-      data: { files, remove: [] } satisfies RepoData,
-    };
+    if (!nonEmpty(changes)) return unchanged(`repository ${p.name} is configured`);
+    return { changes, diff: files.flatMap((f) => (f.plan.diff ? [f.plan.diff] : [])), data: { files, remove: [] } };
   },
   async apply(host, p, c) {
-    const d = c.data as RepoData;
+    const d = c.data;
     if (d.remove.length) await runChecked(host, sh`rm -f -- ${d.remove}`, `remove repository ${p.name}`);
     if (d.files.length) await runChecked(host, 'mkdir -p /etc/apt/keyrings /etc/apt/sources.list.d', 'create /etc/apt/keyrings');
     for (const f of d.files) await applyFile(host, f.want, f.state, f.plan);

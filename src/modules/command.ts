@@ -6,6 +6,7 @@
 import { z } from 'zod';
 import { quote, sh } from '../shell/quote.js';
 import { commandFailed } from './run-checked.js';
+import { MAX_COMMAND_TIMEOUT_MS } from '../transport/types.js';
 import { defineModule, unchanged, type Check } from './types.js';
 
 const commandParams = z
@@ -22,7 +23,8 @@ const commandParams = z
     onlyIf: z.string().min(1).optional(),
     /** Working directory. */
     chdir: z.string().startsWith('/').optional(),
-    timeoutMs: z.number().int().positive().optional(),
+    /** 1 ms to 24 h (default 10 min). */
+    timeoutMs: z.number().int().positive().max(MAX_COMMAND_TIMEOUT_MS).optional(),
   })
   .strict();
 export type CommandParams = z.infer<typeof commandParams>;

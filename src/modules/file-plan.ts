@@ -1,10 +1,14 @@
 /**
  * The shared decision for every module that writes a whole file (file, copy, template, line,
  * block, authorizedKey, unit, sysctl): compare what is there with what we want, say what
- * changes, and make it so with one put() (content) or one chmod/chown (attributes only).
+ * changes, and make it so with one put(). Attribute-only changes are a put() too: a chmod or
+ * chown by path would follow a symlink swapped in between check and apply.
  */
 import { z } from 'zod';
 import { sh } from '../shell/quote.js';
+import { PINNED_DIR_FUNCTIONS } from '../shell/pinned-dir.js';
+import { chownSpec } from '../transport/files.js';
+import { ACCOUNT_HINT, isAccountId } from '../shell/account.js';
 import { runChecked } from './run-checked.js';
 import { sha256, type FileState } from './file-state.js';
 import type { Change, Diff, HostContext } from './types.js';
@@ -21,7 +25,10 @@ export const modeSchema = z
     return s.padStart(4, '0');
   });
 
-export const ownerSchema = z.union([z.string().min(1), z.number().int().nonnegative().transform(String)]);
+/** owner/group: an account name or a numeric id (a YAML number is an id). */
+export const ownerSchema = z
+  .union([z.string(), z.number().int().nonnegative().transform(String)])
+  .refine(isAccountId, { message: `must be ${ACCOUNT_HINT}` });
 
 /** mode/owner/group accepted by every writer. */
 export const attrsShape = {
@@ -52,10 +59,8 @@ export interface DesiredFile extends FileAttrs {
 export interface FilePlan {
   changes: Change[];
   diff?: Diff;
-  /** Content must be (re)written. */
+  /** The file must be (re)written: its content, or only its mode/owner/group, differ. */
   write: boolean;
-  /** Only mode/owner/group differ. */
-  attrs: boolean;
 }
 
 const sameId = (want: string | undefined, name: string | undefined, id: number | undefined): boolean =>
@@ -87,7 +92,6 @@ export function planFile(want: DesiredFile, state: FileState): FilePlan {
       changes: [{ what: state.kind === 'link' ? 'replace symlink with file' : 'create', to: `${want.content.length} bytes` }],
       diff: { kind: 'file', path: want.path, before: null, after: diffText(want.content), sensitive },
       write: true,
-      attrs: false,
     };
   }
   const attrs = attrChanges(state, want);
@@ -96,35 +100,41 @@ export function planFile(want: DesiredFile, state: FileState): FilePlan {
       changes: [{ what: 'content', from: `sha256 ${state.sha256?.slice(0, 12)}`, to: `sha256 ${wantSha.slice(0, 12)}` }, ...attrs],
       diff: { kind: 'file', path: want.path, before: diffText(state.content, state), after: diffText(want.content), sensitive },
       write: true,
-      attrs: false,
     };
   }
-  return { changes: attrs, write: false, attrs: attrs.length > 0 };
+  return { changes: attrs, write: attrs.length > 0 };
+}
+
+/** The mode a file gets when none is asked for: an existing file keeps its own; a new secret is 0600. */
+export function defaultMode(want: DesiredFile, state: FileState): string {
+  if (state.kind === 'file' && state.mode) return state.mode;
+  return want.sensitive ? '0600' : '0644';
 }
 
 /** Makes the file what planFile() compared against. */
 export async function applyFile(host: HostContext, want: DesiredFile, state: FileState, plan: FilePlan): Promise<void> {
+  if (!plan.write) return;
   const exists = state.kind === 'file';
-  if (plan.write) {
-    await host.put(want.path, want.content, {
-      mode: want.mode ?? (exists ? state.mode : '0644'),
-      // Keep the old owner/group unless asked otherwise: a rewrite must not steal a file.
-      owner: want.owner ?? (exists ? String(state.uid) : undefined),
-      group: want.group ?? (exists ? String(state.gid) : undefined),
-      validate: want.validate,
-    });
-  } else if (plan.attrs) {
-    await setAttrs(host, want.path, want);
-  }
+  await host.put(want.path, want.content, {
+    mode: want.mode ?? defaultMode(want, state),
+    // Keep the old owner/group unless asked otherwise: a rewrite must not steal a file.
+    owner: want.owner ?? (exists ? String(state.uid) : undefined),
+    group: want.group ?? (exists ? String(state.gid) : undefined),
+    validate: want.validate,
+  });
 }
 
-export async function setAttrs(host: HostContext, path: string, a: FileAttrs): Promise<void> {
-  const cmds: string[] = [];
-  if (a.owner !== undefined) cmds.push(sh`chown ${a.owner} -- ${path}`);
-  if (a.group !== undefined) cmds.push(sh`chgrp ${a.group} -- ${path}`);
-  // chmod last: chown clears setuid/setgid bits.
-  if (a.mode !== undefined) cmds.push(sh`chmod ${a.mode} -- ${path}`);
-  if (cmds.length > 0) await runChecked(host, cmds.join(' && '), `set mode/owner of ${path}`);
+/**
+ * Creates a directory (and missing parents, 0755) when asked, then sets its mode/owner on the
+ * pinned directory itself (".", never a path root could be redirected through).
+ */
+export async function ensureDirectory(host: HostContext, path: string, a: FileAttrs, create: boolean): Promise<void> {
+  const steps = [sh`infra_walk ${path} ${create ? 'create' : 'exists'}`];
+  const spec = chownSpec(a.owner, a.group);
+  if (spec) steps.push(sh`chown -- ${spec} .`);
+  // chmod after chown: chown clears setuid/setgid bits.
+  if (a.mode !== undefined) steps.push(sh`chmod -- ${a.mode} .`);
+  await runChecked(host, `${PINNED_DIR_FUNCTIONS}\n${steps.join(' &&\n')}`, `${create ? 'create' : 'set mode/owner of'} ${path}`);
 }
 
 /** Lines of a text file without the trailing empty element; absent → []. */

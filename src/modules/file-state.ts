@@ -20,6 +20,8 @@ export interface FileState {
   sha256?: string;
   /** undefined when not fetched. */
   content?: Buffer;
+  /** Where a symlink points (kind "link"). */
+  linkTarget?: string;
 }
 
 /** Files larger than this are not fetched for a diff. */
@@ -45,6 +47,7 @@ function probeBody(fetch: Fetch): string {
     `if [ -L "$p" ]; then k=link; elif [ -d "$p" ]; then k=directory; elif [ -f "$p" ]; then k=file; elif [ -e "$p" ]; then k=other; else k=absent; fi`,
     `if [ "$k" = absent ]; then echo absent; else`,
     `  printf '%s ' "$k"; stat -c '%a %U %G %u %g %s' -- "$p"`,
+    `  if [ "$k" = link ]; then printf 'target:'; readlink -- "$p"; fi`,
     `  if [ "$k" = file ]; then s=$(sha256sum < "$p" | cut -d' ' -f1); echo "$s"; ${fetchCmd || ':'}; fi`,
     `fi`,
   ].join('\n');
@@ -76,6 +79,10 @@ export function parseProbe(text: string): FileState {
     gid: Number(gid),
     size: Number(size),
   };
+  if (kind === 'link') {
+    const target = lines.find((l) => l.startsWith('target:'));
+    if (target !== undefined) state.linkTarget = target.slice('target:'.length);
+  }
   if (kind === 'file') {
     state.sha256 = lines[1]?.trim();
     const content = lines.find((l) => l.startsWith('content:'));

@@ -8,11 +8,11 @@ import { z } from 'zod';
 import { Secret, containsSecret } from '../secrets/secret.js';
 import { sh } from '../shell/quote.js';
 import type { FileState } from './file-state.js';
-import { attrChanges, attrsShape, diffText, joinLines, setAttrs, splitLines, validateSchema, type DesiredFile, type FilePlan } from './file-plan.js';
+import { applyFile, attrChanges, attrsShape, diffText, ensureDirectory, joinLines, splitLines, validateSchema, type DesiredFile, type FilePlan } from './file-plan.js';
 import { applyWholeFile, checkWholeFile, fileCheck, pathSchema, readState, renderTemplate, type WriteData } from './whole-file.js';
 import { editBlock, editLine, isValidRegexp } from './line-edit.js';
 import { runChecked } from './run-checked.js';
-import { defineModule, unchanged, type Check, type HostContext } from './types.js';
+import { defineModule, nonEmpty, unchanged, type Changes, type Check, type HostContext } from './types.js';
 
 const regexpSchema = z.string().refine(isValidRegexp, 'invalid regular expression (JavaScript syntax)');
 
@@ -58,7 +58,7 @@ async function wantedContent(host: HostContext, p: FileParams): Promise<{ conten
   return { content, secret: containsSecret(content) };
 }
 
-export const file = defineModule<FileParams, z.input<typeof fileParams>>({
+export const file = defineModule<FileParams, z.input<typeof fileParams>, WriteData>({
   name: 'files.file',
   params: fileParams,
   describe: (p) => p.path,
@@ -74,7 +74,7 @@ export const file = defineModule<FileParams, z.input<typeof fileParams>>({
 const copyParams = z.object({ src: z.string().min(1), dest: pathSchema, ...writerShape }).strict();
 export type CopyParams = z.infer<typeof copyParams>;
 
-export const copy = defineModule<CopyParams, z.input<typeof copyParams>>({
+export const copy = defineModule<CopyParams, z.input<typeof copyParams>, WriteData>({
   name: 'files.copy',
   params: copyParams,
   describe: (p) => p.dest,
@@ -89,7 +89,7 @@ const templateParams = z
   .strict();
 export type TemplateParams = z.infer<typeof templateParams>;
 
-export const template = defineModule<TemplateParams, z.input<typeof templateParams>>({
+export const template = defineModule<TemplateParams, z.input<typeof templateParams>, WriteData>({
   name: 'files.template',
   params: templateParams,
   describe: (p) => p.dest,
@@ -127,19 +127,33 @@ const lineParams = z
   .refine((p) => !(p.insertAfter && p.insertBefore), { message: 'give insertAfter or insertBefore, not both' });
 export type LineParams = z.infer<typeof lineParams>;
 
+/** An edit's data: the write, or (check mode only) the file it expects an earlier task to create. */
+type EditData = WriteData | { missing: string };
+
+const missingError = (path: string): Error => new Error(`${path} does not exist (set create: true to create it)`);
+
 /** check() of an in-place edit: fetch the whole file, edit it locally, compare. */
 async function checkEdit(
   host: HostContext,
   p: { path: string; create: boolean; state: 'present' | 'absent'; sensitive: boolean; mode?: string; owner?: string; group?: string; validate?: string },
   edit: (lines: string[]) => string[],
-): Promise<Check> {
+): Promise<Check<EditData>> {
   const state = await readState(host, p.path, 'always');
+  if (state.kind === 'link') {
+    // Editing "the file" would replace the link with a file holding only the edit (Ubuntu's
+    // /etc/resolv.conf), and following it would have root write wherever the link points.
+    throw new Error(
+      `refusing to edit ${p.path}: it is a symlink to ${state.linkTarget ?? '?'}; files.line/files.block edit regular files only ` +
+        `(give the target's path to edit it, or use files.file to replace the link)`,
+    );
+  }
+  if (state.kind !== 'absent' && state.kind !== 'file') throw new Error(`${p.path} is a ${state.kind}, not a regular file`);
   if (state.kind === 'absent') {
     if (p.state === 'absent') return unchanged(`${p.path} does not exist`);
     if (!p.create) {
       // In a plan an earlier task (a package) may create it; in a real run it must exist by now.
-      if (host.checkMode) return { changes: [{ what: 'edit', from: 'missing (expected from an earlier task)' }] };
-      throw new Error(`${p.path} does not exist (set create: true to create it)`);
+      if (host.checkMode) return { changes: [{ what: 'edit', from: 'missing (expected from an earlier task)' }], data: { missing: p.path } };
+      throw missingError(p.path);
     }
   }
   const before = splitLines(state.content);
@@ -147,19 +161,24 @@ async function checkEdit(
   const want: DesiredFile = { ...p, content, sensitive: p.sensitive || containsSecret(content) };
   if (state.kind === 'file' && state.content && Buffer.compare(state.content, content) === 0) {
     const attrs = attrChanges(state, p);
-    const plan: FilePlan = { changes: attrs, write: false, attrs: attrs.length > 0 };
-    if (attrs.length === 0) return unchanged(`${p.path} already ${p.state === 'present' ? 'has' : 'lacks'} it`);
-    return { changes: attrs, data: { want, state, plan } satisfies WriteData };
+    const plan: FilePlan = { changes: attrs, write: attrs.length > 0 };
+    if (!nonEmpty(attrs)) return unchanged(`${p.path} already ${p.state === 'present' ? 'has' : 'lacks'} it`);
+    return { changes: attrs, data: { want, state, plan } };
   }
   return fileCheck(want, state);
 }
 
-export const line = defineModule<LineParams, z.input<typeof lineParams>>({
+async function applyEdit(host: HostContext, c: Changes<EditData>): Promise<void> {
+  if ('missing' in c.data) throw missingError(c.data.missing);
+  await applyFile(host, c.data.want, c.data.state, c.data.plan);
+}
+
+export const line = defineModule<LineParams, z.input<typeof lineParams>, EditData>({
   name: 'files.line',
   params: lineParams,
   describe: (p) => `${p.path}: ${p.line ?? p.regexp}`,
   check: (host, p) => checkEdit(host, p, (lines) => editLine(lines, p)),
-  apply: (host, _p, c) => applyWholeFile(host, c),
+  apply: (host, _p, c) => applyEdit(host, c),
 });
 
 const blockParams = z
@@ -177,12 +196,12 @@ const blockParams = z
   .refine((p) => !(p.insertAfter && p.insertBefore), { message: 'give insertAfter or insertBefore, not both' });
 export type BlockParams = z.infer<typeof blockParams>;
 
-export const block = defineModule<BlockParams, z.input<typeof blockParams>>({
+export const block = defineModule<BlockParams, z.input<typeof blockParams>, EditData>({
   name: 'files.block',
   params: blockParams,
   describe: (p) => `${p.path} (${p.marker.replace('{mark}', p.markerBegin)})`,
   check: (host, p) => checkEdit(host, p, (lines) => editBlock(lines, p)),
-  apply: (host, _p, c) => applyWholeFile(host, c),
+  apply: (host, _p, c) => applyEdit(host, c),
 });
 
 // ---------------------------------------------------------------- files.directory
@@ -190,7 +209,7 @@ export const block = defineModule<BlockParams, z.input<typeof blockParams>>({
 const directoryParams = z.object({ path: pathSchema, ...attrsShape }).strict();
 export type DirectoryParams = z.infer<typeof directoryParams>;
 
-export const directory = defineModule<DirectoryParams, z.input<typeof directoryParams>>({
+export const directory = defineModule<DirectoryParams, z.input<typeof directoryParams>, FileState>({
   name: 'files.directory',
   params: directoryParams,
   describe: (p) => p.path,
@@ -199,12 +218,10 @@ export const directory = defineModule<DirectoryParams, z.input<typeof directoryP
     if (state.kind === 'absent') return { changes: [{ what: 'create directory', to: p.mode }], data: state };
     if (state.kind !== 'directory') throw new Error(`${p.path} is a ${state.kind}, not a directory`);
     const changes = attrChanges(state, p);
-    return changes.length ? { changes, data: state } : unchanged(`${p.path} exists`);
+    return nonEmpty(changes) ? { changes, data: state } : unchanged(`${p.path} exists`);
   },
   async apply(host, p, c) {
-    const state = c.data as FileState;
-    if (state.kind === 'absent') await runChecked(host, sh`mkdir -p -- ${p.path}`, `create ${p.path}`);
-    await setAttrs(host, p.path, p);
+    await ensureDirectory(host, p.path, p, c.data.kind === 'absent');
   },
 });
 

@@ -15,7 +15,7 @@ import { z } from 'zod';
 import { sh } from '../shell/quote.js';
 import { pathSchema } from './whole-file.js';
 import { commandFailed, splitSections } from './run-checked.js';
-import { defineModule, unchanged, type Change, type Check, type HostContext } from './types.js';
+import { defineModule, nonEmpty, unchanged, type Change, type Check, type HostContext } from './types.js';
 
 const MARK = '@@infra-haproxy@@';
 const POLL_MS = 500;
@@ -96,8 +96,13 @@ export function settled(state: AdminState, s: ServerStatus): boolean {
   return state === 'ready' ? s.op === RUNNING : s.sessions === 0;
 }
 
+/** What apply() needs from check(): whether the state must be set (else only wait). */
+interface ServerData {
+  set: boolean;
+}
+
 /** The decision, pure. */
-export function decideServer(p: ServerParams, s: ServerStatus): Check {
+export function decideServer(p: ServerParams, s: ServerStatus): Check<ServerData> {
   const id = `${p.backend}/${p.server}`;
   const have = adminStateOf(s.admin);
   const changes: Change[] = [];
@@ -110,7 +115,7 @@ export function decideServer(p: ServerParams, s: ServerStatus): Check {
     );
   }
   const held = s.admin & (ADMIN.IMAINT | ADMIN.CMAINT | ADMIN.RMAINT | ADMIN.HMAINT) ? ` (also held in maintenance by haproxy: admin state 0x${s.admin.toString(16)})` : '';
-  if (changes.length === 0) return unchanged(`${id} is ${have} (${s.status}, ${s.sessions} sessions)${held}`);
+  if (!nonEmpty(changes)) return unchanged(`${id} is ${have} (${s.status}, ${s.sessions} sessions)${held}`);
   return {
     changes,
     diff: have === p.state ? undefined : [{ kind: 'value', name: id, before: have, after: p.state }],
@@ -139,7 +144,7 @@ async function readStatus(host: HostContext, p: ServerParams): Promise<ServerSta
   return status;
 }
 
-export const server = defineModule<ServerParams, z.input<typeof serverParams>>({
+export const server = defineModule<ServerParams, z.input<typeof serverParams>, ServerData>({
   name: 'haproxy.server',
   params: serverParams,
   describe: (p) => `${p.backend}/${p.server} ${p.state}`,
@@ -147,7 +152,7 @@ export const server = defineModule<ServerParams, z.input<typeof serverParams>>({
     return decideServer(p, await readStatus(host, p));
   },
   async apply(host, p, c) {
-    if ((c.data as { set: boolean }).set) {
+    if (c.data.set) {
       const r = await host.run(socketCommand(p.socket, `set server ${p.backend}/${p.server} state ${p.state}`));
       // Success is an empty answer; anything else is haproxy saying why not.
       if (r.code !== 0 || r.stdout.trim()) throw new Error(`set server ${p.backend}/${p.server} state ${p.state}: ${r.stdout.trim() || r.stderr.trim()}`);

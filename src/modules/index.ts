@@ -10,10 +10,12 @@ import * as meta from './meta.js';
 import * as tls from './tls.js';
 import * as cluster from './cluster.js';
 import * as haproxy from './haproxy.js';
+import * as redis from './redis.js';
+import * as confirm from './confirm.js';
 import * as aide from './aide.js';
 import * as wireguard from './wireguard.js';
 
-export { apt, files, systemd, users, sysctl, command, meta, tls, cluster, haproxy, aide, wireguard };
+export { apt, files, systemd, users, sysctl, command, meta, tls, cluster, haproxy, redis, confirm, aide, wireguard };
 
 const factories = [
   apt.packages, apt.repository, apt.update,
@@ -26,6 +28,8 @@ const factories = [
   tls.certificate, tls.caTrust,
   cluster.primary,
   haproxy.server,
+  redis.config, redis.acl, redis.replication, redis.sentinel,
+  confirm.files,
   aide.update,
   wireguard.key,
 ];

@@ -24,4 +24,14 @@ export async function runChecked(host: HostContext, cmd: string, what: string, o
   return r;
 }
 
+/**
+ * runChecked for a read whose output is data (a probe, a file's content): over the output cap
+ * the session keeps only the tail, which would parse as wrong data, so a drop fails the read.
+ */
+export async function readChecked(host: HostContext, cmd: string, what: string, opts?: RunOptions): Promise<RunResult> {
+  const r = await runChecked(host, cmd, what, opts);
+  if (r.dropped?.stdout) throw new Error(`${what}: the output is too large (${r.dropped.stdout} bytes over the limit)`);
+  return r;
+}
+
 export { splitSections } from '../shell/sections.js';

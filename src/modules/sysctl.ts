@@ -8,7 +8,7 @@ import { parseProbe, probeCommand, type FileState } from './file-state.js';
 import { applyFile, joinLines, planFile, splitLines, type DesiredFile, type FilePlan } from './file-plan.js';
 import { pathSchema } from './whole-file.js';
 import { runChecked, splitSections } from './run-checked.js';
-import { defineModule, unchanged, type Change, type Diff } from './types.js';
+import { defineModule, nonEmpty, unchanged, type Change, type Diff } from './types.js';
 
 const MARK = '@@infra-sysctl@@';
 
@@ -49,13 +49,14 @@ interface SysctlData {
   setLive: boolean;
 }
 
-export const param = defineModule<SysctlParams, z.input<typeof sysctlParams>>({
+export const param = defineModule<SysctlParams, z.input<typeof sysctlParams>, SysctlData>({
   name: 'sysctl.param',
   params: sysctlParams,
   describe: (p) => `${p.name} = ${p.value}`,
   async check(host, p) {
     const script = [`echo ${MARK}live`, sh`sysctl -n -- ${p.name}`, `echo ${MARK}file`, probeCommand(p.file, 'always')].join('\n');
     const r = await host.run(script);
+    if (r.dropped?.stdout) throw new Error(`read ${p.file}: the output is too large`);
     const s = splitSections(r.stdout, MARK);
     const liveText = s.get('live')?.trim() ?? '';
     if (!liveText && p.live) throw new Error(`sysctl ${p.name}: ${r.stderr.trim() || 'unknown key'}`);
@@ -77,11 +78,11 @@ export const param = defineModule<SysctlParams, z.input<typeof sysctlParams>>({
       diff.push({ kind: 'value', name: p.name, before: normalizeValue(liveText), after: p.value });
       data.setLive = true;
     }
-    if (changes.length === 0) return unchanged(`${p.name} = ${p.value} (persisted and live)`);
+    if (!nonEmpty(changes)) return unchanged(`${p.name} = ${p.value} (persisted and live)`);
     return { changes, diff, data };
   },
   async apply(host, p, c) {
-    const d = c.data as SysctlData;
+    const d = c.data;
     if (d.file) await applyFile(host, d.file.want, d.file.state, d.file.plan);
     if (d.setLive) await runChecked(host, sh`sysctl -q -w ${`${p.name}=${p.value}`}`, `sysctl -w ${p.name}`);
   },

@@ -14,17 +14,19 @@
  * tls.caTrust — one CA certificate in /usr/local/share/ca-certificates/<name>.crt, and
  * update-ca-certificates when it changed (or when the trust store lacks it).
  */
+import { posix } from 'node:path';
 import { z } from 'zod';
 import { loadCa, type InventoryCa } from '../pki/ca.js';
 import { COMMON_NAME, isoDate, oneLine, readCertificate, reissueReasons, signCsr, type IssuedCertificate } from '../pki/certificate.js';
 import { formatSan, isValidSan, parseSan, sanSet, type San } from '../pki/san.js';
 import { raw, sh } from '../shell/quote.js';
 import { splitSections } from '../shell/sections.js';
-import { attrChanges, modeSchema, ownerSchema, setAttrs, type FileAttrs } from './file-plan.js';
+import { attrChanges, modeSchema, ownerSchema, type FileAttrs } from './file-plan.js';
+import { PINNED_DIR_FUNCTIONS } from '../shell/pinned-dir.js';
 import { parseProbe, probeCommand, sha256, type FileState } from './file-state.js';
 import { runChecked } from './run-checked.js';
-import { applyWholeFile, checkWholeFile, pathSchema } from './whole-file.js';
-import { defineModule, unchanged, type Change, type Check, type HostContext } from './types.js';
+import { applyWholeFile, checkWholeFile, pathSchema, type WriteData } from './whole-file.js';
+import { defineModule, hasChanges, nonEmpty, unchanged, type Change, type Check, type HostContext } from './types.js';
 
 // ---------------------------------------------------------------- durations
 
@@ -93,6 +95,8 @@ interface CertificateData {
   newKey: boolean;
   keyAttrs: boolean;
   certAttrs: boolean;
+  /** The certificate on the host, rewritten as is when only its owner or mode differ. */
+  certPem?: string;
   writeCa: boolean;
   caAttrs: boolean;
 }
@@ -117,7 +121,7 @@ function certificateProbe(p: CertificateParams, caPem: string): string {
   return parts.join('\n');
 }
 
-export const certificate = defineModule<CertificateParams, z.input<typeof certificateParams>>({
+export const certificate = defineModule<CertificateParams, z.input<typeof certificateParams>, CertificateData>({
   name: 'tls.certificate',
   params: certificateParams,
   describe: (p) => p.certPath,
@@ -160,26 +164,26 @@ export const certificate = defineModule<CertificateParams, z.input<typeof certif
     changes.push(...prefixed(p.caPath ?? '', caAttrs));
     const data: CertificateData = {
       ca, sans, commonName, reasons, newKey,
-      keyAttrs: keyAttrs.length > 0, certAttrs: certAttrs.length > 0, writeCa, caAttrs: caAttrs.length > 0,
+      keyAttrs: keyAttrs.length > 0, certAttrs: certAttrs.length > 0, certPem: cert.content?.toString('utf8'), writeCa, caAttrs: caAttrs.length > 0,
     };
-    if (changes.length === 0) return unchanged(goodReason(onHost.cert as IssuedCertificate, ca), { data });
+    if (!nonEmpty(changes)) return unchanged(goodReason(onHost.cert as IssuedCertificate, ca));
     return { changes, data, observed: { reasons, sans: sans.map(formatSan), key: onHost.keyPublic ?? null, cert: cert.sha256 ?? null } };
   },
   async apply(host, p, c) {
-    const d = c.data as CertificateData;
+    const d = c.data;
     const attrs = fileAttrs(p);
     if (d.newKey) await generateKey(host, p.keyPath, { ...attrs, mode: p.keyMode });
-    else if (d.keyAttrs) await setAttrs(host, p.keyPath, { ...attrs, mode: p.keyMode });
+    else if (d.keyAttrs) await setKeyAttrs(host, p.keyPath, { ...attrs, mode: p.keyMode });
     if (d.reasons.length) {
       const csr = await runChecked(host, sh`openssl req -new -key ${p.keyPath} -subj ${`/CN=${d.commonName}`}`, `make a CSR from ${p.keyPath}`);
       // The only moment the CA key is decrypted.
       const pem = await signCsr(csr.stdout, { certPem: d.ca.certPem, key: await d.ca.key() }, { commonName: d.commonName, sans: d.sans, days: p.validity });
       await host.put(p.certPath, pem, { ...attrs, mode: p.mode });
     } else if (d.certAttrs) {
-      await setAttrs(host, p.certPath, { ...attrs, mode: p.mode });
+      // Public content: attributes are set by rewriting the same bytes (put() never follows a user's path).
+      await host.put(p.certPath, d.certPem ?? '', { ...attrs, mode: p.mode });
     }
-    if (p.caPath && d.writeCa) await host.put(p.caPath, d.ca.certPem, { ...attrs, mode: p.mode });
-    else if (p.caPath && d.caAttrs) await setAttrs(host, p.caPath, { ...attrs, mode: p.mode });
+    if (p.caPath && (d.writeCa || d.caAttrs)) await host.put(p.caPath, d.ca.certPem, { ...attrs, mode: p.mode });
   },
 });
 
@@ -194,21 +198,38 @@ function goodReason(cert: IssuedCertificate, ca: InventoryCa): string {
 }
 
 /**
- * A new EC P-256 key, written by openssl into a fresh 0600 temp file beside the key (noclobber:
- * never through a file or symlink already at that name), given its owner and mode, then renamed.
+ * Key material lives only in a directory nobody but root can change (pinned: src/shell/pinned-dir.ts),
+ * so no user can swap the key, or its temp file, for a symlink between our steps.
  */
+function inKeyDir(keyPath: string, steps: string[]): string {
+  const dir = posix.dirname(keyPath);
+  return [PINNED_DIR_FUNCTIONS, sh`infra_walk ${dir}`, 'infra_own_dir 0', ...steps].join('\n');
+}
+
+/** A new EC P-256 key, made by openssl in a fresh 0600 temp file beside the key, given its owner and mode, then renamed. */
 async function generateKey(host: HostContext, keyPath: string, a: FileAttrs): Promise<void> {
-  const dir = keyPath.replace(/\/[^/]+$/, '') || '/';
   const t = raw('"$t"');
-  const script = [
-    sh`t=$(mktemp ${`${dir}/.infra-key.XXXXXX`}) || exit 1`,
+  const script = inKeyDir(keyPath, [
+    `t=$(mktemp ./.infra-key.XXXXXX) || exit 1`,
     `trap 'rm -f "$t"' EXIT`,
     sh`(umask 077 && openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out ${t}) || exit 1`,
-    ...(a.owner ? [sh`chown ${a.owner} ${t} || exit 1`] : []),
-    ...(a.group ? [sh`chgrp ${a.group} ${t} || exit 1`] : []),
-    sh`chmod ${a.mode ?? '0600'} ${t} && mv -f ${t} ${keyPath} && trap - EXIT`,
-  ];
-  await runChecked(host, script.join('\n'), `generate a key at ${keyPath}`);
+    ...(a.owner ? [sh`chown -h ${a.owner} ${t} || exit 1`] : []),
+    ...(a.group ? [sh`chgrp -h ${a.group} ${t} || exit 1`] : []),
+    sh`chmod ${a.mode ?? '0600'} ${t} && mv -f -T ${t} ${`./${posix.basename(keyPath)}`} && trap - EXIT`,
+  ]);
+  await runChecked(host, script, `generate a key at ${keyPath}`);
+}
+
+/** Owner and mode of an existing key, set in place (its content never leaves the host). */
+async function setKeyAttrs(host: HostContext, keyPath: string, a: FileAttrs): Promise<void> {
+  const name = `./${posix.basename(keyPath)}`;
+  const script = inKeyDir(keyPath, [
+    sh`[ -f ${name} ] && [ ! -L ${name} ] || infra_refuse ${`${keyPath} is not a regular file`}`,
+    ...(a.owner ? [sh`chown -h ${a.owner} ${name} || exit 1`] : []),
+    ...(a.group ? [sh`chgrp -h ${a.group} ${name} || exit 1`] : []),
+    ...(a.mode ? [sh`chmod ${a.mode} ${name} || exit 1`] : []),
+  ]);
+  await runChecked(host, script, `set owner and mode of ${keyPath}`);
 }
 
 // ---------------------------------------------------------------- tls.caTrust
@@ -232,7 +253,7 @@ export type CaTrustParams = z.infer<typeof caTrustParams>;
 /** update-ca-certificates links each trusted file into /etc/ssl/certs as <name>.pem. */
 const linkOf = (name: string): string => `/etc/ssl/certs/${name}.pem`;
 
-export const caTrust = defineModule<CaTrustParams, z.input<typeof caTrustParams>>({
+export const caTrust = defineModule<CaTrustParams, z.input<typeof caTrustParams>, Check<WriteData>>({
   name: 'tls.caTrust',
   params: caTrustParams,
   describe: (p) => p.name,
@@ -243,12 +264,12 @@ export const caTrust = defineModule<CaTrustParams, z.input<typeof caTrustParams>
     const linked = (await host.run(sh`[ -L ${linkOf(p.name)} ] && [ -e ${linkOf(p.name)} ]`)).code === 0;
     const subject = oneLine(readCertificate(p.certificate)!.x509.subject);
     if (file.changes.length === 0 && linked) return unchanged(`${subject} is trusted (${path})`);
-    const changes = file.changes.length ? file.changes : [{ what: 'add to the trust store', to: subject }];
+    const changes: [Change, ...Change[]] = hasChanges(file) ? file.changes : [{ what: 'add to the trust store', to: subject }];
     return { changes, diff: file.diff, data: file };
   },
   async apply(host, _p, c) {
-    const file = c.data as Check;
-    if (file.changes.length) await applyWholeFile(host, file);
+    const file = c.data;
+    if (hasChanges(file)) await applyWholeFile(host, file);
     await runChecked(host, 'update-ca-certificates', 'update-ca-certificates');
   },
 });

@@ -21,20 +21,49 @@ export type Diff =
   | { kind: 'service'; name: string; before: string; after: string }
   | { kind: 'value'; name: string; before: string | null; after: string | null; sensitive?: boolean };
 
-export interface Check {
-  /** Empty = nothing to do. */
-  changes: Change[];
-  /** Why nothing changes (required when changes is empty): "already present at 1.2.3". */
-  reason?: string;
+/** What every check result may carry besides its changes. */
+interface CheckCommon {
   diff?: Diff[];
   /** Observed state digest input for plan files; defaults to changes+diff. */
   observed?: unknown;
-  /** Private data check() passes to apply() (e.g. the rendered content). Never printed. */
-  data?: unknown;
   /** This task acts on every run by design (a restart handler, an unguarded command). */
   always?: boolean;
   /** Nothing was done on purpose (it cannot run here); reported as "skipped" with the reason. */
   skipped?: boolean;
+  /** Something people must see whatever the outcome (the inventory disagrees with the cluster). */
+  warning?: string;
+}
+
+/** Private data check() hands to apply() (e.g. the rendered content): required when D is. Never printed. */
+type CheckData<D> = undefined extends D ? { data?: D } : { data: D };
+
+/** Something will change: the only kind of check apply() receives. */
+export type Changes<D = unknown> = CheckCommon & {
+  changes: [Change, ...Change[]];
+  reason?: string;
+} & CheckData<D>;
+
+/** Nothing changes, and the result says why ("already present at 1.2.3"): `reason` is required. */
+export type NoChange = CheckCommon & {
+  changes: [];
+  reason: string;
+  data?: undefined;
+};
+
+/**
+ * The result of check(). `changed` is computed from `changes`, never set. The type makes a
+ * no-change result without a reason, or a change without the module's data, a compile error.
+ */
+export type Check<D = unknown> = Changes<D> | NoChange;
+
+/** Narrows a check to one with changes (what apply() takes). */
+export function hasChanges<D>(c: Check<D>): c is Changes<D> {
+  return c.changes.length > 0;
+}
+
+/** Narrows a built-up list of changes to a non-empty one: `if (!nonEmpty(changes)) return unchanged(...)`. */
+export function nonEmpty<T>(list: T[]): list is [T, ...T[]] {
+  return list.length > 0;
 }
 
 /** A view of another host, for cross-host data (replica → primary, haproxy → api servers). */
@@ -86,13 +115,15 @@ export interface ProbeResult {
   error?: string;
 }
 
-export interface Module<P> {
+/** P: the parsed params; D: the data check() passes to apply(). */
+export interface Module<P, D = unknown> {
   name: `${string}.${string}`;
   params: z.ZodType<P, z.ZodTypeDef, unknown>;
   /** Short label for output, e.g. the path or package names. */
   describe(p: P): string;
-  check(host: HostContext, p: P): Promise<Check>;
-  apply(host: HostContext, p: P, c: Check): Promise<void>;
+  check(host: HostContext, p: P): Promise<Check<D>>;
+  /** Called only with a check that has changes (the engine narrows with hasChanges). */
+  apply(host: HostContext, p: P, c: Changes<D>): Promise<void>;
 }
 
 /** Options every task accepts next to its module's params. */
@@ -106,8 +137,15 @@ export interface TaskOptions {
   ignoreErrors?: boolean;
 }
 
+/**
+ * A module with its data type erased: tasks and registries hold modules of every kind, and
+ * the engine only hands a check() result back to the same module's apply().
+ */
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+export type SomeModule<P> = Module<P, any>;
+
 export interface Task<P = unknown> {
-  module: Module<P>;
+  module: SomeModule<P>;
   params: unknown; // validated by the engine against module.params before any connection
   name?: string;
   notify: string[];
@@ -118,7 +156,7 @@ export interface Task<P = unknown> {
 }
 
 /** I: what a caller may write (zod input: defaulted keys optional); P: the parsed params. */
-export type TaskFactory<P, I = P> = ((params: I & TaskOptions) => Task<P>) & { module: Module<P> };
+export type TaskFactory<P, I = P> = ((params: I & TaskOptions) => Task<P>) & { module: SomeModule<P> };
 
 const TASK_KEYS = ['name', 'notify', 'tags', 'ignoreErrors'] as const;
 
@@ -139,13 +177,13 @@ export function splitTaskOptions(
   return { params, opts: opts as TaskOptions };
 }
 
-export function makeTask<P>(module: Module<P>, params: unknown, opts: TaskOptions = {}): Task<P> {
+export function makeTask<P>(module: SomeModule<P>, params: unknown, opts: TaskOptions = {}): Task<P> {
   const notify = opts.notify === undefined ? [] : Array.isArray(opts.notify) ? opts.notify : [opts.notify];
   return { module, params, name: opts.name, notify, tags: opts.tags ?? [], ignoreErrors: opts.ignoreErrors ?? false };
 }
 
 /** Defines a module and returns its task factory: `files.template({...})` → Task. */
-export function defineModule<P, I = P>(module: Module<P>): TaskFactory<P, I> {
+export function defineModule<P, I = P, D = unknown>(module: Module<P, D>): TaskFactory<P, I> {
   const keys = paramKeysOf(module.params);
   const factory = ((input: I & TaskOptions) => {
     const { params, opts } = splitTaskOptions(input as Record<string, unknown>, keys);
@@ -165,7 +203,7 @@ export function paramKeysOf(schema: unknown): ReadonlySet<string> {
   return new Set();
 }
 
-/** Helper for a no-change result. */
-export function unchanged(reason: string, extra: Partial<Check> = {}): Check {
-  return { changes: [], reason, ...extra };
+/** A no-change result, with its reason. */
+export function unchanged(reason: string, extra: CheckCommon = {}): NoChange {
+  return { ...extra, changes: [], reason };
 }

@@ -4,12 +4,14 @@
  */
 import { z } from 'zod';
 import { raw, sh } from '../shell/quote.js';
+import { isAccountName } from '../shell/account.js';
+import { PINNED_DIR_FUNCTIONS } from '../shell/pinned-dir.js';
 import { parseProbe, probeCommandFor, type FileState } from './file-state.js';
 import { applyFile, joinLines, planFile, splitLines, type DesiredFile, type FilePlan } from './file-plan.js';
-import { runChecked, splitSections } from './run-checked.js';
-import { defineModule, unchanged, type Change, type Check } from './types.js';
+import { readChecked, runChecked, splitSections } from './run-checked.js';
+import { defineModule, nonEmpty, unchanged, type Change, type Check } from './types.js';
 
-const accountName = z.string().regex(/^[a-z_][a-z0-9_-]*\$?$/, 'a user/group name: lowercase letters, digits, _ and -');
+const accountName = z.string().refine(isAccountName, 'a user/group name: lowercase letters, digits, _ and - (at most 32 characters)');
 const MARK = '@@infra-users@@';
 
 export interface PasswdEntry {
@@ -85,7 +87,7 @@ interface UserData {
 }
 
 /** The decision, pure: useradd / usermod / userdel arguments. */
-export function decideUser(p: UserParams, s: UserStatus): Check {
+export function decideUser(p: UserParams, s: UserStatus): Check<UserData> {
   const e = s.entry;
   if (p.state === 'absent') {
     if (!e) return unchanged(`user ${p.name} does not exist`);
@@ -135,11 +137,11 @@ export function decideUser(p: UserParams, s: UserStatus): Check {
     changes.push({ what: 'comment', from: e.comment, to: p.comment });
     args.push('-c', p.comment);
   }
-  if (changes.length === 0) return unchanged(`user ${p.name} exists (uid ${e.uid})`);
+  if (!nonEmpty(changes)) return unchanged(`user ${p.name} exists (uid ${e.uid})`);
   return { changes, data: { action: 'modify', args } };
 }
 
-export const user = defineModule<UserParams, z.input<typeof userParams>>({
+export const user = defineModule<UserParams, z.input<typeof userParams>, UserData>({
   name: 'users.user',
   params: userParams,
   describe: (p) => p.name,
@@ -153,11 +155,11 @@ export const user = defineModule<UserParams, z.input<typeof userParams>>({
       sh`id -Gn -- ${p.name} 2>/dev/null`,
       'exit 0',
     ].join('\n');
-    const r = await runChecked(host, script, `read user ${p.name}`);
+    const r = await readChecked(host, script, `read user ${p.name}`);
     return decideUser(p, parseUserStatus(r.stdout));
   },
   async apply(host, p, c) {
-    const d = c.data as UserData;
+    const d = c.data;
     const cmd = { create: 'useradd', modify: 'usermod', delete: 'userdel' }[d.action];
     await runChecked(host, sh`${raw(cmd)} ${d.args} -- ${p.name}`, `${cmd} ${p.name}`);
   },
@@ -175,7 +177,7 @@ const groupParams = z
   .strict();
 export type GroupParams = z.infer<typeof groupParams>;
 
-export function decideGroup(p: GroupParams, g: GroupEntry | null): Check {
+export function decideGroup(p: GroupParams, g: GroupEntry | null): Check<string[]> {
   if (p.state === 'absent') {
     if (!g) return unchanged(`group ${p.name} does not exist`);
     return { changes: [{ what: `remove group ${p.name}`, from: `gid ${g.gid}` }], data: ['groupdel'] };
@@ -190,7 +192,7 @@ export function decideGroup(p: GroupParams, g: GroupEntry | null): Check {
   return unchanged(`group ${p.name} exists (gid ${g.gid})`);
 }
 
-export const group = defineModule<GroupParams, z.input<typeof groupParams>>({
+export const group = defineModule<GroupParams, z.input<typeof groupParams>, string[]>({
   name: 'users.group',
   params: groupParams,
   describe: (p) => p.name,
@@ -200,7 +202,7 @@ export const group = defineModule<GroupParams, z.input<typeof groupParams>>({
     return decideGroup(p, parseGroup(r.stdout));
   },
   async apply(host, p, c) {
-    const [cmd, ...args] = c.data as string[];
+    const [cmd, ...args] = c.data;
     await runChecked(host, sh`${raw(cmd)} ${args} -- ${p.name}`, `${cmd} ${p.name}`);
   },
 });
@@ -248,53 +250,94 @@ export function editAuthorizedKeys(lines: string[], p: AuthorizedKeyParams): str
   return out;
 }
 
-interface KeyData {
-  want: DesiredFile;
-  state: FileState;
-  plan: FilePlan;
-  home: string;
-  gid: number;
+/** The write, or (check mode only) the user an earlier task is expected to create. */
+type KeyData = { want: DesiredFile; state: FileState; plan: FilePlan; home: string; uid: number; gid: number } | { missingUser: string };
+
+/**
+ * Reads ~/.ssh and authorized_keys without root following the user's links: both are probed
+ * with lstat semantics, and the content is read AS THE USER (setpriv), so a link to a
+ * root-only file shows nothing the user could not read anyway.
+ */
+function readKeysScript(user: string): string {
+  return [
+    `echo ${MARK}passwd`,
+    sh`e=$(getent passwd -- ${user}) || { echo; exit 0; }`,
+    'echo "$e"',
+    `h=$(printf '%s' "$e" | cut -d: -f6); u=$(printf '%s' "$e" | cut -d: -f3); g=$(printf '%s' "$e" | cut -d: -f4)`,
+    `echo ${MARK}ssh`,
+    probeCommandFor(raw('"$h/.ssh"'), 'never'),
+    `echo ${MARK}file`,
+    probeCommandFor(raw('"$h/.ssh/authorized_keys"'), 'never'),
+    `echo ${MARK}content`,
+    `if [ -f "$h/.ssh/authorized_keys" ] && [ ! -L "$h/.ssh/authorized_keys" ]; then`,
+    `  if [ "$(id -u)" = "$u" ]; then base64 -w0 -- "$h/.ssh/authorized_keys"; else setpriv --reuid="$u" --regid="$g" --clear-groups -- base64 -w0 -- "$h/.ssh/authorized_keys"; fi || exit 1`,
+    'fi',
+    'exit 0',
+  ].join('\n');
 }
 
-export const authorizedKey = defineModule<AuthorizedKeyParams, z.input<typeof authorizedKeyParams>>({
+/** Refuses what root must not write through: a link, or something the user does not own. */
+export function checkKeyPaths(user: string, uid: number, sshDir: string, ssh: FileState, file: FileState): void {
+  const hint = `root does not follow or take over what ${user} controls: make it a directory/file owned by ${user}`;
+  if (ssh.kind === 'link') throw new Error(`refusing: ${sshDir} is a symlink (${hint})`);
+  if (ssh.kind !== 'absent' && ssh.kind !== 'directory') throw new Error(`refusing: ${sshDir} is not a directory`);
+  if (ssh.kind === 'directory' && ssh.uid !== uid) throw new Error(`refusing: ${sshDir} is owned by ${ssh.owner}, not ${user} (${hint})`);
+  const path = `${sshDir}/authorized_keys`;
+  if (file.kind === 'link') throw new Error(`refusing: ${path} is a symlink (${hint})`);
+  if (file.kind !== 'absent' && file.kind !== 'file') throw new Error(`refusing: ${path} is not a regular file`);
+  if (file.kind === 'file' && file.uid !== uid) throw new Error(`refusing: ${path} is owned by ${file.owner}, not ${user} (${hint})`);
+}
+
+/**
+ * Creates ~/.ssh (0700, the user's) or checks it, on the pinned directory: walked into from
+ * the home directory, never through a symlink the user placed, never taking over a directory
+ * someone else owns.
+ */
+function sshDirScript(home: string, uid: number, gid: number): string {
+  return [
+    PINNED_DIR_FUNCTIONS,
+    sh`infra_walk ${home}`,
+    'hp=$PWD',
+    '[ ! -L ./.ssh ] || infra_refuse "$hp/.ssh is a symlink"',
+    'made=',
+    '[ -e ./.ssh ] || { mkdir -m 0700 -- ./.ssh && made=1; } || exit 1',
+    'cd -P -- ./.ssh || exit 1',
+    '[ "$PWD" = "$hp/.ssh" ] || infra_refuse "$hp/.ssh is a symlink"',
+    `[ -z "$made" ] || chown -- ${uid}:${gid} . || exit 1`,
+    `[ "$(stat -c %u .)" = ${uid} ] || infra_refuse "$hp/.ssh is not owned by uid ${uid}"`,
+    'chmod 0700 .',
+  ].join('\n');
+}
+
+export const authorizedKey = defineModule<AuthorizedKeyParams, z.input<typeof authorizedKeyParams>, KeyData>({
   name: 'users.authorizedKey',
   params: authorizedKeyParams,
   describe: (p) => `${p.user}: ${p.key.map((k) => (keyIdentity(k) ?? '').slice(0, 30) + '…').join(', ')}`,
   async check(host, p) {
-    const script = [
-      `echo ${MARK}passwd`,
-      sh`e=$(getent passwd -- ${p.user}) || { echo; exit 0; }`,
-      'echo "$e"',
-      `echo ${MARK}file`,
-      `h=$(printf '%s' "$e" | cut -d: -f6)`,
-      probeCommandFor(raw('"$h/.ssh/authorized_keys"'), 'always'),
-      'exit 0',
-    ].join('\n');
-    const r = await runChecked(host, script, `read ${p.user}'s authorized_keys`);
+    const r = await readChecked(host, readKeysScript(p.user), `read ${p.user}'s authorized_keys`);
     const s = splitSections(r.stdout, MARK);
     const entry = parsePasswd(s.get('passwd') ?? '');
     if (!entry) {
-      if (host.checkMode) return { changes: [{ what: `add key for ${p.user}`, from: 'user not created yet' }] };
+      if (host.checkMode) return { changes: [{ what: `add key for ${p.user}`, from: 'user not created yet' }], data: { missingUser: p.user } };
       throw new Error(`user ${p.user} does not exist`);
     }
-    const state = parseProbe(s.get('file') ?? 'absent');
-    const path = `${entry.home}/.ssh/authorized_keys`;
+    const sshDir = `${entry.home}/.ssh`;
+    const path = `${sshDir}/authorized_keys`;
+    const file = parseProbe(s.get('file') ?? 'absent');
+    checkKeyPaths(entry.name, entry.uid, sshDir, parseProbe(s.get('ssh') ?? 'absent'), file);
+    const state: FileState = file.kind === 'file' ? { ...file, content: Buffer.from((s.get('content') ?? '').trim(), 'base64') } : file;
     const lines = editAuthorizedKeys(splitLines(state.content), p);
     if (state.kind === 'absent' && lines.length === 0) return unchanged(`${path} does not exist`);
-    const want: DesiredFile = { path, content: joinLines(lines), mode: '0600', owner: entry.name, group: String(entry.gid) };
+    const want: DesiredFile = { path, content: joinLines(lines), mode: '0600', owner: String(entry.uid), group: String(entry.gid) };
     const plan = planFile(want, state);
-    if (plan.changes.length === 0) return unchanged(`${path} is up to date`);
-    const data: KeyData = { want, state, plan, home: entry.home, gid: entry.gid };
+    if (!nonEmpty(plan.changes)) return unchanged(`${path} is up to date`);
+    const data: KeyData = { want, state, plan, home: entry.home, uid: entry.uid, gid: entry.gid };
     return { changes: plan.changes, diff: plan.diff ? [plan.diff] : undefined, data };
   },
-  async apply(host, p, c) {
-    const d = c.data as KeyData;
-    await runChecked(
-      host,
-      sh`install -d -m 0700 -o ${p.user} -g ${String(d.gid)} -- ${`${d.home}/.ssh`}`,
-      `create ${d.home}/.ssh`,
-    );
+  async apply(host, _p, c) {
+    const d = c.data;
+    if ('missingUser' in d) throw new Error(`user ${d.missingUser} does not exist`);
+    await runChecked(host, sshDirScript(d.home, d.uid, d.gid), `create ${d.home}/.ssh`);
     await applyFile(host, d.want, d.state, d.plan);
   },
 });
-

@@ -7,7 +7,7 @@ import { z } from 'zod';
 import { sh } from '../shell/quote.js';
 import { pathSchema } from './whole-file.js';
 import { runChecked, splitSections } from './run-checked.js';
-import { defineModule, unchanged, type Change } from './types.js';
+import { defineModule, nonEmpty, unchanged, type Change, type Check } from './types.js';
 
 const keyParams = z
   .object({
@@ -31,12 +31,12 @@ export interface KeyState {
 }
 
 /** Pure decision. */
-export function decideKey(p: KeyParams, s: KeyState) {
+export function decideKey(p: KeyParams, s: KeyState): Check {
   const changes: Change[] = [];
   if (s.privateKey === 'absent') changes.push({ what: 'generate a private key on the host (it never leaves it)', to: p.privateKey });
   if (s.privateKey === 'loose') changes.push({ what: 'private key mode/owner', to: '0600 root' });
   if (s.privateKey === 'absent' || s.derived !== s.published) changes.push({ what: 'write the public key', to: p.publicKey });
-  return changes.length ? { changes } : unchanged(`public key ${s.derived}`);
+  return nonEmpty(changes) ? { changes } : unchanged(`public key ${s.derived}`);
 }
 
 export function parseKeyState(stdout: string): KeyState {

@@ -9,9 +9,10 @@ import type { Task } from '../modules/types.js';
 
 /**
  * Parameters that are shell commands in every module that has them: command.run's cmd,
- * unless and onlyIf, and the `validate` command of every file writer.
+ * unless and onlyIf, the `validate` command of every file writer, confirm.files' activate
+ * and rollback.
  */
-export const SHELL_PARAMS: ReadonlySet<string> = new Set(['cmd', 'unless', 'onlyIf', 'validate']);
+export const SHELL_PARAMS: ReadonlySet<string> = new Set(['cmd', 'unless', 'onlyIf', 'validate', 'activate', 'rollback']);
 
 export type RenderString = (template: string, data: Record<string, unknown>, origin: string, opts?: { shell?: boolean }) => string;
 

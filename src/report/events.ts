@@ -36,6 +36,7 @@ export type RunEvent =
       status: TaskStatus;
       changes: Change[];
       reason?: string;
+      warning?: string;
       diff?: Diff[];
       error?: string;
       ms: number;

@@ -45,6 +45,7 @@ export function taskResultLines(e: TaskResultEvent, opts: FormatOptions): { head
   } else if (opts.verbose && e.reason) {
     head += ` — ${e.reason}`;
   }
+  if (e.warning) body.push(...indent([palette(opts.color).yellow(`warning: ${e.warning}`)], 4));
   return { head, body };
 }
 

@@ -53,7 +53,7 @@ export function createPlainReporter(opts: PlainOptions): Reporter {
       case 'task.start':
         return verbose ? hostLines(e.host, c.dim(`${'start'.padEnd(8)} ${e.task}`)) : [];
       case 'task.result': {
-        if (e.status === 'skipped' && !verbose) return [];
+        if (e.status === 'skipped' && !verbose && !e.warning) return [];
         const { head, body } = taskResultLines(e, { diff: opts.diff, color, verbose });
         return hostLines(e.host, head, body);
       }

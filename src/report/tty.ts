@@ -102,7 +102,7 @@ export function createTtyReporter(opts: TtyOptions): Reporter {
   function collect(e: RunEvent): void {
     switch (e.type) {
       case 'task.result': {
-        if (e.status === 'ok' || e.status === 'skipped') {
+        if ((e.status === 'ok' || e.status === 'skipped') && !e.warning) {
           if (verbose) note(e.host, [taskResultLines(e, { diff: opts.diff, color, verbose }).head]);
           return;
         }

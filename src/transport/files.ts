@@ -1,10 +1,20 @@
 /**
- * Files over the session, for every transport: put() writes a 0600 temp file next to the
- * destination, validates it, sets mode/owner, then renames it atomically; get() reads.
+ * Files over the session, for every transport. put() never lets a user who can write in the
+ * destination's path redirect what root does:
+ *  - it walks into the destination directory and pins it (shell/pinned-dir.ts): a symlink
+ *    only root could have placed is followed, any other is refused;
+ *  - it refuses a directory that someone other than root and the file's owner can write;
+ *  - the temp file is created with O_EXCL (noclobber) and umask 077 and held open on fd 3:
+ *    its owner and mode are set through /proc/self/fd/3, i.e. on the inode put() created,
+ *    whatever is at its name by then; the rename checks the name still is that inode.
+ * The cleanup trap is armed before the first byte is written: a full disk leaves no temp file.
+ * get() reads.
  */
 import { randomBytes } from 'node:crypto';
 import { posix } from 'node:path';
-import { quote, sh } from '../shell/quote.js';
+import { ACCOUNT_HINT, isAccountId } from '../shell/account.js';
+import { PINNED_DIR_FUNCTIONS, UNSAFE_PATH } from '../shell/pinned-dir.js';
+import { sh } from '../shell/quote.js';
 import type { PutOptions, RunOptions, RunResult } from './types.js';
 
 export type RunFn = (cmd: string, opts?: RunOptions) => Promise<RunResult>;
@@ -13,47 +23,87 @@ export type RunFn = (cmd: string, opts?: RunOptions) => Promise<RunResult>;
 const VALIDATE_FAILED = 81;
 /** Exit code of the get script when the file does not exist. */
 const MISSING = 66;
+/** get() reads whole files into memory: beyond this it fails instead of truncating. */
+export const GET_MAX_BYTES = 1024 * 1024 * 1024;
 
-export function tempPathFor(path: string): string {
-  return posix.join(posix.dirname(path), `.${posix.basename(path)}.infra-${randomBytes(6).toString('hex')}`);
+/** The temp file's name, in the destination directory. */
+export function tempNameFor(path: string): string {
+  return `.${posix.basename(path)}.infra-${randomBytes(6).toString('hex')}`;
 }
 
-/** The single shell script put() runs (exported for tests). */
-export function putScript(path: string, tmp: string, opts: PutOptions = {}): string {
+/** Bad input that reached the transport unvalidated (modules validate it first): a bug, not a user error. */
+function checkPutInput(path: string, opts: PutOptions): void {
+  if (!path.startsWith('/') || path.endsWith('/') || posix.normalize(path) !== path) {
+    throw new Error(`put ${JSON.stringify(path)}: the path must be absolute and normalized (no "..", "." or "//")`);
+  }
   if (opts.mode !== undefined && !/^[0-7]{3,4}$/.test(opts.mode)) {
     throw new Error(`put ${path}: mode must be octal like "0644", got ${JSON.stringify(opts.mode)}`);
   }
-  const lines = [
-    // noclobber: never write through a pre-existing file or symlink at the temp name.
-    sh`(umask 077 && set -C && cat > ${tmp}) || exit 1`,
-    `trap ${quote(sh`rm -f ${tmp}`)} EXIT`,
-  ];
-  if (opts.validate) {
-    const cmd = opts.validate.split('%s').join(quote(tmp));
-    lines.push(`(${cmd}) 1>&2 || exit ${VALIDATE_FAILED}`);
+  for (const key of ['owner', 'group'] as const) {
+    const v = opts[key];
+    if (v !== undefined && !isAccountId(v)) throw new Error(`put ${path}: ${key} must be ${ACCOUNT_HINT}, got ${JSON.stringify(v)}`);
   }
-  if (opts.owner) lines.push(sh`chown ${opts.owner} ${tmp} || exit 1`);
-  if (opts.group) lines.push(sh`chgrp ${opts.group} ${tmp} || exit 1`);
-  if (opts.mode) lines.push(sh`chmod ${opts.mode} ${tmp} || exit 1`);
+}
+
+/** chown's OWNER[:GROUP] / :GROUP argument, or undefined when neither is set. */
+export function chownSpec(owner?: string, group?: string): string | undefined {
+  if (owner === undefined && group === undefined) return undefined;
+  return `${owner ?? ''}${group === undefined ? '' : `:${group}`}`;
+}
+
+/** The uid that may own the destination directory besides root: the file's owner, or the session's user. */
+function ownerUidExpr(owner?: string): string {
+  if (owner === undefined) return '$(id -u)';
+  return /^\d+$/.test(owner) ? owner : sh`$(id -u -- ${owner})`;
+}
+
+/** The single shell script put() runs, stdin = the content (exported for tests). */
+export function putScript(path: string, tmpName: string, opts: PutOptions = {}): string {
+  checkPutInput(path, opts);
+  const lines = [
+    PINNED_DIR_FUNCTIONS,
+    sh`infra_walk ${posix.dirname(path)}`,
+    `u=${ownerUidExpr(opts.owner)} || exit 1`,
+    'infra_own_dir "$u"',
+    sh`t=${tmpName} n=${posix.basename(path)}`,
+    // The temp name must still be the inode we hold open (a user may own this directory).
+    `infra_same() { [ ! -L "./$t" ] && [ "./$t" -ef /proc/self/fd/3 ] || infra_refuse "$PWD/$t was replaced while being written"; }`,
+    // Armed before the first byte: a failed write (full disk) leaves no partial temp file.
+    `trap 'rm -f -- "./$t"' EXIT`,
+    `trap 'exit 129' HUP INT TERM`,
+    'umask 077',
+    'set -C',
+    'command exec 3>"./$t" || exit 1',
+    'cat >&3 || exit 1',
+  ];
+  const spec = chownSpec(opts.owner, opts.group);
+  if (spec) lines.push(sh`chown -- ${spec} /proc/self/fd/3 || exit 1`);
+  // chmod after chown: chown clears setuid/setgid bits.
+  if (opts.mode) lines.push(sh`chmod -- ${opts.mode} /proc/self/fd/3 || exit 1`);
   // No mode given: keep an existing file's mode, else the usual 0644.
-  else lines.push(sh`if [ -e ${path} ]; then chmod --reference=${path} ${tmp}; else chmod 0644 ${tmp}; fi || exit 1`);
-  lines.push(sh`mv -f ${tmp} ${path} || exit 1`, 'trap - EXIT');
+  else lines.push(`if [ -f "./$n" ] && [ ! -L "./$n" ]; then m=$(stat -c %a -- "./$n") || exit 1; else m=0644; fi; chmod -- "$m" /proc/self/fd/3 || exit 1`);
+  if (opts.validate) {
+    lines.push('infra_same', `(${opts.validate.split('%s').join('"$PWD/$t"')}) 1>&2 || exit ${VALIDATE_FAILED}`);
+  }
+  // -T: never move into a directory someone put at the destination's name.
+  lines.push('infra_same', 'mv -fT -- "./$t" "./$n" || exit 1', 'trap - EXIT');
   return lines.join('\n');
 }
 
 export async function putFile(run: RunFn, path: string, bytes: string | Buffer, opts: PutOptions = {}): Promise<void> {
-  const tmp = tempPathFor(path);
-  const r = await run(putScript(path, tmp, opts), { stdin: bytes });
+  const r = await run(putScript(path, tempNameFor(path), opts), { stdin: bytes });
   if (r.code === 0) return;
   if (r.code === VALIDATE_FAILED) {
     throw new Error(`validate failed for ${path} (${opts.validate}), file left unchanged: ${r.stderr.trim()}`);
   }
+  if (r.code === UNSAFE_PATH) throw new Error(`put ${path}: ${r.stderr.trim()}`);
   throw new Error(`put ${path} failed (exit ${r.code}): ${r.stderr.trim()}`);
 }
 
 export async function getFile(run: RunFn, path: string): Promise<Buffer | null> {
-  const r = await run(sh`[ -e ${path} ] || exit ${MISSING}; exec cat -- ${path}`);
-  if (r.code === 0) return r.stdoutBytes;
+  const r = await run(sh`[ -e ${path} ] || exit ${MISSING}; exec cat -- ${path}`, { maxOutputBytes: GET_MAX_BYTES });
   if (r.code === MISSING) return null;
-  throw new Error(`get ${path} failed (exit ${r.code}): ${r.stderr.trim()}`);
+  if (r.code !== 0) throw new Error(`get ${path} failed (exit ${r.code}): ${r.stderr.trim()}`);
+  if (r.dropped) throw new Error(`get ${path}: the file is larger than ${GET_MAX_BYTES} bytes`);
+  return r.stdoutBytes;
 }

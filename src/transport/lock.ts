@@ -2,7 +2,10 @@
  * The per-host run lock: the session shell itself opens the lock file on fd 9 and flocks it,
  * so the lock lives exactly as long as the session (child commands get 9>&-).
  * Root: /run/infra/lock (+ lock.json); otherwise ${XDG_RUNTIME_DIR:-/tmp}/infra-<uid>.lock.
+ * lock.json (who holds the lock) is 0600 and carries the command line redacted: `-e
+ * db_password=…` must not be readable on the host.
  */
+import { redact } from '../secrets/secret.js';
 import type { LockMeta } from './types.js';
 
 /** Exit code of the lock script when someone else holds the lock (stdout: their metadata). */
@@ -16,7 +19,7 @@ export function lockScript(waitMs: number): string {
   return `if [ "$(id -u)" = 0 ]; then mkdir -p /run/infra; infra_lock=/run/infra/lock; else infra_lock="\${XDG_RUNTIME_DIR:-/tmp}/infra-$(id -u).lock"; fi
 if command exec 9>>"$infra_lock"; then
   if flock ${wait} 9; then
-    (umask 022 && cat > "$infra_lock.json")
+    (umask 077 && set -C && rm -f "$infra_lock.json.new" && cat > "$infra_lock.json.new" && mv -f "$infra_lock.json.new" "$infra_lock.json")
   else
     command exec 9>&-
     cat "$infra_lock.json" 2>/dev/null
@@ -25,6 +28,11 @@ if command exec 9>>"$infra_lock"; then
 else
   (exit 1)
 fi`;
+}
+
+/** The metadata as written on the host: the command line redacted. */
+export function lockMetaJson(meta: LockMeta): string {
+  return JSON.stringify({ ...meta, command: redact(meta.command) }) + '\n';
 }
 
 export function parseHolder(stdout: string): Partial<LockMeta> {

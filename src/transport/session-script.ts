@@ -16,12 +16,28 @@
  *   long as the session).
  * Response frame (shell → controller):
  *   "<id> <exit code>\n<stdoutLen>\n<stderrLen>\n" <stdout bytes> <stderr bytes>
+ *   or "<id> !<what>\n0\n0\n" when the shell could not store the command, its input or its
+ *   output files (a full or removed temp dir): the command was NOT run.
+ *
+ * The protocol never lies about bytes:
+ *  - every write of the command and input files is checked (the input's size too: a stream cut
+ *    short must not run a command on half its input); the input is read through `tee`, which
+ *    consumes all of it even when the file write fails, so the stream stays in sync;
+ *  - a command's output files are held open (fds 5 and 6) from before it starts: sizes are
+ *    measured on those fds and exactly that many bytes are sent (`head -c`), so a background
+ *    process that keeps writing, or a task that removes the files, cannot break the framing;
+ *  - files are per command generation: the command runs in its own process group (under
+ *    `timeout`), and when something it started outlives it (it could still write our output
+ *    files or read our input file), the next command gets new files (fresh inodes) and the
+ *    old names are removed. Reusing files otherwise keeps inode churn off the per-command path;
+ *  - a task that removes the session dir (cleaning /tmp) gets the next command a new one.
+ * Files are truncated after use (the input at once: it may hold a secret).
+ * `command :`/`command exec`: a failed redirection of a special builtin would end the shell.
  *
  * `read` takes a line byte by byte and GNU `head -c N` reads exactly N bytes from a pipe, so
- * the shell never swallows the next frame. Stdin and output go through private temp files
- * (0600 in a 0700 dir), which makes every payload binary-safe and gives exact byte counts.
- * A response is written with ONE write where it fits (printf, or cat of one file): several
- * small writes meet Nagle + delayed ACK on the target sshd's socket and cost ~40 ms each.
+ * the shell never swallows the next frame. A response is written with ONE write where it fits
+ * (printf, or cat of one file): several small writes meet Nagle + delayed ACK on the target
+ * sshd's socket and cost ~40 ms each. Responses over 64 KiB are streamed (no copy on disk).
  */
 import { quote } from '../shell/quote.js';
 
@@ -29,10 +45,23 @@ export const READY_MARKER = '__INFRA_READY__';
 /** Prompt sudo -S prints (to stderr) when, and only when, it wants the become password. */
 export const SUDO_PROMPT = '__INFRA_SUDO_PASSWORD__';
 
-export const SESSION_SCRIPT = `d=$(mktemp -d "\${TMPDIR:-/tmp}/infra-session.XXXXXX") || exit 97
+/** Why a command was not run, as the shell reports it ("<id> !<what>"). */
+export const NOT_RUN = {
+  dir: 'create its temp directory',
+  input: "store the command's input",
+  output: 'create the output files',
+  command: 'store the command',
+} as const;
+export type NotRunReason = keyof typeof NOT_RUN;
+
+/** Responses up to this size are copied to one file and written at once (see above). */
+const ONE_WRITE_MAX = 65536;
+
+export const SESSION_SCRIPT = `newdir() { mktemp -d "\${TMPDIR:-/tmp}/infra-session.XXXXXX"; }
+d=$(newdir) || exit 97
+g=0 tp=
 trap 'rm -rf "$d"' EXIT
-trap '[ -z "$job" ] || kill -TERM "$job" 2>/dev/null; exit 129' HUP INT TERM PIPE
-(umask 077 && : >"$d/i" && : >"$d/o" && : >"$d/e" && : >"$d/r" && : >"$d/c") || exit 97
+trap '[ -z "$tp" ] || kill -TERM "$tp" 2>/dev/null; exit 129' HUP INT TERM PIPE
 printf '\\n${READY_MARKER} %s\\n' "$(id -u)"
 while IFS=' ' read -r id clen ilen tmo kind nl; do
   case "$id$clen$ilen$nl" in ''|*[!0-9]*) echo "infra session: bad frame header" >&2; exit 98;; esac
@@ -43,20 +72,40 @@ while IFS=' ' read -r id clen ilen tmo kind nl; do
   else
     cmd=$(head -c "$clen")
   fi
-  if [ "$ilen" -gt 0 ]; then head -c "$ilen" >"$d/i"; in=$d/i; else in=/dev/null; fi
-  if [ "$kind" = e ]; then
-    { eval "$cmd"; } <"$in" >"$d/o" 2>"$d/e"; rc=$?
-  else
-    printf '%s' "$cmd" >"$d/c"
-    timeout -k 5 "$tmo" sh "$d/c" <"$in" >"$d/o" 2>"$d/e" 9>&- & job=$!
-    wait "$job"; rc=$?; job=
+  f=
+  [ -d "$d" ] || { nd=$(newdir) && d=$nd; } || f=dir
+  o=$d/$g.o e=$d/$g.e in=/dev/null
+  if [ "$ilen" -gt 0 ]; then
+    in=$d/$g.i
+    head -c "$ilen" | tee -- "$in" >/dev/null 2>&1 && [ "$(stat -c %s -- "$in")" = "$ilen" ] || f=\${f:-input}
   fi
-  if [ -s "$d/o" ] || [ -s "$d/e" ]; then
-    { printf '%s %s\\n' "$id" "$rc"; stat -c %s "$d/o" "$d/e"; cat "$d/o" "$d/e"; } >"$d/r"
-    cat "$d/r"
+  [ -n "$f" ] || { command : >"$o" && command : >"$e" && command exec 5<"$o" 6<"$e"; } 2>/dev/null || f=output
+  [ -n "$f" ] || [ "$kind" = e ] || printf '%s' "$cmd" 2>/dev/null >"$d/c" || f=command
+  if [ -n "$f" ]; then
+    printf '%s !%s\\n0\\n0\\n' "$id" "$f"
   else
-    printf '%s %s\\n0\\n0\\n' "$id" "$rc"
+    if [ "$kind" = e ]; then
+      { eval "$cmd"; } <"$in" >"$o" 2>"$e"; rc=$?
+    else
+      timeout -k 5 "$tmo" sh "$d/c" <"$in" >"$o" 2>"$e" 5<&- 6<&- 9>&- & tp=$!
+      wait "$tp"; rc=$?
+    fi
+    if [ -s /proc/self/fd/5 ] || [ -s /proc/self/fd/6 ]; then
+      set -- $(stat -L -c %s /proc/self/fd/5 /proc/self/fd/6)
+      if [ $(($1 + $2)) -le ${ONE_WRITE_MAX} ] && { printf '%s %s\\n%s\\n%s\\n' "$id" "$rc" "$1" "$2" && { [ "$1" = 0 ] || head -c "$1" /proc/self/fd/5; } && { [ "$2" = 0 ] || head -c "$2" /proc/self/fd/6; }; } 2>/dev/null >"$d/r"; then
+        cat -- "$d/r"
+      else
+        printf '%s %s\\n%s\\n%s\\n' "$id" "$rc" "$1" "$2"; [ "$1" = 0 ] || head -c "$1" /proc/self/fd/5; [ "$2" = 0 ] || head -c "$2" /proc/self/fd/6
+      fi
+      command : 2>/dev/null >"$o"; command : 2>/dev/null >"$e"
+    else
+      printf '%s %s\\n0\\n0\\n' "$id" "$rc"
+    fi
+    exec 5<&- 6<&-
   fi
+  [ "$in" = /dev/null ] || command : 2>/dev/null >"$in"
+  if [ "$kind" != e ] && [ -n "$tp" ] && kill -0 -"$tp" 2>/dev/null; then rm -f -- "$d/$g".[oei]; g=$id; fi
+  tp=
 done
 `;
 

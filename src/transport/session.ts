@@ -6,8 +6,8 @@
 import type { Readable, Writable } from 'node:stream';
 import { registerSecretValue } from '../secrets/secret.js';
 import type { Counters, RunOptions, RunResult } from './types.js';
-import { HostRefused, HostUnreachable } from './types.js';
-import { READY_MARKER, SUDO_PROMPT } from './session-script.js';
+import { HostRefused, HostUnreachable, MAX_COMMAND_TIMEOUT_MS, MIN_COMMAND_TIMEOUT_MS, SessionFileError } from './types.js';
+import { NOT_RUN, READY_MARKER, SUDO_PROMPT, type NotRunReason } from './session-script.js';
 
 export interface SessionChannel {
   stdin: Writable;
@@ -31,8 +31,12 @@ export interface SessionStartOptions {
 export type FrameKind = 'c' | 'e';
 
 export const DEFAULT_COMMAND_TIMEOUT_MS = 10 * 60_000;
-/** timeout -k 5 in the script, plus slack for a slow link before we declare the shell lost. */
-const CONTROLLER_GRACE_MS = 20_000;
+/** timeout -k 5 in the script (SIGKILL 5 s after SIGTERM), plus slack for a slow link, before we declare the shell lost. */
+export const CONTROLLER_GRACE_MS = 20_000;
+/** Output kept per stream and command unless the caller asks otherwise (the tail is kept). */
+export const DEFAULT_MAX_OUTPUT_BYTES = 8 * 1024 * 1024;
+/** The most a caller may keep per stream: a larger string cannot be made in Node (~512 MiB). */
+export const MAX_OUTPUT_BYTES = 256 * 1024 * 1024;
 /** Commands up to this size are sent as lines for the `read` builtin (no fork in the shell). */
 const MAX_LINE_MODE_BYTES = 4096;
 
@@ -41,12 +45,12 @@ interface Pending {
   resolve(r: RunResult): void;
   reject(e: unknown): void;
   timer: NodeJS.Timeout;
+  maxOutputBytes: number;
 }
 
 type ParseState =
-  | { at: 'ready' }
   | { at: 'header' }
-  | { at: 'body'; id: number; code: number; outLen: number; errLen: number };
+  | { at: 'body'; p: Pending; code: number; outLeft: number; errLeft: number; out: TailKeeper; err: TailKeeper };
 
 export class Session {
   readonly uid: number;
@@ -194,10 +198,14 @@ export class Session {
 
   #send(cmd: string, opts: RunOptions, kind: FrameKind): Promise<RunResult> {
     if (this.#dead !== undefined) return Promise.reject(this.#dead);
+    const timeoutMs = opts.timeoutMs ?? DEFAULT_COMMAND_TIMEOUT_MS;
+    if (!(timeoutMs >= MIN_COMMAND_TIMEOUT_MS && timeoutMs <= MAX_COMMAND_TIMEOUT_MS)) {
+      return Promise.reject(new RangeError(`command timeout ${timeoutMs} ms is out of range (1 ms to 24 h)`));
+    }
+    const maxOutputBytes = Math.min(opts.maxOutputBytes ?? DEFAULT_MAX_OUTPUT_BYTES, MAX_OUTPUT_BYTES);
     const id = this.#nextId++;
     let cmdBytes = Buffer.from(cmd, 'utf8');
     const stdin = opts.stdin === undefined ? Buffer.alloc(0) : Buffer.from(opts.stdin);
-    const timeoutMs = opts.timeoutMs ?? DEFAULT_COMMAND_TIMEOUT_MS;
     const lines = cmd.length <= MAX_LINE_MODE_BYTES ? cmd.split('\n').length : 0;
     if (lines) cmdBytes = Buffer.from(cmd + '\n', 'utf8');
     const header = `${id} ${cmdBytes.length} ${stdin.length} ${(timeoutMs / 1000).toFixed(3)} ${kind} ${lines}\n`;
@@ -208,44 +216,61 @@ export class Session {
         this.#fail(new HostUnreachable(this.#host, `no answer to a command after ${timeoutMs} ms: state unknown`));
         this.#ch.destroy();
       }, timeoutMs + CONTROLLER_GRACE_MS);
-      this.#pending.push({ id, resolve, reject, timer });
+      this.#pending.push({ id, resolve, reject, timer, maxOutputBytes });
       write(this.#ch.stdin, Buffer.concat([Buffer.from(header), cmdBytes, stdin]), this.#counters);
     });
   }
 
+  /** Consumes whatever arrived: headers, then bodies as they stream (only each stream's tail is kept). */
   #parse(): void {
     for (;;) {
       const s = this.#state;
       if (s.at === 'header') {
         const lines = this.#buf.takeLines(3);
         if (!lines) return;
-        const [idCode, outLen, errLen] = lines;
-        const [id, code] = idCode.split(' ').map(Number);
+        const [idStatus, outLen, errLen] = lines;
+        const [idText, status] = idStatus.split(' ');
+        const id = Number(idText);
+        const notRun = status?.startsWith('!') ? (status.slice(1) as NotRunReason) : undefined;
+        const code = notRun ? -1 : Number(status);
         const o = Number(outLen);
         const e = Number(errLen);
-        if (![id, code, o, e].every(Number.isInteger)) {
+        if (![id, code, o, e].every(Number.isInteger) || o < 0 || e < 0 || (notRun && !Object.hasOwn(NOT_RUN, notRun))) {
           this.#protocolError(`bad response header ${JSON.stringify(lines.join('|').slice(0, 100))}`);
           return;
         }
-        this.#state = { at: 'body', id, code, outLen: o, errLen: e };
-      } else if (s.at === 'body') {
-        const body = this.#buf.take(s.outLen + s.errLen);
-        if (!body) return;
-        this.#state = { at: 'header' };
-        const p = this.#pending.shift();
-        if (!p || p.id !== s.id) {
-          this.#protocolError(`response ${s.id} does not match request ${p?.id}`);
+        const p = this.#pending[0];
+        if (!p || p.id !== id) {
+          this.#protocolError(`response ${id} does not match request ${p?.id}`);
           return;
         }
-        clearTimeout(p.timer);
-        const stdoutBytes = body.subarray(0, s.outLen);
-        p.resolve({
-          code: s.code,
-          stdout: stdoutBytes.toString('utf8'),
-          stderr: body.subarray(s.outLen).toString('utf8'),
-          stdoutBytes,
-        });
-      } else return;
+        if (notRun) {
+          this.#pending.shift();
+          clearTimeout(p.timer);
+          p.reject(new SessionFileError(this.#host, NOT_RUN[notRun]));
+          continue;
+        }
+        const cap = p.maxOutputBytes;
+        this.#state = { at: 'body', p, code, outLeft: o, errLeft: e, out: new TailKeeper(cap), err: new TailKeeper(cap) };
+      } else {
+        if (s.outLeft > 0 || s.errLeft > 0) {
+          const toOut = s.outLeft > 0;
+          const chunk = this.#buf.takeUpTo(toOut ? s.outLeft : s.errLeft);
+          if (!chunk) return;
+          if (toOut) {
+            s.out.push(chunk);
+            s.outLeft -= chunk.length;
+          } else {
+            s.err.push(chunk);
+            s.errLeft -= chunk.length;
+          }
+          continue;
+        }
+        this.#state = { at: 'header' };
+        this.#pending.shift();
+        clearTimeout(s.p.timer);
+        s.p.resolve(runResult(s.code, s.out, s.err));
+      }
     }
   }
 
@@ -274,6 +299,17 @@ function write(stream: Writable, data: Buffer, counters: Counters): void {
   }
 }
 
+/** The result; a stream over its cap starts with a line saying how much was dropped (stdoutBytes: the raw tail). */
+function runResult(code: number, out: TailKeeper, err: TailKeeper): RunResult {
+  const stdoutBytes = out.bytes();
+  const stderrBytes = err.bytes();
+  const text = (t: TailKeeper, b: Buffer): string =>
+    (t.dropped ? `[infra: ${t.dropped} bytes of output dropped, the last ${b.length} follow]\n` : '') + b.toString('utf8');
+  const result: RunResult = { code, stdout: text(out, stdoutBytes), stderr: text(err, stderrBytes), stdoutBytes };
+  if (out.dropped || err.dropped) result.dropped = { stdout: out.dropped, stderr: err.dropped };
+  return result;
+}
+
 function clean(s: string): string {
   return s.replaceAll(SUDO_PROMPT, '').trim().split('\n').slice(-5).join(' / ');
 }
@@ -286,6 +322,17 @@ class ChunkBuffer {
   push(b: Buffer): void {
     this.#chunks.push(b);
     this.#length += b.length;
+  }
+
+  /** Up to n bytes of what has arrived (at least one), or undefined when nothing has. */
+  takeUpTo(n: number): Buffer | undefined {
+    const first = this.#chunks[0];
+    if (!first) return undefined;
+    const out = first.subarray(0, n);
+    if (out.length === first.length) this.#chunks.shift();
+    else this.#chunks[0] = first.subarray(out.length);
+    this.#length -= out.length;
+    return out;
   }
 
   take(n: number): Buffer | undefined {
@@ -312,5 +359,32 @@ class ChunkBuffer {
     }
     this.take(pos);
     return lines;
+  }
+}
+
+/** Keeps the last `cap` bytes of a stream and counts what it dropped: memory stays ~cap. */
+class TailKeeper {
+  #chunks: Buffer[] = [];
+  #size = 0;
+  dropped = 0;
+
+  constructor(private readonly cap: number) {}
+
+  push(b: Buffer): void {
+    this.#chunks.push(b);
+    this.#size += b.length;
+    while (this.#chunks.length > 1 && this.#size - this.#chunks[0].length >= this.cap) {
+      const gone = this.#chunks.shift()!;
+      this.#size -= gone.length;
+      this.dropped += gone.length;
+    }
+  }
+
+  bytes(): Buffer {
+    const all = this.#chunks.length === 1 ? this.#chunks[0] : Buffer.concat(this.#chunks);
+    if (all.length <= this.cap) return all;
+    this.dropped += all.length - this.cap;
+    this.#chunks = [all.subarray(all.length - this.cap)];
+    return this.#chunks[0];
   }
 }

@@ -3,7 +3,7 @@
  * run, put, get, lock, counters, and "connect once, even when asked concurrently".
  */
 import { getFile, putFile } from './files.js';
-import { LOCK_HELD, lockScript, parseHolder } from './lock.js';
+import { LOCK_HELD, lockMetaJson, lockScript, parseHolder } from './lock.js';
 import type { Session } from './session.js';
 import type { Counters, LockMeta, PutOptions, RunOptions, RunResult, Transport } from './types.js';
 import { emptyCounters, HostLocked, HostUnreachable } from './types.js';
@@ -40,7 +40,7 @@ export abstract class ShellTransport implements Transport {
   async lock(meta: LockMeta, waitMs = 0): Promise<void> {
     const s = await this.#live();
     const r = await s.evalInShell(lockScript(waitMs), {
-      stdin: JSON.stringify(meta) + '\n',
+      stdin: lockMetaJson(meta),
       timeoutMs: waitMs + 30_000,
     });
     if (r.code === 0) return;

@@ -4,11 +4,23 @@
  * command. Failures to reach a host are thrown as HostUnreachable; a command's non-zero exit
  * is a normal result.
  */
+/**
+ * The range of a command's timeout. There is no "no limit": a wedged command must end, and the
+ * controller's own timer (timeout + grace) must stay below Node's 2^31-1 ms timer limit.
+ */
+export const MIN_COMMAND_TIMEOUT_MS = 1;
+export const MAX_COMMAND_TIMEOUT_MS = 24 * 3_600_000;
+
 export interface RunOptions {
   /** Bytes fed to the command's stdin (secrets travel here, never in argv). */
   stdin?: string | Buffer;
-  /** Per-command timeout in ms (default 10 min). On timeout the command is killed, code 124. */
+  /** Per-command timeout in ms (default 10 min, 1 ms to 24 h). On timeout the command is killed, code 124. */
   timeoutMs?: number;
+  /**
+   * Output kept per stream (default 8 MiB): beyond it the controller keeps the tail and
+   * `dropped` says how much went. Readers of data (get, probes) raise it and fail on a drop.
+   */
+  maxOutputBytes?: number;
 }
 
 export interface RunResult {
@@ -17,6 +29,8 @@ export interface RunResult {
   stderr: string;
   /** Raw stdout for binary payloads (get()). */
   stdoutBytes: Buffer;
+  /** Bytes dropped from the head of each stream (output over maxOutputBytes); absent when none. */
+  dropped?: { stdout: number; stderr: number };
 }
 
 export interface PutOptions {
@@ -51,7 +65,10 @@ export interface Transport {
   /** Opens the connection and the session shell (with become if configured). Idempotent. */
   connect(): Promise<void>;
   run(cmd: string, opts?: RunOptions): Promise<RunResult>;
-  /** Atomic write: temp file (0600) in the destination dir → validate → mode/owner → rename. */
+  /**
+   * Atomic write: temp file (0600, held open) in the destination dir → owner/mode → validate →
+   * rename. Refuses a directory someone other than root and the owner can write (files.ts).
+   */
   put(path: string, bytes: string | Buffer, opts?: PutOptions): Promise<void>;
   /** File contents, or null when the file does not exist. */
   get(path: string): Promise<Buffer | null>;
@@ -81,6 +98,17 @@ export class HostRefused extends Error {
   constructor(readonly host: string, message: string, readonly hint?: string) {
     super(message);
     this.name = 'HostRefused';
+  }
+}
+
+/**
+ * The session shell could not store a command, its input or its output files (its temp dir is
+ * full or was removed): the command was NOT run. The host is still reachable.
+ */
+export class SessionFileError extends Error {
+  constructor(readonly host: string, what: string) {
+    super(`${host}: the session shell could not ${what} in its temp dir (TMPDIR, default /tmp: full or removed?); the command was NOT run`);
+    this.name = 'SessionFileError';
   }
 }
 

@@ -47,7 +47,7 @@ const timed = async <T>(what: string, f: () => Promise<T>): Promise<T> => {
   }
 };
 /** Every group a play of site.yaml targets exists in the fleet (empty when it has no such host). */
-const siteGroups = (parse(readFileSync(SITE, 'utf8')) as { hosts: string }[]).map((p) => p.hosts).filter((h) => /^[A-Za-z_][\w-]*$/.test(h) && h !== 'all');
+const siteGroups = (parse(readFileSync(SITE, 'utf8')) as { hosts: string }[]).flatMap((p) => p.hosts.split(/[:,]/)).filter((h) => /^[A-Za-z_][\w-]*$/.test(h) && h !== 'all');
 
 beforeAll(async () => {
   fleet = await timed('fleet start', () => startFleet({

@@ -6,6 +6,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { apt, command, files, sysctl, systemd, users } from '../../src/modules/index.js';
 import type { Task } from '../../src/modules/types.js';
+import { Secret } from '../../src/secrets/secret.js';
 import { checkOnly, converge, startDockerHost, type Convergence, type DockerHost } from './helpers/docker-host.js';
 
 let h: DockerHost;
@@ -50,7 +51,7 @@ describe('files', () => {
   it('files.file writes content, mode and group; check mode changes nothing', async () => {
     const task = t(files.file({ path: '/etc/infra-test.conf', content: 'a = 1\n', mode: '0640', group: 'adm' }));
     const planned = await checkOnly(h.checkCtx, task);
-    expect(planned.changes[0].what).toBe('create');
+    expect(planned.changes[0]?.what).toBe('create');
     expect(planned.diff?.[0]).toMatchObject({ kind: 'file', before: null, after: 'a = 1\n' });
     expect((await h.exec('test -e /etc/infra-test.conf')).code).toBe(1);
 
@@ -122,6 +123,27 @@ describe('files', () => {
     expect(await sh('cat /etc/infra-block.conf')).toBe('first\n# BEGIN MANAGED BY INFRA\nthree\n# END MANAGED BY INFRA\nlast\n');
     expectConverged(await converge(h.ctx, t(files.block({ path: '/etc/infra-block.conf', state: 'absent' }))));
     expect(await sh('cat /etc/infra-block.conf')).toBe('first\nlast\n');
+  });
+
+  it('files.line/files.block on a symlink (Ubuntu\'s resolv.conf) refuse; the link and its target stay as they were', async () => {
+    await sh('mkdir -p /run/fake-resolve && printf "nameserver 127.0.0.53\\noptions edns0\\nsearch .\\n" > /run/fake-resolve/stub.conf && ln -sfn /run/fake-resolve/stub.conf /etc/infra-resolv.conf');
+    for (const task of [
+      files.line({ path: '/etc/infra-resolv.conf', line: 'options rotate' }),
+      files.block({ path: '/etc/infra-resolv.conf', block: 'options rotate' }),
+    ]) {
+      await expect(converge(h.ctx, t(task))).rejects.toThrow(/refusing to edit \/etc\/infra-resolv.conf: it is a symlink to \/run\/fake-resolve\/stub.conf/);
+      await expect(checkOnly(h.checkCtx, t(task))).rejects.toThrow(/is a symlink/);
+    }
+    expect(await sh('readlink /etc/infra-resolv.conf; cat /etc/infra-resolv.conf')).toBe('/run/fake-resolve/stub.conf\nnameserver 127.0.0.53\noptions edns0\nsearch .\n');
+    // Editing the target, named as such, works.
+    expectConverged(await converge(h.ctx, t(files.line({ path: '/run/fake-resolve/stub.conf', line: 'options rotate' }))));
+    expect(await sh('readlink /etc/infra-resolv.conf; tail -1 /etc/infra-resolv.conf')).toBe('/run/fake-resolve/stub.conf\noptions rotate\n');
+  });
+
+  it('a Secret written without a mode lands 0600', async () => {
+    const c = await converge(h.ctx, t(files.file({ path: '/etc/infra-secret.env', content: new Secret('db-password-4242\n') })));
+    expectConverged(c);
+    expect(await sh('stat -c "%a %U" /etc/infra-secret.env')).toBe('600 root\n');
   });
 
   it('files.absent removes files and directories', async () => {
@@ -264,7 +286,7 @@ describe('command', () => {
     expect((await checkOnly(h.ctx, t(command.run({ cmd: 'touch /tmp/never', onlyIf: 'false' })))).changes).toEqual([]);
 
     const always = await converge(h.ctx, t(command.run({ cmd: 'echo . >> /tmp/always' })));
-    expect(always.first.changes[0].from).toBe('always runs (no creates/unless/onlyIf guard)');
+    expect(always.first.changes[0]?.from).toBe('always runs (no creates/unless/onlyIf guard)');
     expect(always.secondApplied).toBe(true);
     expect(await sh('cat /tmp/always')).toBe('.\n.\n');
 

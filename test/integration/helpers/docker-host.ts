@@ -17,19 +17,23 @@ import { spawnChannel } from '../../../src/transport/local-channel.js';
 import { sessionArgv } from '../../../src/transport/session-script.js';
 import { Session } from '../../../src/transport/session.js';
 import { createRenderer } from '../../../src/render/template.js';
-import type { Check, HostContext, Task } from '../../../src/modules/types.js';
+import { hasChanges, type Check, type HostContext, type Task } from '../../../src/modules/types.js';
 import type { PutOptions, RunOptions, RunResult } from '../../../src/transport/types.js';
 
 const ROLE_DIR = fileURLToPath(new URL('../../fixtures/roles/modtest/', import.meta.url));
 const LABELS = ['--label', 'infra-test=1', '--label', `infra-test.pid=${process.pid}`];
 
-/** The session shell over `docker exec -i` (the channel an SSH exec would otherwise be). */
-class DockerExecTransport extends ShellTransport {
-  constructor(private readonly container: string) {
+/** The session shell over `docker exec -i` (the channel an SSH exec would otherwise be), with optional env (TMPDIR). */
+export class DockerExecTransport extends ShellTransport {
+  constructor(
+    private readonly container: string,
+    private readonly env: Record<string, string> = {},
+  ) {
     super('modtest');
   }
   protected async openSession(): Promise<Session> {
-    const ch = spawnChannel(['docker', 'exec', '-i', this.container, ...sessionArgv(false, false)]);
+    const env = Object.entries(this.env).flatMap(([k, v]) => ['-e', `${k}=${v}`]);
+    const ch = spawnChannel(['docker', 'exec', '-i', ...env, this.container, ...sessionArgv(false, false)]);
     this.counters.connections++;
     this.counters.channels++;
     return Session.start(ch, { host: this.host, counters: this.counters });
@@ -137,11 +141,11 @@ export async function converge(host: HostContext, task: Task<unknown>): Promise<
   const m = task.module;
   const p = m.params.parse(task.params);
   const first = await m.check(host, p);
-  if (first.changes.length > 0) await m.apply(host, p, first);
+  if (hasChanges(first)) await m.apply(host, p, first);
   const after = await m.check(host, p);
   const second = await m.check(host, p);
   let secondApplied = false;
-  if (second.changes.length > 0) {
+  if (hasChanges(second)) {
     await m.apply(host, p, second);
     secondApplied = true;
   }

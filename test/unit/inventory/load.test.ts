@@ -1,6 +1,7 @@
 import { describe, it, expect, afterAll } from 'vitest';
 import { join } from 'node:path';
 import { loadInventory } from '../../../src/inventory/load.js';
+import { lockedDecryptor } from '../../../src/engine/input.js';
 import { UserError, UserErrors } from '../../../src/errors.js';
 import { Secret } from '../../../src/secrets/secret.js';
 import { Keyring, createDecryptor, encryptValue } from '../../../src/secrets/vault.js';
@@ -226,7 +227,7 @@ describe('loadInventory builds the inventory', () => {
 
 describe('shipped inventories', () => {
   it.each(['lab', 'prod'])('%s loads with the production topology', async (env) => {
-    const inv = await loadInventory(env, { cwd: REPO });
+    const inv = await loadInventory(env, { cwd: REPO, decryptor: lockedDecryptor });
     expect([...inv.hosts.keys()]).toEqual(['bastion', 'lb1', 'lb2', 'api1', 'api2', 'db1', 'db2', 'redis1', 'redis2', 'mon1', 'backup1']);
     expect(inv.hosts.get('bastion')!.conn.bastion).toBeUndefined();
     for (const h of inv.hosts.values()) if (h.name !== 'bastion') expect(h.conn.bastion).toBe('bastion');

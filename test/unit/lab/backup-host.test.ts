@@ -7,6 +7,7 @@ import { describe, expect, it } from 'vitest';
 import role, { vars as hardeningVars } from '../../../roles/hardening/role.js';
 import type { resolveRules } from '../../../roles/hardening/firewall.js';
 import { loadInventory } from '../../../src/inventory/load.js';
+import { lockedDecryptor } from '../../../src/engine/input.js';
 import type { Inventory } from '../../../src/inventory/types.js';
 import { REPO_ROOT } from '../../../src/lab/options.js';
 import { FACTS, hostsOf } from '../roles/context.js';
@@ -21,8 +22,9 @@ function firewallOf(inv: Inventory, host: string): Rules {
     hosts: hostsOf(inv),
     inventory: inv,
   });
-  const nft = tasks.find((t) => (t.params as { src?: string }).src === 'infra.nft.hbs')!;
-  return (nft.params as { vars: { rules: Rules } }).vars.rules;
+  // The ruleset is written by the role's commit-confirmed unit (confirm.files).
+  const files = tasks.flatMap((t) => (t.params as { files?: { template?: string; vars?: { rules: Rules } }[] }).files ?? []);
+  return files.find((f) => f.template === 'infra.nft.hbs')!.vars!.rules;
 }
 
 describe.each([
@@ -30,7 +32,7 @@ describe.each([
   ['prod', '10.20.0.2', ['10.20.0.31', '10.20.0.32'], '10.20.0.61'],
 ])('backup1 in inventories/%s', (env, bastion, dbs, backup) => {
   it('is behind the bastion, SSH from it only, pgBackRest TLS from the postgres hosts only', async () => {
-    const inv = await loadInventory(env, { cwd: REPO_ROOT });
+    const inv = await loadInventory(env, { cwd: REPO_ROOT, decryptor: lockedDecryptor });
     expect(inv.hosts.get('backup1')!.conn).toMatchObject({ address: backup, bastion: 'bastion' });
     const rules = firewallOf(inv, 'backup1');
     expect(rules.find((r) => r.match === 'tcp dport 22')).toMatchObject({ sources4: [bastion], any: false });
@@ -39,7 +41,7 @@ describe.each([
   });
 
   it('the postgres hosts accept pgBackRest from backup1 only', async () => {
-    const inv = await loadInventory(env, { cwd: REPO_ROOT });
+    const inv = await loadInventory(env, { cwd: REPO_ROOT, decryptor: lockedDecryptor });
     for (const db of ['db1', 'db2']) expect(firewallOf(inv, db).find((r) => r.match === 'tcp dport 8432')).toMatchObject({ sources4: [backup], any: false });
   });
 });

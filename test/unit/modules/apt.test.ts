@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { apt } from '../../../src/modules/index.js';
 import { parseAptPolicy, parseDpkgQuery, splitPin } from '../../../src/modules/apt-parse.js';
 import { decidePackages, parseListsAge, renderSources, staleReason, type PackagesParams } from '../../../src/modules/apt.js';
-import { fakeHost } from './fake-host.js';
+import { fakeHost, withChanges } from './fake-host.js';
 
 const POLICY = `nginx:
   Installed: 1.22.1-9
@@ -90,7 +90,7 @@ describe('decidePackages', () => {
     const params = p({ names: ['tree'] });
     const c = await apt.packages.module.check(host, params);
     expect(host.commands).toHaveLength(1);
-    await apt.packages.module.apply(host, params, c);
+    await apt.packages.module.apply(host, params, withChanges(c));
     expect(host.commands[1]).toMatch(/apt-get .*update && .*DEBIAN_FRONTEND=noninteractive apt-get .*--no-install-recommends .*--force-confold install tree$/);
   });
 
@@ -98,7 +98,7 @@ describe('decidePackages', () => {
     const host = fakeHost([{ stdout: '@@infra-apt@@age\n1 1 3\n@@infra-apt@@dpkg\n@@infra-apt@@policy\n' + POLICY }, { code: 100, stderr: 'E: Unable to fetch\n' }]);
     const params = p({ names: ['tree'] });
     const c = await apt.packages.module.check(host, params);
-    await expect(apt.packages.module.apply(host, params, c)).rejects.toThrow(/exit 100\):\nE: Unable to fetch/);
+    await expect(apt.packages.module.apply(host, params, withChanges(c))).rejects.toThrow(/exit 100\):\nE: Unable to fetch/);
   });
 
   it.each([['nginx; rm -rf /'], ['Nginx'], ['']])('rejects package name %j', (n) => {

@@ -4,13 +4,15 @@
  */
 import { createHash } from 'node:crypto';
 import type { Facts } from '../../../src/facts/types.js';
-import type { HostContext } from '../../../src/modules/types.js';
+import { hasChanges, type Changes, type Check, type HostContext } from '../../../src/modules/types.js';
 import type { PutOptions, RunResult } from '../../../src/transport/types.js';
 
 export interface Scripted {
   stdout?: string;
   stderr?: string;
   code?: number;
+  /** Bytes the session dropped from the head of stdout (output over the cap). */
+  droppedStdout?: number;
 }
 
 export const facts: Facts = {
@@ -49,7 +51,9 @@ export function fakeHost(answers: Scripted[], opts: { checkMode?: boolean; templ
       const a = queue.shift();
       if (!a) throw new Error(`unexpected command (no scripted answer left):\n${cmd}`);
       const stdout = a.stdout ?? '';
-      return { code: a.code ?? 0, stdout, stderr: a.stderr ?? '', stdoutBytes: Buffer.from(stdout) };
+      const r: RunResult = { code: a.code ?? 0, stdout, stderr: a.stderr ?? '', stdoutBytes: Buffer.from(stdout) };
+      if (a.droppedStdout) r.dropped = { stdout: a.droppedStdout, stderr: 0 };
+      return r;
     },
     async put(path, bytes, o) {
       if (opts.checkMode) throw new Error('put in check mode');
@@ -73,6 +77,12 @@ export function fakeHost(answers: Scripted[], opts: { checkMode?: boolean; templ
       throw new Error('probeConnection() is not used by these modules');
     },
   };
+}
+
+/** The check, asserted to have changes (what apply() takes). */
+export function withChanges<D>(c: Check<D>): Changes<D> {
+  if (!hasChanges(c)) throw new Error(`expected changes, got none (${c.reason})`);
+  return c;
 }
 
 /** The probe output for a regular file (see src/modules/file-state.ts). */

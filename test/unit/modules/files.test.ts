@@ -4,7 +4,7 @@ import { parseProbe, probeCommand } from '../../../src/modules/file-state.js';
 import { planFile } from '../../../src/modules/file-plan.js';
 import { editBlock, editLine } from '../../../src/modules/line-edit.js';
 import { Secret } from '../../../src/secrets/secret.js';
-import { fakeHost, fileProbe } from './fake-host.js';
+import { fakeHost, fileProbe, withChanges } from './fake-host.js';
 
 const parse = <P>(f: { module: { params: { parse(v: unknown): P } } }, v: unknown): P => f.module.params.parse(v);
 
@@ -16,6 +16,7 @@ describe('parseProbe', () => {
     ['file, fetched', 'file 600 app app 1000 1000 3\nabc\ncontent:aGkK\n', { kind: 'file', mode: '0600', content: Buffer.from('hi\n') }],
     ['empty file, fetched', 'file 644 root root 0 0 0\ne3b0\ncontent:\n', { kind: 'file', content: Buffer.alloc(0) }],
     ['setuid mode', 'file 4755 root root 0 0 1\nx\n', { mode: '4755' }],
+    ['symlink with its target', 'link 777 root root 0 0 7\ntarget:../x y\n', { kind: 'link', linkTarget: '../x y' }],
   ])('%s', (_name, out, want) => {
     expect(parseProbe(out)).toMatchObject(want);
   });
@@ -37,7 +38,7 @@ describe('planFile', () => {
   const want = { path: '/etc/x', content: Buffer.from('new\n'), mode: '0600' };
   it.each([
     ['absent → create', { kind: 'absent' as const }, ['create'], true],
-    ['same content, other mode → chmod only', parseProbe(fileProbe({ content: 'new\n', mode: '644' })), ['mode'], false],
+    ['same content, other mode → rewritten (no chmod by path)', parseProbe(fileProbe({ content: 'new\n', mode: '644' })), ['mode'], true],
     ['other content → write', parseProbe(fileProbe({ content: 'old\n', mode: '600' })), ['content'], true],
     ['same → nothing', parseProbe(fileProbe({ content: 'new\n', mode: '600' })), [], false],
   ])('%s', (_n, state, whats, write) => {
@@ -103,9 +104,64 @@ describe('files.* check() on a fake host', () => {
     const p = parse(files.file, { path: '/etc/app.key', content: new Secret('s3cr3t-value'), mode: '0600' });
     const c = await files.file.module.check(host, p);
     expect(c.diff?.[0]).toMatchObject({ sensitive: true });
-    await files.file.module.apply(host, p, c);
+    await files.file.module.apply(host, p, withChanges(c));
     expect(host.puts).toEqual([{ path: '/etc/app.key', bytes: 's3cr3t-value', opts: { mode: '0600', owner: undefined, group: undefined, validate: undefined } }]);
     expect(host.commands.join('\n')).not.toContain('s3cr3t-value');
+  });
+
+  it('files.file: a new sensitive file without a mode is written 0600; an existing one keeps its mode', async () => {
+    const secret = fakeHost([{ stdout: 'absent\n' }]);
+    const p = parse(files.file, { path: '/etc/app.env', content: new Secret('db-pass-4242') });
+    await files.file.module.apply(secret, p, withChanges(await files.file.module.check(secret, p)));
+    expect(secret.puts[0].opts?.mode).toBe('0600');
+
+    const flagged = fakeHost([{ stdout: 'absent\n' }]);
+    const q = parse(files.file, { path: '/etc/app.env', content: 'x', sensitive: true });
+    await files.file.module.apply(flagged, q, withChanges(await files.file.module.check(flagged, q)));
+    expect(flagged.puts[0].opts?.mode).toBe('0600');
+
+    const plain = fakeHost([{ stdout: 'absent\n' }]);
+    const r = parse(files.file, { path: '/etc/app.conf', content: 'x' });
+    await files.file.module.apply(plain, r, withChanges(await files.file.module.check(plain, r)));
+    expect(plain.puts[0].opts?.mode).toBe('0644');
+
+    const existing = fakeHost([{ stdout: fileProbe({ content: 'old\n', mode: '640' }) }]);
+    await files.file.module.apply(existing, p, withChanges(await files.file.module.check(existing, p)));
+    expect(existing.puts[0].opts?.mode).toBe('0640');
+  });
+
+  it.each([
+    ['owner', '--reference=/etc/shadow'],
+    ['group', '-R'],
+    ['owner', 'root:root'],
+    ['owner', 'a'.repeat(33)],
+  ])('files.file: %s %j is not an account: refused by the schema', (key, value) => {
+    const r = files.file.module.params.safeParse({ path: '/etc/a', content: 'x', [key]: value });
+    expect(r.success).toBe(false);
+    expect(JSON.stringify(r.error?.issues)).toContain('must be an account name');
+  });
+
+  it('files.file: numeric owner and group ids are accepted (a YAML number too)', () => {
+    expect(parse(files.file, { path: '/etc/a', content: 'x', owner: 1000, group: '0' })).toMatchObject({ owner: '1000', group: '0' });
+  });
+
+  it.each([
+    ['files.line', () => parse(files.line, { path: '/etc/resolv.conf', line: 'options rotate' }), files.line.module],
+    ['files.block', () => parse(files.block, { path: '/etc/resolv.conf', block: 'options rotate' }), files.block.module],
+  ] as const)('%s on a symlink refuses with the link target (it would replace the link with a one-line file)', async (_n, params, module) => {
+    const host = fakeHost([{ stdout: 'link 777 root root 0 0 39\ntarget:../run/systemd/resolve/stub-resolv.conf\n' }]);
+    // eslint-disable-next-line @typescript-eslint/no-explicit-any
+    await expect((module as any).check(host, params())).rejects.toThrow(
+      /refusing to edit \/etc\/resolv.conf: it is a symlink to \.\.\/run\/systemd\/resolve\/stub-resolv.conf; .*give the target's path/,
+    );
+    expect(host.puts).toEqual([]);
+  });
+
+  it('files.line: a file whose read lost its head (over the output cap) fails instead of editing a tail', async () => {
+    const host = fakeHost([{ stdout: fileProbe({ content: 'tail only\n' }), droppedStdout: 70_000_000 }]);
+    await expect(files.line.module.check(host, parse(files.line, { path: '/var/big.conf', line: 'x' }))).rejects.toThrow(
+      /read \/var\/big.conf: the output is too large \(70000000 bytes over the limit\)/,
+    );
   });
 
   it('files.file: up to date → reason, no changes', async () => {
@@ -117,7 +173,7 @@ describe('files.* check() on a fake host', () => {
   it('files.file: rewriting keeps the old owner and mode unless asked', async () => {
     const host = fakeHost([{ stdout: fileProbe({ content: 'old\n', mode: '640', owner: 'app', uid: 1000, gid: 1000 }) }]);
     const p = parse(files.file, { path: '/etc/a', content: 'new\n' });
-    await files.file.module.apply(host, p, await files.file.module.check(host, p));
+    await files.file.module.apply(host, p, withChanges(await files.file.module.check(host, p)));
     expect(host.puts[0].opts).toMatchObject({ mode: '0640', owner: '1000', group: '1000' });
   });
 

@@ -5,7 +5,7 @@
 import { describe, expect, it } from 'vitest';
 import { haproxy } from '../../../src/modules/index.js';
 import { ADMIN, adminStateOf, decideServer, parseServerStatus, serverNames, type ServerStatus } from '../../../src/modules/haproxy.js';
-import { fakeHost } from './fake-host.js';
+import { fakeHost, withChanges } from './fake-host.js';
 
 /** `show servers state api` on HAProxy 2.6.12: api1 drained (admin 8), api2 ready. */
 const SERVERS_STATE = `1
@@ -85,19 +85,19 @@ describe('haproxy.server check/apply', () => {
     const drained = (sessions: number) => answer(SERVERS_STATE, STAT.replace('api,api1,0,0,3', `api,api1,0,0,${sessions}`));
     const host = fakeHost([{ stdout: '\n' }, drained(1), drained(0)]);
     const p = params({ state: 'drain' });
-    await haproxy.server.module.apply(host, p, decideServer(p, status({ sessions: 3 })));
+    await haproxy.server.module.apply(host, p, withChanges(decideServer(p, status({ sessions: 3 }))));
     expect(host.commands[0]).toBe(`echo 'set server api/api1 state drain' | socat -t 5 stdio unix-connect:/run/haproxy/admin.sock`);
     expect(host.commands).toHaveLength(3);
   });
 
   it('apply reports haproxy refusing the command, and a wait that times out', async () => {
     const p = params({ state: 'maint' });
-    await expect(haproxy.server.module.apply(fakeHost([{ stdout: 'No such server.\n' }]), p, decideServer(p, status({})))).rejects.toThrow(
+    await expect(haproxy.server.module.apply(fakeHost([{ stdout: 'No such server.\n' }]), p, withChanges(decideServer(p, status({}))))).rejects.toThrow(
       'set server api/api1 state maint: No such server.',
     );
     const slow = params({ state: 'drain', timeoutMs: 1 });
     const stuck = answer(SERVERS_STATE, STAT);
-    await expect(haproxy.server.module.apply(fakeHost([stuck, stuck]), slow, decideServer(slow, status({ admin: ADMIN.FDRAIN, sessions: 3 })))).rejects.toThrow(
+    await expect(haproxy.server.module.apply(fakeHost([stuck, stuck]), slow, withChanges(decideServer(slow, status({ admin: ADMIN.FDRAIN, sessions: 3 }))))).rejects.toThrow(
       'api/api1: 3 sessions still open after 0s',
     );
   });

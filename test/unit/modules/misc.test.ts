@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { command, moduleRegistry, sysctl } from '../../../src/modules/index.js';
 import { decideCommand, guardScript } from '../../../src/modules/command.js';
 import { normalizeValue, setSysctlLine } from '../../../src/modules/sysctl.js';
-import { fakeHost, fileProbe } from './fake-host.js';
+import { fakeHost, fileProbe, withChanges } from './fake-host.js';
 
 describe('registry', () => {
   it('has every module by name', () => {
@@ -46,7 +46,7 @@ describe('sysctl', () => {
   it('apply writes the file and sets the live value', async () => {
     const host = fakeHost([{ stdout: '@@infra-sysctl@@live\n0\n@@infra-sysctl@@file\nabsent\n' }, {}]);
     const p = sysctl.param.module.params.parse({ name: 'net.ipv4.ip_forward', value: 1 });
-    await sysctl.param.module.apply(host, p, await sysctl.param.module.check(host, p));
+    await sysctl.param.module.apply(host, p, withChanges(await sysctl.param.module.check(host, p)));
     expect(host.puts.map((x) => [x.path, x.bytes])).toEqual([['/etc/sysctl.d/99-infra.conf', 'net.ipv4.ip_forward = 1\n']]);
     expect(host.commands[1]).toBe('sysctl -q -w net.ipv4.ip_forward=1');
   });
@@ -77,7 +77,7 @@ describe('command.run', () => {
   it('without a guard the plan says it always runs, with no host command', async () => {
     const host = fakeHost([]);
     const c = await command.run.module.check(host, cp({}));
-    expect(c.changes[0].from).toBe('always runs (no creates/unless/onlyIf guard)');
+    expect(c.changes[0]?.from).toBe('always runs (no creates/unless/onlyIf guard)');
     expect(host.commands).toEqual([]);
   });
 
@@ -89,7 +89,7 @@ describe('command.run', () => {
 
   it('apply runs through eval (not sh -c: argv is visible in ps) and fails with exit code and stderr tail', async () => {
     const host = fakeHost([{ code: 2, stderr: 'make: *** No rule to make target\n' }]);
-    await expect(command.run.module.apply(host, cp({ chdir: '/srv/app' }), { changes: [] })).rejects.toThrow(
+    await expect(command.run.module.apply(host, cp({ chdir: '/srv/app' }), { changes: [{ what: 'run' }] })).rejects.toThrow(
       /command "make install" failed \(exit 2\):\nmake: \*\*\* No rule/,
     );
     expect(host.commands).toEqual([`cd /srv/app && eval 'make install'`]);

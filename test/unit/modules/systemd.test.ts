@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { systemd } from '../../../src/modules/index.js';
 import { decideService, parseShow, unitPath, type ServiceStatus } from '../../../src/modules/systemd.js';
-import { fakeHost } from './fake-host.js';
+import { fakeHost, withChanges } from './fake-host.js';
 
 const status = (s: Partial<ServiceStatus>): ServiceStatus => ({
   loadState: 'loaded',
@@ -87,7 +87,7 @@ describe('systemd tasks', () => {
     const p = systemd.unit.module.params.parse({ name: 'app', content });
     const c = await systemd.unit.module.check(host, p);
     expect(c.changes).toEqual([{ what: 'daemon-reload' }]);
-    await systemd.unit.module.apply(host, p, c);
+    await systemd.unit.module.apply(host, p, withChanges(c));
     expect(host.commands[1]).toBe('systemctl daemon-reload');
     expect(host.puts).toEqual([]);
   });

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { users } from '../../../src/modules/index.js';
 import { decideGroup, decideUser, editAuthorizedKeys, keyIdentity, parseGroup, parseUserStatus } from '../../../src/modules/users.js';
-import { fakeHost } from './fake-host.js';
+import { fakeHost, withChanges } from './fake-host.js';
 
 const status = (passwd: string, gid = 'deploy', groups = 'deploy sudo') =>
   parseUserStatus(`@@infra-users@@passwd\n${passwd}\n@@infra-users@@gid\n${gid}\n@@infra-users@@groups\n${groups}\n`);
@@ -31,13 +31,13 @@ describe('users.user decisions', () => {
   ])('%s', (_n, p, s, whats, args) => {
     const c = decideUser(up(p), s);
     expect(c.changes.map((x) => x.what)).toEqual(whats);
-    expect((c.data as { args?: string[] } | undefined)?.args).toEqual(args);
+    expect(c.data?.args).toEqual(args);
   });
 
   it('apply quotes the arguments', async () => {
     const host = fakeHost([{ stdout: '@@infra-users@@passwd\n\n' }, {}]);
     const p = up({ comment: "O'Brien; rm -rf /" });
-    await users.user.module.apply(host, p, await users.user.module.check(host, p));
+    await users.user.module.apply(host, p, withChanges(await users.user.module.check(host, p)));
     expect(host.commands[1]).toBe(`useradd -U -c 'O'\\''Brien; rm -rf /' -m -- deploy`);
   });
 });

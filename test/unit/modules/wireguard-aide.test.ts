@@ -5,6 +5,13 @@
 import { describe, expect, it } from 'vitest';
 import { aide, wireguard, moduleRegistry } from '../../../src/modules/index.js';
 import { decideKey, parseKeyState } from '../../../src/modules/wireguard.js';
+import { hasChanges, type Check, type Changes } from '../../../src/modules/types.js';
+
+/** The check apply() receives (a test that gets no change fails here). */
+const changes = (c: Check): Changes => {
+  if (!hasChanges(c)) throw new Error(`no change: ${c.reason}`);
+  return c;
+};
 import { fakeHost } from './fake-host.js';
 
 const P = { privateKey: '/etc/wireguard/wg0.key', publicKey: '/etc/wireguard/wg0.pub' };
@@ -33,7 +40,7 @@ describe('wireguard.key', () => {
     const c = await wireguard.key.module.check(host, P);
     expect(host.commands[0]).toContain('wg pubkey < /etc/wireguard/wg0.key');
     expect(host.commands[0]).not.toMatch(/cat -- \/etc\/wireguard\/wg0\.key/);
-    await wireguard.key.module.apply(host, P, c);
+    await wireguard.key.module.apply(host, P, changes(c));
     expect(host.commands[1]).toMatch(/^\(umask 077 && \{ \[ -s \/etc\/wireguard\/wg0\.key \] \|\| \{ wg genkey > /);
     expect(host.commands[1]).toMatch(/\)$/);
   });
@@ -51,13 +58,13 @@ describe('aide.update', () => {
     const host = fakeHost([{ stdout: 'LoadState=loaded\n' }, {}]);
     const c = await aide.update.module.check(host, {});
     expect(c).toMatchObject({ always: true, changes: [{ what: 're-baseline the AIDE database' }] });
-    await aide.update.module.apply(host, {}, c);
+    await aide.update.module.apply(host, {}, changes(c));
     expect(host.commands[1]).toBe('systemctl restart -- infra-aide-update.service');
   });
 
   it('a failed re-baseline fails the handler with the unit\'s journal', async () => {
     const host = fakeHost([{ stdout: 'LoadState=loaded\n' }, { code: 1, stderr: 'Job failed' }, { stdout: 'AIDE: cannot open database' }]);
     const c = await aide.update.module.check(host, {});
-    await expect(aide.update.module.apply(host, {}, c)).rejects.toThrow(/--- journal infra-aide-update.service ---\nAIDE: cannot open database/);
+    await expect(aide.update.module.apply(host, {}, changes(c))).rejects.toThrow(/--- journal infra-aide-update.service ---\nAIDE: cannot open database/);
   });
 });

@@ -16,7 +16,7 @@ import { openssl } from '../../../src/pki/openssl.js';
 import { formatSan, parseSan } from '../../../src/pki/san.js';
 import { Keyring, createDecryptor } from '../../../src/secrets/vault.js';
 import type { Inventory } from '../../../src/inventory/types.js';
-import { fakeHost, fileProbe, type Scripted } from '../modules/fake-host.js';
+import { fakeHost, fileProbe, type Scripted, withChanges } from '../modules/fake-host.js';
 
 let dir: string;
 let inventory: Inventory;
@@ -92,17 +92,18 @@ describe('tls.certificate check', () => {
     const m = tls.certificate.module;
     const c = await m.check(h, m.params.parse({ ...params, sans: ['172.28.77.10'] }));
     expect(c.changes.map((x) => x.what)).toEqual(['issue certificate']);
-    expect(c.changes[0].from).toMatch(/^SANs differ: \+IP:172\.28\.77\.10; expires \d{4}-\d\d-\d\d, within renew_before 30d$/);
+    expect(c.changes[0]?.from).toMatch(/^SANs differ: \+IP:172\.28\.77\.10; expires \d{4}-\d\d-\d\d, within renew_before 30d$/);
   });
 
   it('apply: the host makes the key and the CSR; the controller signs; only certificates are written', async () => {
     const h = hostWith([probe({}), { stdout: '' }, { stdout: host.csr }]);
     const m = tls.certificate.module;
     const p = m.params.parse({ ...params, owner: 'root', group: 'ssl-cert', keyMode: '0640' });
-    await m.apply(h, p, await m.check(h, p));
+    await m.apply(h, p, withChanges(await m.check(h, p)));
     expect(h.commands[1]).toMatch(/openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256/);
-    expect(h.commands[1]).toMatch(/chgrp ssl-cert "\$t"/);
-    expect(h.commands[1]).toMatch(/chmod 0640 "\$t" && mv -f "\$t" \/etc\/ssl\/private\/web1\.key/);
+    expect(h.commands[1]).toMatch(/chgrp -h ssl-cert "\$t"/);
+    expect(h.commands[1]).toMatch(/^infra_walk \/etc\/ssl\/private\ninfra_own_dir 0$/m); // key material only in a root-only directory
+    expect(h.commands[1]).toMatch(/chmod 0640 "\$t" && mv -f -T "\$t" \.\/web1\.key/);
     expect(h.commands[2]).toBe("openssl req -new -key /etc/ssl/private/web1.key -subj /CN=web1");
     expect(h.puts.map((x) => x.path)).toEqual(['/etc/ssl/web1.crt', '/etc/ssl/infra-ca.crt']);
     const cert = readCertificate(h.puts[0].bytes)!;

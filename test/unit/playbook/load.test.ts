@@ -152,6 +152,7 @@ describe('shipped playbooks', () => {
       ['baseline', 'all', ['hardening', 'ca-trust']],
       ['vpn', 'bastion', ['vpn']],
       ['load balancers', 'lb', ['haproxy-keepalived']],
+      ['redis and sentinel', 'redis:sentinel', ['redis-sentinel']],
     ]);
   });
 });

@@ -9,6 +9,7 @@ import { createRenderer } from '../../../src/render/template.js';
 import type { Task } from '../../../src/modules/types.js';
 import { UserError } from '../../../src/errors.js';
 import { loadInventory } from '../../../src/inventory/load.js';
+import { lockedDecryptor } from '../../../src/engine/input.js';
 import { dirname, join } from 'node:path';
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -119,10 +120,15 @@ const tasksOf = (host: string, opts: Parameters<typeof contextFor>[3] = {}, inve
 
 const byModule = (tasks: Task[], name: string) => tasks.filter((t) => t.module.name === name);
 const params = (t: Task) => t.params as Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
+/** The params writing template `src`: a files.template task, or a file of a confirm.files unit (with the unit's validate). */
 const templateTask = (tasks: Task[], src: string) => {
-  const t = byModule(tasks, 'files.template').find((x) => params(x).src === src);
-  if (!t) throw new Error(`no files.template task for ${src}`);
-  return params(t);
+  for (const t of tasks) {
+    const p = params(t);
+    if (t.module.name === 'files.template' && p.src === src) return p;
+    const f = t.module.name === 'confirm.files' ? p.files.find((x: { template?: string }) => x.template === src) : undefined;
+    if (f) return { ...f, validate: p.validate };
+  }
+  throw new Error(`no task writes ${src}`);
 };
 const nftRules = (tasks: Task[]) => templateTask(tasks, 'infra.nft.hbs').vars.rules as ReturnType<typeof resolveRules>;
 const sshRule = (tasks: Task[]) => nftRules(tasks).find((r) => r.comment.startsWith('ssh'))!;
@@ -227,7 +233,8 @@ describe('hardening tasks: firewall openings from the inventory', () => {
 
   it('firewall.enabled: false installs no ruleset', () => {
     const tasks = tasksOf('db1', { vars: { firewall: { enabled: false } } });
-    expect(byModule(tasks, 'files.template').map((t) => params(t).src)).not.toContain('infra.nft.hbs');
+    expect(() => templateTask(tasks, 'infra.nft.hbs')).toThrow(/no task writes/);
+    expect(() => templateTask(tasks, 'nftables.conf.hbs')).toThrow(/no task writes/);
     expect(byModule(tasks, 'systemd.service').map((t) => params(t).name)).not.toContain('nftables');
   });
 });
@@ -291,6 +298,21 @@ describe('hardening tasks: lockout safety and users', () => {
     expect(templateTask(tasks, 'nftables.conf.hbs').validate).toBe('nft -c -f %s');
     expect(templateTask(tasks, 'sudoers-admins.hbs').validate).toBe('visudo -cf %s');
   });
+
+  it('sshd and the ruleset are commit-confirmed: activated in their own task, never by a handler at the end', () => {
+    const tasks = tasksOf('db1');
+    const units = byModule(tasks, 'confirm.files').map(params);
+    expect(units.map((u) => [u.files.map((f: { path: string }) => f.path), u.activate])).toEqual([
+      [['/etc/ssh/sshd_config.d/20-hardening.conf'], 'systemctl reload ssh'],
+      [['/etc/nftables.conf', '/etc/nftables.d/infra.nft'], 'systemctl reload-or-restart nftables'],
+    ]);
+    // A first install has no old infra.nft to reload: the rollback drops the new table itself.
+    expect(units[1].rollback).toMatch(/\[ -e \/etc\/nftables.d\/infra.nft \] \|\| nft delete table inet infra_filter/);
+    for (const u of units) expect(u.within).toBeGreaterThanOrEqual(30);
+    const notified = tasks.flatMap((t) => t.notify);
+    expect(notified).not.toContain('reload ssh');
+    expect(notified).not.toContain('reload nftables');
+  });
 });
 
 describe('hardening tasks: sysctl order', () => {
@@ -328,7 +350,7 @@ describe('hardening vars schema', () => {
 
 describe('the shipped inventories (infra check does not run tasks(): this does)', () => {
   it.each(['prod', 'lab'])('every host of %s gets its tasks, and SSH is never open to all behind the bastion', async (env) => {
-    const real = await loadInventory(env, { cwd: REPO });
+    const real = await loadInventory(env, { cwd: REPO, decryptor: lockedDecryptor });
     for (const name of real.hosts.keys()) {
       const spec = real.hosts.get(name)!;
       const tasks = tasksOf(name, { facts: { container: env === 'lab' ? 'docker' : 'none' } }, real);

@@ -46,8 +46,14 @@ async function renderRole<V>(
 ): Promise<Map<string, string>> {
   const out = new Map<string, string>();
   const roleDir = join(REPO, 'roles', role.name);
-  for (const t of role.tasks(ctx).filter((x) => x.module.name === 'files.template')) {
-    const p = t.params as { src: string; dest: string; vars?: Record<string, unknown> };
+  // files.template tasks, and the files of confirm.files units (commit-confirmed sshd/nftables).
+  const written = role.tasks(ctx).flatMap((t) => {
+    if (t.module.name === 'files.template') return [t.params as { src: string; vars?: Record<string, unknown> }];
+    if (t.module.name !== 'confirm.files') return [];
+    const files = (t.params as { files: { template?: string; vars?: Record<string, unknown> }[] }).files;
+    return files.filter((f) => f.template).map((f) => ({ src: f.template!, vars: f.vars }));
+  });
+  for (const p of written) {
     const data = {
       vars: { ...(ctx.vars as Record<string, unknown>), ...p.vars },
       host: { name: ctx.host.name, address: ctx.host.address, groups: ctx.host.groups },

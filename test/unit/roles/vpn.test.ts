@@ -61,9 +61,11 @@ describe('vpn tasks', () => {
     expect(t.unless).toBe("[ -d /sys/module/wireguard ] || modinfo wireguard >/dev/null 2>&1 || dpkg-query -W -f='${Status}' wireguard-go 2>/dev/null | grep -q 'ok installed'");
   });
 
-  it('vpn_ssh_only installs its own nftables table; off, it is removed and its table dropped', () => {
-    const on = template(tasksOf({ vpn_ssh_only: true, vpn_ssh_also_from: ['192.0.2.1/32'] }), 'vpn.nft.hbs');
-    expect(on).toMatchObject({ dest: '/etc/nftables.d/vpn.nft', validate: 'nft -c -f %s', vars: { alsoFrom: ['192.0.2.1/32'] } });
+  it('vpn_ssh_only installs its own nftables table, commit-confirmed; off, it is removed and its table dropped', () => {
+    const on = params(byModule(tasksOf({ vpn_ssh_only: true, vpn_ssh_also_from: ['192.0.2.1/32'] }), 'confirm.files')[0]);
+    expect(on).toMatchObject({ validate: 'nft -c -f %s', activate: 'systemctl reload-or-restart nftables', within: 60 });
+    expect(on.files).toEqual([expect.objectContaining({ path: '/etc/nftables.d/vpn.nft', template: 'vpn.nft.hbs', vars: { alsoFrom: ['192.0.2.1/32'] } })]);
+    expect(on.rollback).toMatch(/^\[ -e \/etc\/nftables\.d\/vpn\.nft \] \|\| nft delete table inet infra_vpn/);
     const off = byModule(tasksOf(), 'files.absent').find((t) => params(t).path === '/etc/nftables.d/vpn.nft')!;
     expect(off.notify).toContain('drop the vpn ssh filter');
   });

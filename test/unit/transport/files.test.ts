@@ -1,10 +1,12 @@
 /** put/get over a real local session (LocalTransport, no become), in a temp directory. */
 import { randomBytes } from 'node:crypto';
-import { mkdtemp, readdir, readFile, stat, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, mkdtemp, readdir, readFile, stat, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { LocalTransport } from '../../../src/transport/local.js';
+import { putScript } from '../../../src/transport/files.js';
+import { isAccountId } from '../../../src/shell/account.js';
 
 let t: LocalTransport;
 let dir: string;
@@ -52,9 +54,9 @@ describe('files over the session', () => {
     expect((await readdir(dir)).filter((f) => f.includes('.infra-'))).toEqual([]);
   });
 
-  it('validate success: the temp path replaces %s and the file is installed', async () => {
+  it('validate success: the temp path replaces %s (with its final mode) and the file is installed', async () => {
     const p = join(dir, 'ok.conf');
-    await t.put(p, 'good stuff', { validate: 'grep -q good %s && test "$(stat -c %a %s)" = 600' });
+    await t.put(p, 'good stuff', { mode: '0440', validate: 'grep -q good %s && test "$(stat -c %a %s)" = 440' });
     expect(await readFile(p, 'utf8')).toBe('good stuff');
   });
 
@@ -80,9 +82,62 @@ describe('files over the session', () => {
     await expect(t.put(join(dir, 'm'), 'x', { mode: 'rwx' })).rejects.toThrow(/mode must be octal/);
   });
 
+  it.each([
+    ['an option as owner', { owner: '--reference=/etc/shadow' }],
+    ['an option as group', { group: '-R' }],
+    ['a space', { owner: 'root daemon' }],
+    ['a name over 32 characters', { owner: 'a'.repeat(33) }],
+    ['a uid out of range', { owner: '4294967295' }],
+  ])('rejects %s before touching the host', async (_n, opts) => {
+    const p = join(dir, 'owner-check');
+    await expect(t.put(p, 'x', opts)).rejects.toThrow(/must be an account name .* or a numeric id/);
+    await expect(stat(p)).rejects.toThrow(/ENOENT/);
+  });
+
+  it.each(['relative/path', '/etc/../etc/passwd', '/etc/./x', '/etc//x', '/etc/x/'])('rejects the unnormalized path %j', (path) => {
+    expect(() => putScript(path, '.t')).toThrow(/absolute and normalized/);
+  });
+
+  it('refuses a directory everyone can write (not sticky): nothing is written', async () => {
+    const open = join(dir, 'open');
+    await mkdir(open);
+    await chmod(open, 0o777);
+    await expect(t.put(join(open, 'f'), 'x')).rejects.toThrow(/put .*open\/f: refusing: .*open is writable by everyone/);
+    expect(await readdir(open)).toEqual([]);
+  });
+
+  it('refuses a path through a symlink in a directory everyone can write', async () => {
+    const open = join(dir, 'open2');
+    await mkdir(open);
+    await chmod(open, 0o777);
+    await mkdir(join(dir, 'elsewhere'));
+    await symlink(join(dir, 'elsewhere'), join(open, 'link'));
+    await expect(t.put(join(open, 'link', 'f'), 'x')).rejects.toThrow(/refusing: .*open2\/link is a symlink that a user other than root can replace/);
+    expect(await readdir(join(dir, 'elsewhere'))).toEqual([]);
+  });
+
+  it('does not write through a symlink at the destination: it replaces it', async () => {
+    const target = join(dir, 'target');
+    await writeFile(target, 'keep');
+    await symlink(target, join(dir, 'dest-link'));
+    await t.put(join(dir, 'dest-link'), 'new');
+    expect(await readFile(target, 'utf8')).toBe('keep');
+    expect(await readFile(join(dir, 'dest-link'), 'utf8')).toBe('new');
+  });
+
   it('counts a connection, one channel and the commands', () => {
     expect(t.counters.connections).toBe(1);
     expect(t.counters.channels).toBe(1);
     expect(t.counters.commands).toBeGreaterThan(5);
+  });
+});
+
+describe('isAccountId', () => {
+  it.each([
+    ['root', true], ['www-data', true], ['_apt', true], ['machine$', true], ['0', true], ['1000', true], ['a'.repeat(32), true],
+    ['', false], ['Root', false], ['-x', false], ['--reference=/etc/shadow', false], ['a b', false], ['a:b', false],
+    ['1a', false], ['a'.repeat(33), false], ['4294967295', false], ['99999999999', false], ['x$y', false],
+  ])('%j → %s', (v, ok) => {
+    expect(isAccountId(v)).toBe(ok);
   });
 });

@@ -4,7 +4,11 @@
 import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { spawnChannel } from '../../../src/transport/local-channel.js';
-import { sessionArgv } from '../../../src/transport/session-script.js';
+import { SESSION_SCRIPT, sessionArgv } from '../../../src/transport/session-script.js';
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { Session } from '../../../src/transport/session.js';
 import { emptyCounters, HostRefused, HostUnreachable } from '../../../src/transport/types.js';
 
@@ -96,6 +100,95 @@ describe('session protocol (local sh)', () => {
     expect(counters.commands).toBeGreaterThan(1000);
     expect(counters.bytesSent).toBeGreaterThan(2 * 1024 * 1024);
     expect(counters.bytesReceived).toBeGreaterThan(1024 * 1024);
+  });
+});
+
+describe('session protocol under faults (local sh)', () => {
+  it('a background process that keeps writing breaks neither the framing nor the next outputs', async () => {
+    const s = await Session.start(spawnChannel(sessionArgv(false, false)), { host: 'h', counters: emptyCounters() });
+    try {
+      // It inherits the command's stdout and stderr and never stops writing to them.
+      const started = await s.run('(while :; do echo spam; echo spam >&2; done) & echo "pid=$!"');
+      const pid = /pid=(\d+)/.exec(started.stdout)?.[1];
+      expect(pid).toBeDefined();
+      for (let i = 0; i < 100; i++) {
+        const r = await s.run(`echo ${i}; echo err${i} >&2`);
+        expect([r.code, r.stdout, r.stderr]).toEqual([0, `${i}\n`, `err${i}\n`]);
+      }
+      await s.run(`kill ${pid}`);
+      expect((await s.run('echo still here')).stdout).toBe('still here\n');
+    } finally {
+      await s.close();
+    }
+  });
+
+  it('a background process that writes only later never shows up in another command\'s output', async () => {
+    const s = await Session.start(spawnChannel(sessionArgv(false, false)), { host: 'h', counters: emptyCounters() });
+    try {
+      expect((await s.run('(sleep 0.3; echo late; echo late >&2) & echo started')).stdout).toBe('started\n');
+      const t0 = Date.now();
+      for (let i = 0; Date.now() - t0 < 800; i++) {
+        const r = await s.run(`echo ${i}`);
+        expect([r.stdout, r.stderr]).toEqual([`${i}\n`, '']);
+      }
+    } finally {
+      await s.close();
+    }
+  });
+
+  it('a task that removes the session directory (cleaning /tmp) does not end the session', async () => {
+    const s = await Session.start(spawnChannel(sessionArgv(false, false)), { host: 'h', counters: emptyCounters() });
+    try {
+      // The child runs the session's command file: $0 is inside the session directory.
+      const gone = await s.run('d=$(dirname "$0"); rm -rf "$d"; test -e "$d" || echo removed');
+      expect(gone).toMatchObject({ code: 0, stdout: 'removed\n' });
+      expect(await s.run('echo next', { stdin: 'input' })).toMatchObject({ code: 0, stdout: 'next\n' });
+      expect((await s.run('cat', { stdin: 'piped' })).stdout).toBe('piped');
+      const other = await s.run('dirname "$0"');
+      expect(other.stdout).toMatch(/infra-session\./);
+      expect((await s.run(`test -d ${JSON.stringify(other.stdout.trim())} && echo new dir`)).stdout).toBe('new dir\n');
+    } finally {
+      await s.close();
+    }
+  });
+
+  it('input cut short (the stream ended mid-frame) is reported, and the command does not run on half its input', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'infra-cut-'));
+    const marker = join(dir, 'ran');
+    const cmd = `cat > ${marker}\n`;
+    // Raw protocol: the frame announces 100 bytes of stdin, 10 arrive, then the stream ends.
+    const out = execFileSync('sh', ['-c', SESSION_SCRIPT], { input: `1 ${cmd.length} 100 5.000 c 1\n${cmd}0123456789` }).toString();
+    expect(out).toMatch(/__INFRA_READY__ \d+\n1 !input\n0\n0\n$/);
+    expect(existsSync(marker)).toBe(false);
+  });
+
+  it('output over maxOutputBytes keeps the tail and says how much was dropped', async () => {
+    const r = await session.run('seq 1 400000', { maxOutputBytes: 100_000 });
+    const total = Array.from({ length: 400000 }, (_, i) => `${i + 1}\n`).join('').length;
+    expect(r.code).toBe(0);
+    expect(r.dropped).toEqual({ stdout: total - 100_000, stderr: 0 });
+    expect(r.stdoutBytes.length).toBe(100_000);
+    expect(r.stdoutBytes.toString().endsWith('399999\n400000\n')).toBe(true);
+    expect(r.stdout).toMatch(new RegExp(`^\\[infra: ${total - 100_000} bytes of output dropped, the last 100000 follow\\]\n`));
+    expect((await session.run('echo small')).dropped).toBeUndefined();
+  });
+
+  it.each([0, -1, 25 * 3_600_000, 600 * 3_600_000])('a timeout of %d ms is refused before anything runs', async (timeoutMs) => {
+    await expect(session.run('touch /nonexistent/never', { timeoutMs })).rejects.toThrow(/command timeout .* is out of range/);
+    expect((await session.run('echo ok')).stdout).toBe('ok\n');
+  });
+
+  it('the longest timeout arms a controller timer Node can hold (no overflow)', async () => {
+    const warnings: string[] = [];
+    const onWarning = (w: Error): void => void warnings.push(w.name);
+    process.on('warning', onWarning);
+    try {
+      expect((await session.run('echo ok', { timeoutMs: 24 * 3_600_000 })).stdout).toBe('ok\n');
+      await new Promise((r) => setTimeout(r, 50));
+      expect(warnings).not.toContain('TimeoutOverflowWarning');
+    } finally {
+      process.off('warning', onWarning);
+    }
   });
 });
 
