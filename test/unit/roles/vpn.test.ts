@@ -8,6 +8,7 @@ import { fileURLToPath } from 'node:url';
 import role, { vars as vpnVars, subnetOf } from '../../../roles/vpn/role.js';
 import { createRenderer } from '../../../src/render/template.js';
 import { loadInventory } from '../../../src/inventory/load.js';
+import { lockedDecryptor } from '../../../src/engine/input.js';
 import { UserError } from '../../../src/errors.js';
 import type { Task } from '../../../src/modules/types.js';
 import { contextFor, fakeInventory, type FakeInventory } from './context.js';
@@ -151,7 +152,7 @@ describe('subnetOf', () => {
 
 describe('the shipped inventories', () => {
   it.each(['lab', 'prod'])('%s: the bastion gets its VPN tasks, no check refuses them', async (env) => {
-    const inv = await loadInventory(env, { cwd: REPO });
+    const inv = await loadInventory(env, { cwd: REPO, decryptor: lockedDecryptor });
     const tasks = role.tasks(contextFor(vpnVars, inv, 'bastion'));
     expect(byModule(tasks, 'wireguard.key')).toHaveLength(1);
   });
