@@ -320,8 +320,8 @@ export default defineRole({
     ]);
   },
   handlers: {
-    // sshd and nftables configs are reloaded by their commit-confirmed tasks; `reload ssh` still
-    // follows the DH moduli file, `reload nftables` serves notifications an older run left pending.
+    // No task of this role notifies these two any more (sshd and nftables are reloaded by their
+    // commit-confirmed tasks); kept for notifications a run before that left pending on a host.
     'reload ssh': systemd.reload('ssh'),
     'reload nftables': systemd.reload('nftables'),
     'restart fail2ban': systemd.restart('fail2ban'),
@@ -347,7 +347,7 @@ function rebaselineAide(tasks: Task[]): Task[] {
 /**
  * Drops Diffie-Hellman group-exchange moduli below `minBits` (ssh-audit and the OpenSSH
  * hardening guides: 2048-bit groups are no longer enough). The file's 5th column is the size
- * minus one.
+ * minus one. No reload: sshd re-executes for every connection and reads the file then.
  */
 function sshModuliTask(minBits: number): Task {
   const weak = `awk '$1 !~ /^#/ && $5 + 1 < ${minBits}' /etc/ssh/moduli | grep -q .`;
@@ -355,7 +355,6 @@ function sshModuliTask(minBits: number): Task {
     name: `remove Diffie-Hellman moduli under ${minBits} bits`,
     cmd: `awk '$1 ~ /^#/ || $5 + 1 >= ${minBits}' /etc/ssh/moduli > /etc/ssh/moduli.infra && chmod 0644 /etc/ssh/moduli.infra && mv /etc/ssh/moduli.infra /etc/ssh/moduli`,
     onlyIf: weak,
-    notify: 'reload ssh',
   });
 }
 
