@@ -14,8 +14,10 @@ import * as redis from './redis.js';
 import * as confirm from './confirm.js';
 import * as postgres from './postgres.js';
 import * as app from './app.js';
+import * as aide from './aide.js';
+import * as wireguard from './wireguard.js';
 
-export { apt, files, systemd, users, sysctl, command, meta, tls, cluster, haproxy, redis, confirm, postgres, app };
+export { apt, files, systemd, users, sysctl, command, meta, tls, cluster, haproxy, redis, confirm, postgres, app, aide, wireguard };
 
 const factories = [
   apt.packages, apt.repository, apt.update,
@@ -32,6 +34,8 @@ const factories = [
   confirm.files,
   postgres.topology, postgres.config, postgres.hba, postgres.role, postgres.database, postgres.grant, postgres.slot, postgres.sql,
   app.release,
+  aide.update,
+  wireguard.key,
 ];
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any

@@ -150,6 +150,7 @@ describe('shipped playbooks', () => {
     expect(pb.plays.map((p) => [p.name, p.hosts, p.roles.map((r) => r.role.name)])).toEqual([
       ['bastion', 'bastion', ['bastion']],
       ['baseline', 'all', ['hardening', 'ca-trust', 'node-exporter']],
+      ['vpn', 'bastion', ['vpn']],
       ['load balancers', 'lb', ['haproxy-keepalived']],
       ['postgres primary', 'postgres_primary', ['postgres']],
       ['postgres replicas', 'postgres_replica', ['postgres']],
