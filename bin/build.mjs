@@ -3,7 +3,7 @@
  * JavaScript in dist/ (tsconfig.build.json), so a command starts without compiling TypeScript.
  * bin/infra uses it while it is fresh (bin/compiled.mjs) and runs the sources otherwise.
  */
-import { renameSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { spawnSync } from 'node:child_process';
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
@@ -21,6 +21,9 @@ if (r.status !== 0) {
   rmSync(staging, { recursive: true, force: true });
   process.exit(r.status ?? 1);
 }
+// A role may read its own files beside its module (new URL('./files/x', import.meta.url)):
+// the compiled role finds them beside it too.
+cpSync(join(root, 'roles'), join(staging, 'roles'), { recursive: true, filter: (src) => !src.endsWith('.ts') });
 // The build's freshness stamp, and the package scope in which a compiled role's
 // `import 'infra'` resolves to the compiled library.
 writeFileSync(

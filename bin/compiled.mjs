@@ -1,7 +1,7 @@
 /**
  * Is the compiled build usable? `npm run build` writes dist/ (bin/build.mjs) and, last, its
- * stamp dist/package.json. The build is fresh when the stamp is newer than every TypeScript
- * file under src/ and roles/: an edit to a source file never runs stale code.
+ * stamp dist/package.json. The build is fresh when the stamp is newer than every file under
+ * src/ and roles/ (the roles' own files are copied into dist/ too): an edit never runs stale code.
  */
 import { existsSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
@@ -20,7 +20,7 @@ function newestSource(dir) {
   for (const e of readdirSync(dir, { withFileTypes: true })) {
     const path = join(dir, e.name);
     if (e.isDirectory()) newest = Math.max(newest, newestSource(path));
-    else if (e.name.endsWith('.ts')) newest = Math.max(newest, statSync(path).mtimeMs);
+    else newest = Math.max(newest, statSync(path).mtimeMs);
   }
   return newest;
 }

@@ -50,7 +50,7 @@ export default defineRole({
 
 beforeAll(async () => {
   root = mkdtempSync(join(tmpdir(), 'infra-build-'));
-  for (const p of ['bin', 'src', 'roles', 'templates', 'inventories', 'playbooks', 'package.json', 'tsconfig.json', 'tsconfig.build.json']) {
+  for (const p of ['bin', 'src', 'roles', 'templates', 'inventories', 'playbooks', 'docs', 'package.json', 'tsconfig.json', 'tsconfig.build.json']) {
     cpSync(join(REPO, p), join(root, p), { recursive: true, filter: (src) => !src.includes('/dist') });
   }
   symlinkSync(join(REPO, 'node_modules'), join(root, 'node_modules'));
@@ -70,7 +70,7 @@ afterAll(() => {
 
 describe('the compiled build', () => {
   it('writes dist/ with its stamp and the shipped roles compiled', () => {
-    for (const f of ['dist/package.json', 'dist/src/cli/main.js', 'dist/src/index.js', 'dist/roles/hardening/role.js']) {
+    for (const f of ['dist/package.json', 'dist/src/cli/main.js', 'dist/src/index.js', 'dist/roles/hardening/role.js', 'dist/roles/postgres/files/pgdg.asc']) {
       expect(existsSync(join(root, f)), f).toBe(true);
     }
     expect(existsSync(join(root, 'dist.new'))).toBe(false);

@@ -22,18 +22,17 @@ beforeEach(() => {
   file('src/cli/main.ts', BEFORE);
   file('src/engine/run.ts', BEFORE);
   file('roles/web/role.ts', BEFORE);
-  file('roles/web/templates/site.conf.hbs', AFTER); // read from the sources at run time: not compiled
   file('dist/src/cli/main.js', BUILT);
   file('dist/package.json', BUILT, '{}');
 });
 afterEach(() => rmSync(root, { recursive: true, force: true }));
 
 describe('freshBuild', () => {
-  it('a build newer than every .ts file under src/ and roles/ is used', () => {
+  it('a build newer than every file under src/ and roles/ is used', () => {
     expect(freshBuild(root)).toBe(join(root, 'dist/src/cli/main.js'));
   });
 
-  it.each(['src/engine/run.ts', 'roles/web/role.ts', 'src/new-file.ts'])('an edit after the build (%s) means the sources', (rel) => {
+  it.each(['src/engine/run.ts', 'roles/web/role.ts', 'src/new-file.ts', 'roles/web/files/key.asc'])('an edit after the build (%s) means the sources', (rel) => {
     file(rel, AFTER);
     expect(freshBuild(root)).toBeUndefined();
   });
