@@ -12,8 +12,9 @@ import * as cluster from './cluster.js';
 import * as haproxy from './haproxy.js';
 import * as redis from './redis.js';
 import * as confirm from './confirm.js';
+import * as restic from './restic.js';
 
-export { apt, files, systemd, users, sysctl, command, meta, tls, cluster, haproxy, redis, confirm };
+export { apt, files, systemd, users, sysctl, command, meta, tls, cluster, haproxy, redis, confirm, restic };
 
 const factories = [
   apt.packages, apt.repository, apt.update,
@@ -28,6 +29,7 @@ const factories = [
   haproxy.server,
   redis.config, redis.acl, redis.replication, redis.sentinel,
   confirm.files,
+  restic.peerKey,
 ];
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
