@@ -16,6 +16,7 @@ import { infra, REPO, type CliResult } from '../helpers/cli.js';
 
 const PLAYBOOK = join(REPO, 'test/fixtures/playbooks/restic/site.yaml');
 const FILES_RESTORE = join(REPO, 'playbooks/dr/files-restore.yaml');
+const REDIS_RESTORE = join(REPO, 'playbooks/dr/redis-restore.yaml');
 const MASTER = `restic-master-${randomBytes(12).toString('hex')}`;
 const PROBE = '/etc/infra-restic-probe.bin';
 
@@ -72,8 +73,10 @@ beforeAll(async () => {
   fleet = await startFleet({
     targets: [
       { name: 'backup1', groups: ['backup'] },
-      { name: 'app1', groups: ['app'] },
+      { name: 'app1', groups: ['app', 'redis'] },
     ],
+    // redis-restore pauses the Sentinels: this fleet has none (an empty group).
+    groupVars: { sentinel: {} },
   });
   const dir = join(fleet.inventoryDir, 'group_vars');
   await mkdir(dir, { recursive: true });
@@ -81,6 +84,10 @@ beforeAll(async () => {
   await writeFile(join(dir, 'all.yaml'), `${stringify(all)}restic_password: ${await encryptString('restic_password', MASTER, passwordFile)}\n`);
   await writeFile(join(dir, 'backup.yaml'), JSON.stringify(await labResticOpening()));
   first = await apply(PLAYBOOK, ['--verify']);
+  // A standalone Redis on app1 for redis-restore (the redis role's own test proves the cluster).
+  const install = 'DEBIAN_FRONTEND=noninteractive apt-get install -y -q -o DPkg::Lock::Timeout=120 redis-server >/dev/null';
+  const redis = await fleet.exec('app1', `${install} 2>&1 || (apt-get update -q >/dev/null 2>&1 && ${install})`);
+  expect(redis.code, redis.stdout + redis.stderr).toBe(0);
   timings.firstApply = first.durationMs;
 }, 900_000);
 
@@ -142,13 +149,14 @@ describe('restic: converge once, then back up and restore for real', () => {
     const run = await runUnit('app1', 'infra-backup.service');
     timings.firstBackup = Date.now() - t0;
     expect(run.ok, run.log).toBe(true);
+    expect(run.log).not.toMatch(/Authorized access only/); // backup1's login banner is not shown to restic
     expect(await metric('app1', 'restic-backup.prom', 'restic_backup_success')).toBe(1);
     expect(await metric('app1', 'restic-backup.prom', 'restic_snapshots')).toBe(1);
     expect(await metric('app1', 'restic-backup.prom', 'restic_backup_last_success_timestamp_seconds')).toBeGreaterThan(Date.now() / 1000 - 600);
     // The repository is app1's, encrypted: config, keys, data, on backup1.
     expect(await sh('backup1', 'stat -c "%U %a" /srv/restic/restic-app1/repo; ls /srv/restic/restic-app1/repo')).toMatch(/^restic-app1 700\n(.|\n)*config(.|\n)*data(.|\n)*keys/);
     expect((await fleet.exec('backup1', 'grep -rl "infra-restic-probe" /srv/restic/restic-app1/repo')).stdout).toBe('');
-  });
+  }, 300_000);
 
   it('a file deleted from /etc comes back byte-exact: files-restore into a scratch directory, then in place', async () => {
     const sum = await sh('app1', `sha256sum < ${PROBE}`);
@@ -169,7 +177,7 @@ describe('restic: converge once, then back up and restore for real', () => {
     expect(ran(inPlace), inPlace.stdout).toEqual(['restic restore (in place)']);
     expect(await sh('app1', `sha256sum < ${PROBE}`)).toBe(sum);
     expect(await sh('app1', `stat -c %a ${PROBE}`)).toBe(mode);
-  });
+  }, 300_000);
 
   it('restore_from a time picks the snapshot made at or before it; a time before every snapshot fails', async () => {
     await sh('app1', `echo second > /etc/infra-restic-second`);
@@ -184,7 +192,28 @@ describe('restic: converge once, then back up and restore for real', () => {
     const latest = await sh('app1', 'infra-restore --from latest --include /etc/infra-restic-second --target /var/tmp/t2');
     expect(latest).toMatch(/^restored [0-9a-f]{8} \S+ \/etc\/infra-restic-second -> \/var\/tmp\/t2$/m);
     expect(await sh('app1', 'cat /var/tmp/t2/etc/infra-restic-second')).toBe('second\n');
-  });
+  }, 300_000);
+
+  it('redis-restore: keys lost after the backup come back; the data Redis had is kept aside', async () => {
+    const value = randomBytes(16).toString('hex');
+    await sh('app1', `redis-cli SET drill:key ${value} && redis-cli SAVE`);
+    expect((await runUnit('app1', 'infra-backup.service')).ok).toBe(true);
+    expect(await sh('app1', 'redis-cli FLUSHALL && redis-cli SAVE && redis-cli DBSIZE')).toBe('OK\nOK\n0\n');
+
+    const t0 = Date.now();
+    const restore = await apply(REDIS_RESTORE, ['-e', 'redis_restore_host=app1']);
+    timings.redisRestore = Date.now() - t0;
+    expect(restore.code, restore.stdout + restore.stderr).toBe(0);
+    expect(await sh('app1', 'redis-cli GET drill:key')).toBe(`${value}\n`);
+    expect(await sh('app1', 'systemctl is-active redis-server')).toBe('active\n');
+    expect(await sh('app1', 'ls -d /var/lib/redis.before-restore-* | wc -l')).toBe('1\n');
+  }, 300_000);
+
+  it('redis-restore without redis_restore_host stops before touching anything', async () => {
+    const r = await apply(REDIS_RESTORE);
+    expect(r.code).not.toBe(0);
+    expect(await sh('app1', 'ls -d /var/lib/redis.before-restore-* | wc -l')).toBe('1\n');
+  }, 300_000);
 
   it('the daily check passes and says so; a corrupted pack on backup1 makes it fail, and the last success stays', async () => {
     const ok = await runUnit('app1', 'infra-backup-check.service');
@@ -199,7 +228,7 @@ describe('restic: converge once, then back up and restore for real', () => {
     expect(bad.ok).toBe(false);
     expect(await metric('app1', 'restic-check.prom', 'restic_check_success')).toBe(0);
     expect(await metric('app1', 'restic-check.prom', 'restic_check_last_success_timestamp_seconds')).toBe(lastSuccess);
-  });
+  }, 300_000);
 });
 
 describe('restic: idempotence', () => {
@@ -207,10 +236,10 @@ describe('restic: idempotence', () => {
     const again = await apply(PLAYBOOK);
     expect(failures(again)).toEqual([]);
     expect(again.changed, again.events.filter((e) => e.type === 'task.result' && e.status === 'changed').map((e) => JSON.stringify(e)).join('\n')).toBe(0);
-  });
+  }, 300_000);
 
   it('plan --detailed-exitcode after it exits 0', async () => {
     const plan = await infra(['plan', PLAYBOOK, '-i', fleet.inventoryDir, '--detailed-exitcode'], { env, timeoutMs: 600_000 });
     expect(plan.code, plan.stdout + plan.stderr).toBe(0);
-  });
+  }, 300_000);
 });
