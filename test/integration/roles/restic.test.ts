@@ -215,6 +215,45 @@ describe('restic: converge once, then back up and restore for real', () => {
     expect(await sh('app1', 'ls -d /var/lib/redis.before-restore-* | wc -l')).toBe('1\n');
   }, 300_000);
 
+  it('infra drill restore: backup under load, delete, restore; RTO and RPO measured and met; the audit trail keeps it', async () => {
+    const t0 = Date.now();
+    const drill = await infra(['drill', 'restore', '-i', fleet.inventoryDir, '-l', 'app1'], { env, timeoutMs: 600_000 });
+    timings.restoreDrill = Date.now() - t0;
+    expect(drill.code, drill.stdout + drill.stderr).toBe(0);
+    const rto = /drill restore: RTO (\S+) (ms|s|min) \(target 60\.0 min\): met/.exec(drill.stderr);
+    const rpo = /drill restore: RPO (\S+) (ms|s), (\d+) of (\d+) acknowledged writes lost \(target 5\.0 min\): met/.exec(drill.stderr);
+    expect(rto, drill.stderr).not.toBeNull();
+    expect(rpo, drill.stderr).not.toBeNull();
+    // The writes of the last ~2 s (after the backup) are lost, the earlier ones came back.
+    const [lost, acked] = [Number(rpo![3]), Number(rpo![4])];
+    expect(lost).toBeGreaterThanOrEqual(5);
+    expect(lost).toBeLessThan(acked);
+    expect(await sh('app1', 'ls /etc/infra-drill 2>&1 || true')).toMatch(/No such file/);
+    const record = JSON.parse((await sh('app1', 'tail -n 1 /var/log/infra/audit.jsonl')).trim());
+    expect(record.mode).toBe('drill');
+    expect(record.hosts.app1.changedTasks.join('\n')).toMatch(/scheduled backup under load/);
+    console.log(`restore drill: ${rto![0]}; ${rpo![0]}`);
+  }, 600_000);
+
+  it('infra drill restore exits 1 when an objective is missed (RTO target 1 ms)', async () => {
+    const file = join(fleet.inventoryDir, 'group_vars', 'all.yaml');
+    const before = await readFile(file, 'utf8');
+    await writeFile(file, `${before}dr_objectives: { rto: 1ms, rpo: 5m }\n`);
+    try {
+      const drill = await infra(['drill', 'restore', '-i', fleet.inventoryDir, '-l', 'app1'], { env, timeoutMs: 600_000 });
+      expect(drill.code).toBe(1);
+      expect(drill.stderr).toMatch(/RTO \S+ \S+ \(target 1 ms\): MISSED/);
+    } finally {
+      await writeFile(file, before);
+    }
+  }, 600_000);
+
+  it('infra drill: an unknown drill is an input error (exit 2) naming the drills', async () => {
+    const unknown = await infra(['drill', 'nope', '-i', fleet.inventoryDir], { env });
+    expect(unknown.code).toBe(2);
+    expect(unknown.stderr).toMatch(/drills: restore/);
+  });
+
   it('the daily check passes and says so; a corrupted pack on backup1 makes it fail, and the last success stays', async () => {
     const ok = await runUnit('app1', 'infra-backup-check.service');
     expect(ok.ok, ok.log).toBe(true);
