@@ -57,6 +57,7 @@ export async function runDrill(req: DrillRequest): Promise<number> {
         hosts,
         runId: session.runId,
         run: (host, cmd, o) => session.pool.get(host).run(cmd, o),
+        put: (host, path, bytes, o) => session.pool.get(host).put(path, bytes, o),
         step: (host, what, acted) => task(host, what, acted ? 'changed' : 'ok'),
       };
       try {
