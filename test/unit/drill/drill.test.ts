@@ -1,11 +1,14 @@
 /**
  * The drill framework with no host: objectives from inventory vars, the verdict, the restore
- * drill's marker comparison (lost writes, their span, foreign data refused) and host choice.
+ * drill's marker comparison (lost writes, their span, foreign data refused), the Sentinel drill's
+ * write log (recovery, lost writes) and each drill's choice of host.
  */
 import { describe, it, expect } from 'vitest';
 import { judge, objectivesOf, parseDuration, verdictLines, type Measured } from '../../../src/drill/objectives.js';
 import { compareMarkers, parseMarkers, restoreDrill } from '../../../src/drill/restore.js';
 import { drillNamed } from '../../../src/drill/index.js';
+import { firstOnNewMaster, lostWrites, parseWrites, redisFailoverDrill } from '../../../src/drill/redis-failover.js';
+import { Secret } from '../../../src/secrets/secret.js';
 import { UserError } from '../../../src/errors.js';
 import { fakeInventory } from '../roles/context.js';
 
@@ -82,5 +85,54 @@ describe('restore drill: which host', () => {
   it('drills by name', () => {
     expect(drillNamed('restore')).toBe(restoreDrill);
     expect(drillNamed('nope')).toBeUndefined();
+  });
+});
+
+describe('redis-failover drill: writes', () => {
+  const log = ['ok 1 1764538000000 10.0.0.41', 'ok 2 1764538000100 10.0.0.41', 'err 3 1764538000200 10.0.0.41', 'err 4 1764538000300 ', 'ok 5 1764538000400 10.0.0.42', 'ok 6 1764538000500 10.0.0.42', 'ok 7 17645'].join('\n');
+  const writes = parseWrites(log);
+  it('parses "ok|err seq host-ms master" (an empty master: the Sentinel did not answer); a torn line is dropped', () => {
+    expect(writes.map((w) => [w.ok, w.seq, w.master])).toEqual([
+      [true, 1, '10.0.0.41'],
+      [true, 2, '10.0.0.41'],
+      [false, 3, '10.0.0.41'],
+      [false, 4, ''],
+      [true, 5, '10.0.0.42'],
+      [true, 6, '10.0.0.42'],
+    ]);
+  });
+  it('recovery: the first acknowledged write on another master at or after the failover started', () => {
+    expect(firstOnNewMaster(writes, '10.0.0.41', 1764538000150)?.seq).toBe(5);
+    expect(firstOnNewMaster(writes, '10.0.0.41', 1764538000450)?.seq).toBe(6);
+    expect(firstOnNewMaster(writes.slice(0, 4), '10.0.0.41', 0)).toBeUndefined();
+  });
+  it('lost: acknowledged and missing on the new master; the span from the last kept write before them', () => {
+    expect(lostWrites(writes, new Set([1, 2, 5, 6]))).toEqual({ lost: [], rpoMs: 0 });
+    const { lost, rpoMs } = lostWrites(writes, new Set([1, 5, 6]));
+    expect(lost.map((w) => w.seq)).toEqual([2]);
+    expect(rpoMs).toBe(100);
+    expect(lostWrites(writes, new Set([5, 6])).rpoMs).toBe(200); // none kept before: one interval before the first lost
+  });
+});
+
+describe('redis-failover drill: which host', () => {
+  const vaulted = { redis_admin_password: new Secret('admin-pw') };
+  const inv = (vars: Record<string, unknown>) =>
+    fakeInventory({
+      hosts: {
+        redis1: { address: '10.0.0.41', groups: ['redis_master', 'sentinel'] },
+        redis2: { address: '10.0.0.42', groups: ['redis_replica', 'sentinel'] },
+        api1: { address: '10.0.0.21', groups: ['api'] },
+      },
+      groups: { all: { vars } },
+    });
+  it('the first Sentinel host, or the one -l names', () => {
+    expect(redisFailoverDrill.hosts(inv(vaulted), [])).toEqual(['redis1']);
+    expect(redisFailoverDrill.hosts(inv(vaulted), ['redis2'])).toEqual(['redis2']);
+  });
+  it('no Sentinel selected, no vaulted admin password, or TLS on: an input error', () => {
+    expect(() => redisFailoverDrill.hosts(inv(vaulted), ['api1'])).toThrow(/no Sentinel host selected/);
+    expect(() => redisFailoverDrill.hosts(inv({}), [])).toThrow(/no redis_admin_password/);
+    expect(() => redisFailoverDrill.hosts(inv({ ...vaulted, redis_tls: { enabled: true } }), [])).toThrow(UserError);
   });
 });
