@@ -152,6 +152,8 @@ describe('shipped playbooks', () => {
       ['baseline', 'all', ['hardening', 'ca-trust']],
       ['load balancers', 'lb', ['haproxy-keepalived']],
       ['redis and sentinel', 'redis:sentinel', ['redis-sentinel']],
+      ['backup clients', 'all:!backup', ['restic']],
+      ['backup repositories', 'backup', ['restic']],
     ]);
   });
 });
