@@ -1,11 +1,15 @@
 /**
- * `infra drill redis-failover` live (issue 18): a Redis master + replica with two Sentinels
- * (role redis-sentinel, converged once), then the drill: a load marker writing through the
- * Sentinel's master, SENTINEL FAILOVER, RTO until the new master takes writes, RPO from the
- * acknowledged writes it holds afterwards; the audit trail keeps the steps and the measure.
+ * Redis disaster recovery live (issue 18): a Redis master + replica with two Sentinels (role
+ * redis-sentinel) backed up by role restic to backup1, converged once. Then
+ *   - `infra drill redis-failover`: a load marker writing through the Sentinel's master,
+ *     SENTINEL FAILOVER, RTO until the new master takes writes, RPO from the acknowledged
+ *     writes it holds afterwards; the audit trail keeps the steps and the measure;
+ *   - playbooks/dr/redis-restore.yaml in the cluster: every key lost (FLUSHALL replicates),
+ *     restored on the current master with the Sentinels paused; the replica resyncs it, the
+ *     Sentinels come back and the master stays where it was.
  */
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
-import { mkdtemp, rm, writeFile, mkdir } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile, mkdir } from 'node:fs/promises';
 import { randomBytes } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -13,6 +17,15 @@ import { startFleet, type Fleet } from './fleet.js';
 import { infra, REPO, type CliResult } from './helpers/cli.js';
 
 const PLAYBOOK = join(REPO, 'test/fixtures/playbooks/redis/role-only.yaml');
+const REDIS_RESTORE = join(REPO, 'playbooks/dr/redis-restore.yaml');
+const RESTIC_PLAYS = `
+- name: backup clients
+  hosts: redis
+  roles: [restic]
+- name: backup repositories
+  hosts: backup
+  roles: [restic]
+`;
 const PASSWORDS = {
   redis_admin_password: `admin-${randomBytes(9).toString('hex')}`,
   redis_replication_password: `repl-${randomBytes(9).toString('hex')}`,
@@ -48,13 +61,17 @@ beforeAll(async () => {
     targets: [
       { name: 'redis1', groups: ['redis', 'redis_master', 'sentinel'] },
       { name: 'redis2', groups: ['redis', 'redis_replica', 'sentinel'] },
+      { name: 'backup1', groups: ['backup'] },
     ],
   });
   for (const t of fleet.targets) ip[t.name] = t.ip;
   const vaulted = await Promise.all(Object.entries(PASSWORDS).map(async ([k, v]) => `${k}: ${await encryptString(k, v, passwordFile)}`));
   const dir = join(fleet.inventoryDir, 'group_vars');
   await mkdir(dir, { recursive: true });
-  await writeFile(join(dir, 'all.yaml'), `redis_sentinel_quorum: 2\nredis_sentinel_down_after_ms: 2000\nredis_sentinel_failover_timeout_ms: 10000\n${vaulted.join('\n')}\n`);
+  const restic = `restic_clients: redis\nrestic_password: ${await encryptString('restic_password', `restic-${randomBytes(9).toString('hex')}`, passwordFile)}`;
+  await writeFile(join(dir, 'all.yaml'), `redis_sentinel_quorum: 2\nredis_sentinel_down_after_ms: 2000\nredis_sentinel_failover_timeout_ms: 10000\n${vaulted.join('\n')}\n${restic}\n`);
+  const playbook = join(work, 'site.yaml');
+  await writeFile(playbook, (await readFile(PLAYBOOK, 'utf8')) + RESTIC_PLAYS);
   // Debian ships /etc/redis group-writable (2770), which put() refuses: the redis-sentinel role
   // on this branch does not make it safe yet (h-monitoring's a12846f does, with the same
   // statoverride), so the packages come first here and the directory is made redis 0750.
@@ -63,16 +80,18 @@ beforeAll(async () => {
   for (const r of await Promise.all(['redis1', 'redis2'].map((h) => fleet.exec(h, `(${install} 2>&1 || (apt-get update -q >/dev/null 2>&1 && ${install})) && ${safe}`)))) {
     expect(r.code, r.stdout + r.stderr).toBe(0);
   }
-  converge = await infra(['apply', PLAYBOOK, '-i', fleet.inventoryDir, '--json'], { env, timeoutMs: 600_000 });
+  converge = await infra(['apply', playbook, '-i', fleet.inventoryDir, '--json'], { env, timeoutMs: 600_000 });
 }, 900_000);
 
 afterAll(async () => {
   await fleet?.down();
   if (work) await rm(work, { recursive: true, force: true });
-  console.log(`drill-redis-failover.test.ts: ${((Date.now() - started) / 1000).toFixed(1)} s (converge ${((converge?.durationMs ?? 0) / 1000).toFixed(1)} s)`);
+  console.log(`redis-dr.test.ts: ${((Date.now() - started) / 1000).toFixed(1)} s (converge ${((converge?.durationMs ?? 0) / 1000).toFixed(1)} s)`);
 });
 
-describe('infra drill redis-failover', () => {
+const admin = (host: string, args: string) => fleet.exec(host, `REDISCLI_AUTH='${PASSWORDS.redis_admin_password}' redis-cli --no-auth-warning --user admin ${args}`);
+
+describe('redis disaster recovery', () => {
   it('the cluster converged: redis1 is the master', async () => {
     expect(converge.code, converge.stdout.slice(-3000) + converge.stderr).toBe(0);
     expect(await masterAddr('redis2')).toBe(ip.redis1);
@@ -92,7 +111,7 @@ describe('infra drill redis-failover', () => {
     expect(await masterAddr('redis1')).toBe(ip.redis2);
     for (const pw of Object.values(PASSWORDS)) expect(out).not.toContain(pw);
 
-    const keys = await fleet.exec('redis2', `REDISCLI_AUTH='${PASSWORDS.redis_admin_password}' redis-cli --no-auth-warning --user admin --scan --pattern 'infra-drill:*'`);
+    const keys = await admin('redis2', `--scan --pattern 'infra-drill:*'`);
     expect(keys.stdout.trim()).toBe('');
     expect((await fleet.exec('redis1', 'ls /run/infra-drill 2>/dev/null | wc -l')).stdout.trim()).toBe('0');
 
@@ -100,4 +119,31 @@ describe('infra drill redis-failover', () => {
     expect(record.mode).toBe('drill');
     expect(record.hosts.redis1.changedTasks.join('\n')).toMatch(/SENTINEL FAILOVER main/);
   }, 600_000);
+
+  it('redis-restore on the current master: every key back on master and replica, the Sentinels back, the master unchanged', async () => {
+    // After the drill redis2 is the master: the data, backed up there, then lost everywhere.
+    expect(await masterAddr('redis1')).toBe(ip.redis2);
+    const value = randomBytes(12).toString('hex');
+    expect((await admin('redis2', `SET dr:key ${value}`)).stdout.trim()).toBe('OK');
+    const backup = await fleet.exec('redis2', 'systemctl start infra-backup.service; rc=$?; journalctl -u infra-backup.service -n 30 --no-pager; exit $rc');
+    expect(backup.code, backup.stdout).toBe(0);
+    expect((await admin('redis2', 'FLUSHALL')).stdout.trim()).toBe('OK');
+    await waitFor('the replica to lose the key too', async () => (await admin('redis1', 'EXISTS dr:key')).stdout.trim() === '0');
+
+    const restore = await infra(['apply', REDIS_RESTORE, '-i', fleet.inventoryDir, '-e', 'redis_restore_host=redis2'], { env, timeoutMs: 600_000 });
+    expect(restore.code, restore.stdout + restore.stderr).toBe(0);
+    expect((await admin('redis2', 'GET dr:key')).stdout.trim()).toBe(value);
+    await waitFor('the replica to resync the restored data', async () => (await admin('redis1', 'GET dr:key')).stdout.trim() === value);
+    for (const h of ['redis1', 'redis2']) expect((await fleet.exec(h, 'systemctl is-active redis-sentinel')).stdout.trim()).toBe('active');
+    await waitFor('the Sentinels to agree again', async () => /^OK/.test((await fleet.exec('redis1', 'redis-cli -p 26379 SENTINEL ckquorum main')).stdout));
+    expect(await masterAddr('redis1')).toBe(ip.redis2);
+  }, 600_000);
 });
+
+async function waitFor(what: string, probe: () => Promise<boolean>, timeoutMs = 60_000): Promise<void> {
+  const end = Date.now() + timeoutMs;
+  while (!(await probe())) {
+    if (Date.now() > end) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 500));
+  }
+}
