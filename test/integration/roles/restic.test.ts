@@ -24,6 +24,7 @@ let fleet: Fleet;
 let work: string;
 let env: Record<string, string>;
 let first: CliResult;
+let fresh: CliResult;
 const started = Date.now();
 const timings: Record<string, number> = {};
 
@@ -83,6 +84,8 @@ beforeAll(async () => {
   const all = { restic_clients: 'app', restic_check_read_data_subset: '100%' };
   await writeFile(join(dir, 'all.yaml'), `${stringify(all)}restic_password: ${await encryptString('restic_password', MASTER, passwordFile)}\n`);
   await writeFile(join(dir, 'backup.yaml'), JSON.stringify(await labResticOpening()));
+  // A plan on fresh hosts (nothing installed, no client key yet) must work: check mode only reads.
+  fresh = await infra(['plan', PLAYBOOK, '-i', fleet.inventoryDir, '--json'], { env, timeoutMs: 600_000 });
   first = await apply(PLAYBOOK, ['--verify']);
   // A standalone Redis on app1 for redis-restore (the redis role's own test proves the cluster).
   const install = 'DEBIAN_FRONTEND=noninteractive apt-get install -y -q -o DPkg::Lock::Timeout=120 redis-server >/dev/null';
@@ -98,6 +101,13 @@ afterAll(async () => {
 });
 
 describe('restic: converge once, then back up and restore for real', () => {
+  it('a plan before anything was applied lists the changes and fails nothing (the repository host waits for the client\'s key)', () => {
+    expect(failures(fresh), fresh.stdout.slice(-2000)).toEqual([]);
+    expect(fresh.code, fresh.stderr).toBe(0);
+    const pending = fresh.events.filter((e) => e.type === 'task.result' && e.status === 'changed' && e.module === 'restic.peerKey');
+    expect(pending.map((e) => (e.type === 'task.result' ? e.host : ''))).toEqual(['app1', 'backup1']);
+  });
+
   it('the first apply converges both hosts (--verify: each change checked again)', () => {
     expect(failures(first), first.stderr).toEqual([]);
     expect(first.code).toBe(0);
