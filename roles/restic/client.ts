@@ -48,7 +48,7 @@ export function clientTasks(v: ResticVars, host: { name: string; groups: string[
     files.file({ path: `${CONF_DIR}/paths`, content: lines(backupPaths(v, host.groups)), owner: 'root', group: 'root', mode: '0644' }),
     files.file({ path: `${CONF_DIR}/excludes`, content: lines(v.restic_excludes), owner: 'root', group: 'root', mode: '0644' }),
     files.directory({ path: '/var/cache/restic', owner: 'root', group: 'root', mode: '0700' }),
-    files.directory({ path: v.restic_textfile_dir, owner: 'root', group: 'root', mode: '0755' }),
+    files.directory({ path: v.textfile_dir, owner: 'root', group: 'root', mode: '0755' }),
 
     // The tools: every one of them sets the repository up the same way (infra-restic).
     files.template({
@@ -65,7 +65,7 @@ export function clientTasks(v: ResticVars, host: { name: string; groups: string[
       owner: 'root',
       group: 'root',
       mode: '0755',
-      vars: { textfileDir: quote(v.restic_textfile_dir), keepDaily: v.restic_keep_daily, subset: quote(v.restic_check_read_data_subset), confDir: CONF_DIR },
+      vars: { textfileDir: quote(v.textfile_dir), keepDaily: v.restic_keep_daily, subset: quote(v.restic_check_read_data_subset), confDir: CONF_DIR },
     }),
     files.template({ src: 'infra-restore.sh.hbs', dest: '/usr/local/sbin/infra-restore', owner: 'root', group: 'root', mode: '0755' }),
 

@@ -41,8 +41,8 @@ export const vars = z.object({
   restic_keep_daily: z.number().int().min(1).default(30),
   /** Share of the repository's data the daily check reads back and verifies ("5%", "1/7"). */
   restic_check_read_data_subset: z.string().regex(/^(\d+(\.\d+)?%|\d+\/\d+)$/, 'a percentage ("5%") or n/t ("1/7")').default('5%'),
-  /** The node exporter's textfile collector directory. */
-  restic_textfile_dir: absolutePath.default('/var/lib/prometheus/node-exporter'),
+  /** The node exporter's textfile collector directory: the variable roles node-exporter, hardening and postgres share. */
+  textfile_dir: absolutePath.default('/var/lib/prometheus/node-exporter'),
   ssh_port: z.number().int().min(1).max(65535).default(22),
 });
 export type ResticVars = z.infer<typeof vars>;

@@ -12,6 +12,7 @@ import type { HostViews } from './host-context.js';
 import { driftSincePlan } from './plan-drift.js';
 import { PendingHandlers, PlayHandlers } from './handlers.js';
 import { runTask, type TaskEnv } from './task-run.js';
+import { flushHandlers } from '../modules/meta.js';
 
 export interface HostPlayEnv extends TaskEnv {
   runId: string;
@@ -43,6 +44,8 @@ export async function runHostPlay(env: HostPlayEnv, play: PreparedPlay, h: HostR
       const o = await runTask(env, h, bt, { playIndex: play.index, handler: false });
       if (o.status === 'changed') await handlers.notify(bt);
       if (o.status === 'failed' && !bt.task.ignoreErrors) h.taskFailed();
+      // meta.flushHandlers: what was notified so far runs here, not at the end of the play.
+      if (bt.task.module === flushHandlers.module && !h.down) await handlers.run();
     }
     // A notified handler is never lost: it runs even after a later task failed.
     await handlers.run();
