@@ -72,14 +72,6 @@ beforeAll(async () => {
   await writeFile(join(dir, 'all.yaml'), `redis_sentinel_quorum: 2\nredis_sentinel_down_after_ms: 2000\nredis_sentinel_failover_timeout_ms: 10000\n${vaulted.join('\n')}\n${restic}\n`);
   const playbook = join(work, 'site.yaml');
   await writeFile(playbook, (await readFile(PLAYBOOK, 'utf8')) + RESTIC_PLAYS);
-  // Debian ships /etc/redis group-writable (2770), which put() refuses: the redis-sentinel role
-  // on this branch does not make it safe yet (h-monitoring's a12846f does, with the same
-  // statoverride), so the packages come first here and the directory is made redis 0750.
-  const install = 'DEBIAN_FRONTEND=noninteractive apt-get install -y -q -o DPkg::Lock::Timeout=120 redis-server redis-sentinel redis-tools prometheus-redis-exporter >/dev/null';
-  const safe = 'dpkg-statoverride --list /etc/redis >/dev/null || dpkg-statoverride --update --add redis redis 0750 /etc/redis';
-  for (const r of await Promise.all(['redis1', 'redis2'].map((h) => fleet.exec(h, `(${install} 2>&1 || (apt-get update -q >/dev/null 2>&1 && ${install})) && ${safe}`)))) {
-    expect(r.code, r.stdout + r.stderr).toBe(0);
-  }
   converge = await infra(['apply', playbook, '-i', fleet.inventoryDir, '--json'], { env, timeoutMs: 600_000 });
 }, 900_000);
 
