@@ -5,7 +5,7 @@
 export { z } from 'zod';
 export { defineRole } from './playbook/role.js';
 export type { RoleContext, RoleInputContext } from './playbook/role.js';
-export { apt, files, systemd, users, sysctl, command, meta, tls, cluster, haproxy, redis, confirm, postgres, app, aide, wireguard } from './modules/index.js';
+export { apt, files, systemd, users, sysctl, command, meta, tls, cluster, haproxy, redis, confirm, postgres, app, aide, wireguard, restic } from './modules/index.js';
 export { defineModule, unchanged, makeTask } from './modules/types.js';
 export type { Module, Check, Changes, NoChange, Change, Diff, HostContext, HostView, Task, TaskOptions } from './modules/types.js';
 export type { Facts } from './facts/types.js';

@@ -16,8 +16,9 @@ import * as postgres from './postgres.js';
 import * as app from './app.js';
 import * as aide from './aide.js';
 import * as wireguard from './wireguard.js';
+import * as restic from './restic.js';
 
-export { apt, files, systemd, users, sysctl, command, meta, tls, cluster, haproxy, redis, confirm, postgres, app, aide, wireguard };
+export { apt, files, systemd, users, sysctl, command, meta, tls, cluster, haproxy, redis, confirm, postgres, app, aide, wireguard, restic };
 
 const factories = [
   apt.packages, apt.repository, apt.update,
@@ -36,6 +37,7 @@ const factories = [
   app.release,
   aide.update,
   wireguard.key,
+  restic.peerKey,
 ];
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any

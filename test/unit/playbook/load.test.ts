@@ -159,6 +159,8 @@ describe('shipped playbooks', () => {
       ['api', 'api', ['api']],
       ['monitoring', 'monitoring', ['monitoring']],
       ['central logs', 'all', ['journal-upload']],
+      ['backup clients', 'all:!backup', ['restic']],
+      ['backup repositories', 'backup', ['restic']],
     ]);
   });
 
