@@ -4,6 +4,8 @@
  * command. Failures to reach a host are thrown as HostUnreachable; a command's non-zero exit
  * is a normal result.
  */
+import type { KeepOptions } from './keep.js';
+
 /**
  * The range of a command's timeout. There is no "no limit": a wedged command must end, and the
  * controller's own timer (timeout + grace) must stay below Node's 2^31-1 ms timer limit.
@@ -40,6 +42,8 @@ export interface PutOptions {
   group?: string;
   /** Command with %s for the temp file, e.g. "sshd -t -f %s". Non-zero exit = old file kept. */
   validate?: string;
+  /** Keep the file this write replaces, for rollback (keep.ts); set by the engine, not by modules. */
+  keep?: KeepOptions;
 }
 
 export interface LockMeta {

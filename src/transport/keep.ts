@@ -1,0 +1,99 @@
+/**
+ * What a write replaces is kept, for `infra rollback` (src/rollback). In the same script as
+ * the write — right before the rename, or the removal — the old file is copied with `cp -a`
+ * (same bytes, owner, mode; a symlink stays a link, a directory a tree) into the run's area on
+ * the host, and one line is appended to the run's manifest saying what was there and what
+ * replaces it. No extra round trip; a write whose old file cannot be kept does not happen.
+ *
+ * The area: /var/lib/infra/runs/<run-id>/ for a root session, else
+ * ${XDG_STATE_HOME:-~/.local/state}/infra/runs/<run-id>/; root-only (0700, made under umask
+ * 077), so a secret-bearing file kept there is readable by root alone, whatever its own mode.
+ *   files/<path>     the copy of what was at <path> before the run first wrote it
+ *   manifest.jsonl   one JSON object per line: the run (first line), each file written, each task
+ */
+import { posix } from 'node:path';
+import { quote, sh } from '../shell/quote.js';
+
+export interface KeepOptions {
+  /** The run whose area keeps the copy. */
+  runId: string;
+  /** The manifest's first line (who, when, what), written when the area is made. */
+  header: string;
+  /** The task's number in this run on this host: the manifest's lines about the task name it. */
+  task: number;
+  /** An earlier write of this run replaced this path already: what was there before the run is kept. */
+  seen: boolean;
+  /** Recorded with the path: its content holds a secret, so a rollback never shows it. */
+  sensitive?: boolean;
+  /** Recorded with the path: a rollback validates the file it puts back the same way. */
+  validate?: string;
+}
+
+/** Exit code of a script that could not keep the old file (nothing was changed). */
+export const KEEP_FAILED = 82;
+
+export const MANIFEST = 'manifest.jsonl';
+
+/** Sets $infra_runs: where the runs' areas live for this session's user. */
+export const RUNS_DIR = 'if [ "$(id -u)" = 0 ]; then infra_runs=/var/lib/infra/runs; else infra_runs="${XDG_STATE_HOME:-$HOME/.local/state}/infra/runs"; fi';
+
+/** Run ids are made by the session (8 hex digits); anything else must never name a directory. */
+export const RUN_ID = /^[0-9a-f]{8}$/;
+
+/**
+ * Sets $infra_k to the run's area, making it (root-only, with its header line) when missing.
+ * Exits KEEP_FAILED when it cannot.
+ */
+export function openArea(runId: string, header: string): string {
+  if (!RUN_ID.test(runId)) throw new Error(`bug: ${JSON.stringify(runId)} is not a run id`);
+  if (header.includes('\n')) throw new Error('bug: a manifest line cannot contain a newline');
+  return [
+    RUNS_DIR,
+    `infra_k="$infra_runs/${runId}"`,
+    `if [ ! -d "$infra_k" ]; then`,
+    sh`  (umask 077 && mkdir -p -- "$infra_k" && chmod 0700 -- "$infra_runs" && printf '%s\\n' ${header} >>"$infra_k/${MANIFEST}") || exit ${KEEP_FAILED}`,
+    'fi',
+  ].join('\n');
+}
+
+/** Prints the JSON state of the path $1: null, or its kind (and, for a file, sha256, mode, ids, size). */
+const STATE_FUNCTION = `infra_state() {
+  if [ -L "$1" ]; then printf '{"kind":"link"}'
+  elif [ -f "$1" ]; then
+    infra_h=$(sha256sum <"$1") && infra_st=$(stat -c '%a %u %g %s' -- "$1") || return 1
+    set -- $infra_st
+    printf '{"kind":"file","sha256":"%s","mode":"%s","uid":%s,"gid":%s,"size":%s}' "\${infra_h%% *}" "$1" "$2" "$3" "$4"
+  elif [ -d "$1" ]; then printf '{"kind":"directory"}'
+  elif [ -e "$1" ]; then printf '{"kind":"other"}'
+  else printf null; fi
+}`;
+
+/**
+ * The shell that keeps `./$<name>` (in the pinned directory of `path`) before it is replaced
+ * by `./$<next>` or removed (no next): copies it on the run's first write of the path, then
+ * appends the manifest line. `name`/`next` are the script's variable names holding the entries.
+ */
+export function keepStep(path: string, keep: KeepOptions, name: string, next?: string): string {
+  const line = JSON.stringify({
+    t: 'file',
+    task: keep.task,
+    path,
+    ...(keep.sensitive ? { sensitive: true } : {}),
+    ...(keep.validate ? { validate: keep.validate } : {}),
+  });
+  const copy = posix.join('/files', path);
+  return [
+    STATE_FUNCTION,
+    openArea(keep.runId, keep.header),
+    `infra_b=$(infra_state "./$${name}") || exit ${KEEP_FAILED}`,
+    next ? `infra_a=$(infra_state "./$${next}") || exit ${KEEP_FAILED}` : 'infra_a=null',
+    ...(keep.seen
+      ? []
+      : [
+          `if [ "$infra_b" != null ]; then`,
+          `  (umask 077 && mkdir -p -- "$infra_k"${quote(posix.dirname(copy))} && cp -a -- "./$${name}" "$infra_k"${quote(copy)}) || exit ${KEEP_FAILED}`,
+          'fi',
+        ]),
+    sh`printf '%s,"before":%s,"after":%s}\\n' ${line.slice(0, -1)} "$infra_b" "$infra_a" >>"$infra_k/${MANIFEST}" || exit ${KEEP_FAILED}`,
+  ].join('\n');
+}
