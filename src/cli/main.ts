@@ -18,6 +18,7 @@ import { register as vault } from './vault.js';
 import { register as audit } from './audit.js';
 import { register as pki } from './pki.js';
 import { register as docs } from './docs.js';
+import { register as patch } from './patch.js';
 
 export function buildProgram(): Command {
   const program = new Command('infra')
@@ -25,7 +26,7 @@ export function buildProgram(): Command {
     .version('0.1.0')
     .showHelpAfterError()
     .exitOverride();
-  for (const reg of [apply, plan, run, exec, facts, inventory, check, explain, lab, vault, audit, pki, docs]) reg(program);
+  for (const reg of [apply, plan, run, exec, facts, inventory, check, explain, lab, vault, audit, pki, docs, patch]) reg(program);
   return program;
 }
 

@@ -16,9 +16,9 @@ const LISTS = '/var/lib/apt/lists';
 const STAMP = '/var/lib/apt/periodic/update-success-stamp';
 const LONG = 30 * 60_000;
 
-const APT_ENV = 'DEBIAN_FRONTEND=noninteractive';
+export const APT_ENV = 'DEBIAN_FRONTEND=noninteractive';
 /** Wait for another apt/dpkg (unattended-upgrades) instead of failing at once. */
-const APT_OPTS = '-y -q -o DPkg::Lock::Timeout=120';
+export const APT_OPTS = '-y -q -o DPkg::Lock::Timeout=120';
 export const UPDATE_COMMAND = `${APT_ENV} apt-get ${APT_OPTS} update && mkdir -p /var/lib/apt/periodic && touch ${STAMP}`;
 
 /** Prints "<newest of stamp / lists mtime> <now> <number of Packages lists>". */

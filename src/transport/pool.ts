@@ -45,6 +45,14 @@ export class TransportPool {
     return this.#create(host);
   }
 
+  /** After a reboot dropped the host's session: a new transport in its place (get() returns it), the old one closed. */
+  async reopen(host: string): Promise<Transport> {
+    await this.#transports.get(host)?.close();
+    const t = this.#create(host);
+    this.#transports.set(host, t);
+    return t;
+  }
+
   /** Per host; bastion connections are added to the bastion's entry (or their own, by spec). */
   counters(): Record<string, Counters> {
     const out: Record<string, Counters> = {};
