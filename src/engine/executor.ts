@@ -16,6 +16,7 @@ import { HostRuns, type TransportSource } from './host-run.js';
 import { HostViews, hostContext, type ContextEnv } from './host-context.js';
 import { runHostPlay, type HostPlayEnv } from './host-play.js';
 import { PlanRecorder } from './plan-drift.js';
+import type { RunKeeper } from '../rollback/keeper.js';
 
 export interface ExecutorDeps {
   inventory: Inventory;
@@ -47,6 +48,8 @@ export interface ExecuteOptions {
   expectedPlan?: PlanFile;
   /** Stop / abort, set by the CLI on Ctrl-C. */
   control: RunControl;
+  /** Keep what the run replaces, for `infra rollback` (never in check mode). */
+  keep?: RunKeeper;
 }
 
 export interface ExecuteResult {
@@ -63,7 +66,7 @@ export interface ExecuteResult {
 export async function execute(deps: ExecutorDeps, opts: ExecuteOptions): Promise<ExecuteResult> {
   const hosts = deps.hosts ?? new HostRuns(deps.reporter);
   const views = new HostViews(deps.inventory, deps.hostsMatching, (name) => hosts.find(name)?.facts);
-  const contexts: ContextEnv = { ...deps, views };
+  const contexts: ContextEnv = { ...deps, views, keep: opts.checkMode ? undefined : opts.keep };
   const plan = opts.recordPlan ? new PlanRecorder(opts.recordPlan.key) : undefined;
   const env: HostPlayEnv = {
     ...opts,

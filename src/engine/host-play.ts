@@ -11,7 +11,9 @@ import { connectHost, type ConnectOptions, type HostRun } from './host-run.js';
 import type { HostViews } from './host-context.js';
 import { driftSincePlan } from './plan-drift.js';
 import { PendingHandlers, PlayHandlers } from './handlers.js';
-import { runTask, type TaskEnv } from './task-run.js';
+import { runTask, type TaskEnv, type TaskOutcome } from './task-run.js';
+import { taskLabel } from './task-label.js';
+import type { RunKeeper } from '../rollback/keeper.js';
 
 export interface HostPlayEnv extends TaskEnv {
   runId: string;
@@ -23,6 +25,8 @@ export interface HostPlayEnv extends TaskEnv {
   expectedPlan?: PlanFile;
   /** The context of a read-only re-check (drift), whatever the run's mode. */
   checkContext(h: HostRun, bt: BoundTask): HostContext;
+  /** Records each changed task in the host's run manifest (for history and rollback). */
+  keep?: RunKeeper;
 }
 
 export async function runHostPlay(env: HostPlayEnv, play: PreparedPlay, h: HostRun): Promise<void> {
@@ -41,7 +45,10 @@ export async function runHostPlay(env: HostPlayEnv, play: PreparedPlay, h: HostR
     for (const bt of tasks) {
       if (env.control.stopping || h.down) break;
       const o = await runTask(env, h, bt, { playIndex: play.index, handler: false });
-      if (o.status === 'changed') await handlers.notify(bt);
+      if (o.status === 'changed') {
+        await handlers.notify(bt);
+        await recordChanged(env, h, bt, o);
+      }
       if (o.status === 'failed' && !bt.task.ignoreErrors) h.taskFailed();
     }
     // A notified handler is never lost: it runs even after a later task failed.
@@ -62,6 +69,25 @@ async function driftOf(env: HostPlayEnv, plan: PlanFile, h: HostRun, play: Prepa
   } catch (e) {
     if (e instanceof HostUnreachable) throw e;
     return `re-check failed: ${messageOf(e)}`;
+  }
+}
+
+/** The task's record in the host's manifest; a manifest that cannot be written stops the host. */
+async function recordChanged(env: HostPlayEnv, h: HostRun, bt: BoundTask, o: TaskOutcome): Promise<void> {
+  if (!env.keep || env.checkMode) return;
+  const keeper = env.keep.host(h.name);
+  try {
+    await keeper.recordTask((cmd, opts) => h.transport!.run(cmd, opts), {
+      task: keeper.current,
+      label: taskLabel(bt, bt.task.params),
+      module: bt.task.module.name,
+      ...(bt.roleName ? { role: bt.roleName } : {}),
+      notify: bt.task.notify,
+      changes: o.check?.changes ?? [],
+    });
+  } catch (e) {
+    if (e instanceof HostUnreachable) h.lostMidway(e);
+    else h.fail(messageOf(e));
   }
 }
 

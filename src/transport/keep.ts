@@ -97,3 +97,66 @@ export function keepStep(path: string, keep: KeepOptions, name: string, next?: s
     sh`printf '%s,"before":%s,"after":%s}\\n' ${line.slice(0, -1)} "$infra_b" "$infra_a" >>"$infra_k/${MANIFEST}" || exit ${KEEP_FAILED}`,
   ].join('\n');
 }
+
+/** The script that appends one line (a task's record) to the run's manifest, making the area when missing. */
+export function appendScript(runId: string, header: string, line: string): string {
+  if (line.includes('\n')) throw new Error('bug: a manifest line cannot contain a newline');
+  return [openArea(runId, header), sh`printf '%s\\n' ${line} >>"$infra_k/${MANIFEST}" || exit ${KEEP_FAILED}`].join('\n');
+}
+
+/**
+ * Retention: keeps the newest `runs` areas (by their manifest's time) and none older than
+ * `days`, never the current run's; prints "pruned <id>" per area removed, then the kB the
+ * remaining areas use.
+ */
+export function pruneScript(current: string, runs: number, days: number): string {
+  if (!RUN_ID.test(current)) throw new Error(`bug: ${JSON.stringify(current)} is not a run id`);
+  if (!Number.isInteger(runs) || runs < 1 || !Number.isInteger(days) || days < 1) throw new Error('bug: retention must be positive integers');
+  return [
+    RUNS_DIR,
+    'cd -- "$infra_runs" 2>/dev/null || { echo 0; exit 0; }',
+    'now=$(date +%s) n=0',
+    // Run ids are 8 hex digits: no other name is ever removed.
+    `for m in $(ls -1t -- ????????/${MANIFEST} 2>/dev/null); do`,
+    '  d=${m%%/*}',
+    `  [ "$m" = "$d/${MANIFEST}" ] && [ \${#d} -eq 8 ] || continue`,
+    '  case "$d" in *[!0-9a-f]*) continue ;; esac',
+    '  n=$((n + 1))',
+    `  [ "$d" = ${current} ] && continue`,
+    '  t=$(stat -c %Y -- "$m") || continue',
+    `  if [ "$n" -gt ${runs} ] || [ $((now - t)) -gt ${days * 86400} ]; then rm -rf -- "./$d" && echo "pruned $d"; fi`,
+    'done',
+    'du -sk . | cut -f1',
+  ].join('\n');
+}
+
+/** Prints, for each run area of the host, "@@ <id> <kB>" and then its manifest. */
+export function historyScript(): string {
+  return [
+    RUNS_DIR,
+    'cd -- "$infra_runs" 2>/dev/null || exit 0',
+    `for m in ????????/${MANIFEST}; do`,
+    '  [ -f "$m" ] || continue',
+    '  d=${m%%/*}',
+    '  printf \'@@ %s %s\\n\' "$d" "$(du -sk -- "$d" | cut -f1)"',
+    '  cat -- "$m"',
+    'done',
+  ].join('\n');
+}
+
+/** Prints the manifest of one run ("none" on stderr and exit 66 when the host has none). */
+export function manifestScript(runId: string): string {
+  if (!RUN_ID.test(runId)) throw new Error(`bug: ${JSON.stringify(runId)} is not a run id`);
+  return [RUNS_DIR, `[ -f "$infra_runs/${runId}/${MANIFEST}" ] || exit 66`, `cat -- "$infra_runs/${runId}/${MANIFEST}"`].join('\n');
+}
+
+/** The shell path (to be used inside double quotes after $infra_runs) of a kept copy. */
+export function keptCopy(runId: string, path: string): string {
+  if (!RUN_ID.test(runId)) throw new Error(`bug: ${JSON.stringify(runId)} is not a run id`);
+  return `/${runId}${posix.join('/files', path)}`;
+}
+
+/** Prints the JSON state of each path given as an argument, one per line (for conflict checks). */
+export function stateScript(paths: string[]): string {
+  return [STATE_FUNCTION, sh`for p in ${paths}; do infra_state "$p" || printf null; echo; done`].join('\n');
+}
