@@ -144,10 +144,13 @@ export function historyScript(): string {
   ].join('\n');
 }
 
-/** Prints the manifest of one run ("none" on stderr and exit 66 when the host has none). */
+/** Exit code of manifestScript when the host keeps nothing of that run. */
+export const NOT_KEPT = 66;
+
+/** Prints the runs directory (first line), then the manifest of one run; exits NOT_KEPT when there is none. */
 export function manifestScript(runId: string): string {
   if (!RUN_ID.test(runId)) throw new Error(`bug: ${JSON.stringify(runId)} is not a run id`);
-  return [RUNS_DIR, `[ -f "$infra_runs/${runId}/${MANIFEST}" ] || exit 66`, `cat -- "$infra_runs/${runId}/${MANIFEST}"`].join('\n');
+  return [RUNS_DIR, `printf '%s\\n' "$infra_runs"`, `[ -f "$infra_runs/${runId}/${MANIFEST}" ] || exit ${NOT_KEPT}`, `cat -- "$infra_runs/${runId}/${MANIFEST}"`].join('\n');
 }
 
 /** The shell path (to be used inside double quotes after $infra_runs) of a kept copy. */
