@@ -83,12 +83,19 @@ async function recordChanged(env: HostPlayEnv, h: HostRun, bt: BoundTask, o: Tas
       module: bt.task.module.name,
       ...(bt.roleName ? { role: bt.roleName } : {}),
       notify: bt.task.notify,
+      ...activateOf(bt.task.params),
       changes: o.check?.changes ?? [],
     });
   } catch (e) {
     if (e instanceof HostUnreachable) h.lostMidway(e);
     else h.fail(messageOf(e));
   }
+}
+
+/** A module that makes its files live itself (confirm.files) names the command in `activate`: a rollback runs it again. */
+function activateOf(params: unknown): { activate?: string } {
+  const a = (params as { activate?: unknown } | null)?.activate;
+  return typeof a === 'string' ? { activate: a } : {};
 }
 
 function selectedByTags(bt: BoundTask, opts: { tags?: string[]; skipTags?: string[] }): boolean {

@@ -40,6 +40,8 @@ export interface TaskRecord {
   role?: string;
   /** Handlers it notifies (by name, within its role or play). */
   notify: string[];
+  /** The command that made its files live, for modules that activate inline (confirm.files). */
+  activate?: string;
   changes: Change[];
 }
 

@@ -22,6 +22,8 @@ export interface RestoreParams {
   force: boolean;
   /** Handlers the run's tasks notify that the playbook no longer defines here (said, not run). */
   missingHandlers: string[];
+  /** The writer's own activation (confirm.files' `activate`), run as a handler once restored; recorded so a rollback of this rollback runs it too. */
+  activate?: string;
 }
 
 type RestoreData = { remove: true } | { remove: false; copy: string; before: Extract<PathState, { kind: 'file' }> };

@@ -13,6 +13,7 @@ import { selectHosts } from '../inventory/limit.js';
 import { gatherFacts } from '../facts/index.js';
 import { resolveInside } from '../render/template.js';
 import type { Task } from '../modules/types.js';
+import { run as command } from '../modules/command.js';
 import { loadRunInput } from '../engine/input.js';
 import { preparePlaysOf } from '../engine/prepare.js';
 import { execute } from '../engine/executor.js';
@@ -154,14 +155,18 @@ function rollbackPlays(req: RollbackRequest, kept: Map<string, HostManifest>, or
     for (const k of manifest.paths) {
       const writers = writersOf(manifest, k);
       const role = writers.at(-1)?.role ?? '';
-      const notify = [...new Set(writers.filter((w) => (w.role ?? '') === role).flatMap((w) => w.notify))];
-      const handlers = handlersOf(original, host, role);
+      const mine = writers.filter((w) => (w.role ?? '') === role);
+      const notify = [...new Set(mine.flatMap((w) => w.notify))];
+      const activate = [...mine].reverse().find((w) => w.activate)?.activate;
+      if (activate) notify.push(activationName(activate));
+      const handlers = handlersOf(original, host, role, kept.get(host)!.manifest);
       const params: RestoreParams = {
         run: req.runId,
         runsDir,
         kept: k,
         force: req.force,
         missingHandlers: notify.filter((n) => !handlers.has(n)),
+        ...(activate ? { activate } : {}),
       };
       const task: Task = { module: restore.module, params, notify: notify.filter((n) => handlers.has(n)), tags: [], ignoreErrors: false };
       const byHost = groups.get(role) ?? new Map<string, BoundTask[]>();
@@ -177,18 +182,29 @@ function rollbackPlays(req: RollbackRequest, kept: Map<string, HostManifest>, or
       hosts,
       batches: [hosts],
       anyErrorsFatal: false,
-      byHost: new Map(hosts.map((h) => [h, { tasks: () => byHost.get(h)!, handlers: handlersOf(original, h, role) }])),
+      byHost: new Map(hosts.map((h) => [h, { tasks: () => byHost.get(h)!, handlers: handlersOf(original, h, role, kept.get(h)!.manifest) }])),
     };
   });
 }
 
-/** The handlers a host's role (or playbook tasks, role '') has in the playbook. */
-function handlersOf(plays: PreparedPlay[], host: string, role: string): Map<string, BoundTask> {
+/**
+ * The handlers a host's role (or playbook tasks, role '') has in the playbook, plus one per
+ * activation its tasks ran inline (`systemctl reload ssh` of confirm.files): the restored
+ * files are made live the way the run made its own live.
+ */
+function handlersOf(plays: PreparedPlay[], host: string, role: string, m: Manifest): Map<string, BoundTask> {
   const out = new Map<string, BoundTask>();
   for (const p of plays) {
     for (const [name, bt] of p.byHost.get(host)?.handlers ?? []) {
       if ((bt.roleName ?? '') === role && !out.has(name)) out.set(name, bt);
     }
   }
+  for (const t of m.tasks) {
+    if (t.activate && (t.role ?? '') === role) {
+      out.set(activationName(t.activate), { task: command({ cmd: t.activate }), roleName: role || undefined, vars: {} });
+    }
+  }
   return out;
 }
+
+const activationName = (cmd: string): string => `activate: ${cmd}`;
