@@ -78,7 +78,7 @@ export async function runPlaybook(req: RunRequest): Promise<number> {
       control: req.control,
       keep,
     });
-    if (keep) await pruneKept(keep, (h) => (cmd, o) => session.pool.get(h).run(cmd, o), retention);
+    if (keep) await pruneKept(keep, session.hosts, (h) => (cmd, o) => session.pool.get(h).run(cmd, o), retention);
     if (req.planOut && planKey) {
       // A plan of some hosts only would refuse the others as "not in the plan": none at all is clearer.
       if (req.control.stopping) process.stderr.write(`plan not written to ${req.planOut}: the run was interrupted\n`);

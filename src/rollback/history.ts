@@ -13,7 +13,7 @@ import { sh } from '../shell/quote.js';
 import { redact } from '../secrets/secret.js';
 import { messageOf } from '../errors.js';
 import type { TaskRecord } from './keeper.js';
-import { parseManifest, type PathState } from './manifest.js';
+import { notFileTasks, parseManifest, type PathState } from './manifest.js';
 
 export interface HistoryRequest {
   cwd: string;
@@ -37,6 +37,7 @@ export interface HistoryRun {
   /** kB its kept files use on the host; undefined when it is no longer kept (pruned). */
   keptKb?: number;
   files: { path: string; how: 'created' | 'changed' | 'removed' }[];
+  /** Changed tasks that wrote no file (packages, services, users): not undone by a rollback. */
   tasks: TaskRecord[];
   /** Task labels the audit record lists as changed (when the run is no longer kept). */
   changedTasks: string[];
@@ -91,7 +92,7 @@ export function parseHistory(host: string, stdout: string): { runs: HistoryRun[]
         rollbackOf: m.header.rollbackOf,
         keptKb: Number(kb) || 0,
         files: m.paths.map((p) => ({ path: p.path, how: how(p.before, p.after) })),
-        tasks: m.tasks,
+        tasks: notFileTasks(m),
         changedTasks: [],
       });
     } catch {
@@ -148,7 +149,7 @@ export function formatHistory(all: HostHistory[]): string {
       const what = r.rollbackOf ? `rollback of ${r.rollbackOf}` : (r.mode ?? '');
       out.push(`  ${r.runId}  ${when}  ${r.user}@${r.controller}  ${what}${r.result ? ` (${r.result})` : ''}  ${r.command}`);
       for (const f of r.files) out.push(`      ${f.how.padEnd(8)} ${f.path}`);
-      for (const t of r.tasks.filter((x) => !x.module.startsWith('files.') && x.module !== 'rollback.file')) {
+      for (const t of r.tasks) {
         out.push(`      ${t.module.padEnd(8)} ${t.label}: ${t.changes.map((c) => [c.what, c.from, c.to && `→ ${c.to}`].filter(Boolean).join(' ')).join('; ')}`);
       }
       for (const label of r.changedTasks) out.push(`      changed  ${label}`);

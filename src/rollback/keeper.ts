@@ -13,6 +13,7 @@ import { appendScript, KEEP_FAILED, pruneScript } from '../transport/keep.js';
 import type { PutOptions, Transport } from '../transport/types.js';
 import { redact, redactDeep } from '../secrets/secret.js';
 import { UserError } from '../errors.js';
+import type { HostRuns } from '../engine/host-run.js';
 
 /** Retention defaults when the inventory sets none (inventory vars infra_keep_runs / infra_keep_days). */
 export const KEEP_RUNS_DEFAULT = 20;
@@ -71,17 +72,11 @@ export class RunKeeper {
     if (!k) this.#hosts.set(name, (k = new HostKeeper(this)));
     return k;
   }
-
-  /** Hosts where this run kept or recorded something (their areas exist). */
-  touched(): string[] {
-    return [...this.#hosts].filter(([, k]) => k.touched).map(([n]) => n);
-  }
 }
 
 export class HostKeeper {
   #task = 0;
   readonly #replaced = new Set<string>();
-  touched = false;
 
   constructor(private readonly run: RunKeeper) {}
 
@@ -107,13 +102,11 @@ export class HostKeeper {
   }
 
   #keep(task: number, path: string, o: PutOptions): KeepOptions {
-    this.touched = true;
     return { runId: this.run.runId, header: this.run.header, task, seen: this.#replaced.has(path), sensitive: o.sensitive, validate: o.validate };
   }
 
   /** Appends a changed task's record to the host's manifest. */
   async recordTask(run: Transport['run'], r: Omit<TaskRecord, 't'>): Promise<void> {
-    this.touched = true;
     const line = JSON.stringify(redactDeep({ t: 'task', ...r }));
     const res = await run(appendScript(this.run.runId, this.run.header, line));
     if (res.code === KEEP_FAILED) throw new Error(`the run's manifest could not be written (disk full?): ${res.stderr.trim()}`);
@@ -142,10 +135,11 @@ export function retentionOf(inventory: Inventory, host: string): Retention {
   return { runs: get('infra_keep_runs', KEEP_RUNS_DEFAULT), days: get('infra_keep_days', KEEP_DAYS_DEFAULT) };
 }
 
-/** Prunes, on every host this run kept something on, the runs beyond its retention; failures are warnings. */
-export async function pruneKept(keep: RunKeeper, runOn: (host: string) => Transport['run'], retention: Map<string, Retention>): Promise<void> {
+/** Prunes, on every host the run reached, the kept runs beyond its retention; failures are warnings. */
+export async function pruneKept(keep: RunKeeper, hosts: HostRuns, runOn: (host: string) => Transport['run'], retention: Map<string, Retention>): Promise<void> {
+  const reached = [...retention.keys()].filter((h) => hosts.find(h)?.connected && hosts.find(h)?.down !== 'unreachable');
   await Promise.all(
-    keep.touched().map(async (host) => {
+    reached.map(async (host) => {
       try {
         await prune(runOn(host), keep.runId, retention.get(host)!);
       } catch (e) {

@@ -90,6 +90,12 @@ export function describeState(s: PathState): string {
   return `sha256 ${s.sha256.slice(0, 12)}, ${s.mode.padStart(4, '0')} ${s.uid}:${s.gid}`;
 }
 
+/** Changed tasks that wrote no file (packages, services, users...): what a rollback reports and does not revert. */
+export function notFileTasks(m: Manifest): TaskRecord[] {
+  const wrote = new Set(m.paths.flatMap((p) => p.tasks));
+  return m.tasks.filter((t) => !wrote.has(t.task));
+}
+
 /** The task records of the tasks that wrote a path (the last one's role owns the handlers). */
 export function writersOf(m: Manifest, k: KeptPath): TaskRecord[] {
   return k.tasks.map((n) => m.tasks.find((t) => t.task === n)).filter((t): t is TaskRecord => !!t);

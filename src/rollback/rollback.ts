@@ -24,7 +24,7 @@ import type { BoundTask, PreparedPlay } from '../engine/types.js';
 import { HostUnreachable } from '../transport/types.js';
 import { manifestScript, NOT_KEPT, RUN_ID } from '../transport/keep.js';
 import { RunKeeper, pruneKept, retentionOf } from './keeper.js';
-import { parseManifest, writersOf, type Manifest } from './manifest.js';
+import { notFileTasks, parseManifest, writersOf, type Manifest } from './manifest.js';
 import { restore, type RestoreParams } from './restore.js';
 
 export interface RollbackRequest {
@@ -104,7 +104,7 @@ export async function rollback(req: RollbackRequest): Promise<number> {
         keep,
       },
     );
-    if (keep) await pruneKept(keep, (h) => (cmd, o) => session.pool.get(h).run(cmd, o), retention);
+    if (keep) await pruneKept(keep, session.hosts, (h) => (cmd, o) => session.pool.get(h).run(cmd, o), retention);
     const exitCode = session.exitCode({ anyFailed: result.anyFailed });
     await session.end({ exitCode, aborted: result.aborted });
     return exitCode;
@@ -132,8 +132,7 @@ async function readManifests(session: RunSession, hosts: string[], req: Rollback
       if (r.code !== 0) throw new Error(`cannot read the manifest of run ${req.runId}: ${r.stderr.trim()}`);
       const manifest = parseManifest(rest.join('\n'));
       out.set(host, { runsDir, manifest });
-      const notReverted = manifest.tasks.filter((x) => !x.module.startsWith('files.') && x.module !== 'rollback.file');
-      for (const x of notReverted) {
+      for (const x of notFileTasks(manifest)) {
         say(`not reverted (${x.module}): ${x.label}: ${x.changes.map((c) => `${c.what}${c.from || c.to ? ` ${c.from ?? ''} → ${c.to ?? ''}` : ''}`).join('; ')}`);
       }
     } catch (e) {
