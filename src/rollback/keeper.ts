@@ -92,17 +92,17 @@ export class HostKeeper {
 
   /** put() through the transport, keeping what it replaces. */
   async put(t: Transport, task: number, path: string, bytes: string | Buffer, o: PutOptions = {}): Promise<void> {
-    await t.put(path, bytes, { ...o, keep: this.#keep(task, path, o) });
+    await t.put(path, bytes, { ...o, keep: this.#keep(task, path) });
     this.#replaced.add(path);
   }
 
   async remove(t: Transport, task: number, path: string): Promise<void> {
-    await t.remove(path, this.#keep(task, path, {}));
+    await t.remove(path, this.#keep(task, path));
     this.#replaced.add(path);
   }
 
-  #keep(task: number, path: string, o: PutOptions): KeepOptions {
-    return { runId: this.run.runId, header: this.run.header, task, seen: this.#replaced.has(path), sensitive: o.sensitive, validate: o.validate };
+  #keep(task: number, path: string): KeepOptions {
+    return { runId: this.run.runId, header: this.run.header, task, seen: this.#replaced.has(path) };
   }
 
   /** Appends a changed task's record to the host's manifest. */

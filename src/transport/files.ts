@@ -89,7 +89,7 @@ export function putScript(path: string, tmpName: string, opts: PutOptions = {}):
     lines.push('infra_same', `(${opts.validate.split('%s').join('"$PWD/$t"')}) 1>&2 || exit ${VALIDATE_FAILED}`);
   }
   lines.push('infra_same');
-  if (opts.keep) lines.push(keepStep(path, opts.keep, 'n', 't'));
+  if (opts.keep) lines.push(keepStep(path, opts.keep, 'n', 't', opts));
   // -T: never move into a directory someone put at the destination's name.
   lines.push('mv -fT -- "./$t" "./$n" || exit 1', 'trap - EXIT');
   return lines.join('\n');

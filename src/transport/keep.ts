@@ -23,9 +23,13 @@ export interface KeepOptions {
   task: number;
   /** An earlier write of this run replaced this path already: what was there before the run is kept. */
   seen: boolean;
-  /** Recorded with the path: its content holds a secret, so a rollback never shows it. */
+}
+
+/** Recorded with the path, from the write's own options. */
+export interface KeptAttrs {
+  /** Its content holds a secret, so a rollback never shows it. */
   sensitive?: boolean;
-  /** Recorded with the path: a rollback validates the file it puts back the same way. */
+  /** A rollback validates the file it puts back the same way. */
   validate?: string;
 }
 
@@ -73,13 +77,13 @@ const STATE_FUNCTION = `infra_state() {
  * by `./$<next>` or removed (no next): copies it on the run's first write of the path, then
  * appends the manifest line. `name`/`next` are the script's variable names holding the entries.
  */
-export function keepStep(path: string, keep: KeepOptions, name: string, next?: string): string {
+export function keepStep(path: string, keep: KeepOptions, name: string, next?: string, attrs: KeptAttrs = {}): string {
   const line = JSON.stringify({
     t: 'file',
     task: keep.task,
     path,
-    ...(keep.sensitive ? { sensitive: true } : {}),
-    ...(keep.validate ? { validate: keep.validate } : {}),
+    ...(attrs.sensitive ? { sensitive: true } : {}),
+    ...(attrs.validate ? { validate: attrs.validate } : {}),
   });
   const copy = posix.join('/files', path);
   return [

@@ -106,8 +106,8 @@ describe('infra rollback', () => {
     expect(runs.rollback).not.toBe(runs.change);
     expect(await shas()).toEqual(firstShas);
     const handlers = taskResults(back, HOST).filter((e) => e.handler);
-    // bastion's template notifies "reload ssh"; hardening's confirm.files activated inline: its command runs again.
-    expect(handlers.map((h) => [h.module, h.status])).toEqual(expect.arrayContaining([['systemd.reload', 'changed'], ['command.run', 'changed']]));
+    // bastion's template notifies "reload ssh" (systemd.service reloaded); hardening's confirm.files activated inline: its command runs again.
+    expect(handlers.map((h) => [h.module, h.status])).toEqual(expect.arrayContaining([['systemd.service', 'changed'], ['command.run', 'changed']]));
     expect(handlers.find((h) => h.module === 'command.run')?.task).toContain('systemctl reload ssh');
     // The restored configuration is live: the handlers reloaded sshd.
     expect(await sshdT()).toMatch(/^maxauthtries 3$/m);
