@@ -118,7 +118,7 @@ describe('infra rollback', () => {
     const plan = await infra(['plan', playbook, '-i', fleet.inventoryDir, '--json', '--detailed-exitcode'], { timeoutMs: TIMEOUT });
     expect(plan.code).toBe(3);
     expect(changedLabels(plan)).toEqual(changed);
-  });
+  }, TIMEOUT);
 
   it('a file edited by hand after the run is a conflict, left alone; the others are restored', async () => {
     const again = await apply();
@@ -135,7 +135,7 @@ describe('infra rollback', () => {
     expect(await sha(BASTION_CONF)).toBe(edited);
     expect(await sha(SSHD)).toBe(firstShas[SSHD]);
     expect(await sha(SECRET_FILE)).toBe(firstShas[SECRET_FILE]);
-  });
+  }, TIMEOUT);
 
   it('history lists the runs with who, when and what, newest first', async () => {
     const h = await infra(['history', '-i', fleet.inventoryDir, '-l', HOST], { timeoutMs: TIMEOUT });
@@ -147,7 +147,7 @@ describe('infra rollback', () => {
     expect(out).toMatch(new RegExp(`changed +${BASTION_CONF.replace(/\//g, '\\/')}`));
     expect(out.indexOf(runs.again)).toBeLessThan(out.indexOf(runs.change));
     expect(out).not.toMatch(/SECRET/);
-  });
+  }, TIMEOUT);
 
   it('retention: runs older than infra_keep_days and beyond infra_keep_runs are pruned', async () => {
     const kept = async () => (await fleet.exec(HOST, `ls ${RUNS}`)).stdout.split('\n').filter(Boolean).sort();
@@ -164,5 +164,5 @@ describe('infra rollback', () => {
     const byCount = await apply();
     expect(byCount.code).toBe(0);
     expect(await kept()).toEqual([runIdOf(byDays), runIdOf(byCount)].sort());
-  });
+  }, TIMEOUT);
 });
