@@ -88,10 +88,9 @@ export function putScript(path: string, tmpName: string, opts: PutOptions = {}):
   if (opts.validate) {
     lines.push('infra_same', `(${opts.validate.split('%s').join('"$PWD/$t"')}) 1>&2 || exit ${VALIDATE_FAILED}`);
   }
-  lines.push('infra_same');
   if (opts.keep) lines.push(keepStep(path, opts.keep, 'n', 't', opts));
   // -T: never move into a directory someone put at the destination's name.
-  lines.push('mv -fT -- "./$t" "./$n" || exit 1', 'trap - EXIT');
+  lines.push('infra_same', 'mv -fT -- "./$t" "./$n" || exit 1', 'trap - EXIT');
   return lines.join('\n');
 }
 
