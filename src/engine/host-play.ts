@@ -47,7 +47,7 @@ export async function runHostPlay(env: HostPlayEnv, play: PreparedPlay, h: HostR
       const o = await runTask(env, h, bt, { playIndex: play.index, handler: false });
       if (o.status === 'changed') {
         await handlers.notify(bt);
-        await recordChanged(env, h, bt, o);
+        await recordChanged(env, h, play, bt, o);
       }
       if (o.status === 'failed' && !bt.task.ignoreErrors) h.taskFailed();
     }
@@ -73,7 +73,7 @@ async function driftOf(env: HostPlayEnv, plan: PlanFile, h: HostRun, play: Prepa
 }
 
 /** The task's record in the host's manifest; a manifest that cannot be written stops the host. */
-async function recordChanged(env: HostPlayEnv, h: HostRun, bt: BoundTask, o: TaskOutcome): Promise<void> {
+async function recordChanged(env: HostPlayEnv, h: HostRun, play: PreparedPlay, bt: BoundTask, o: TaskOutcome): Promise<void> {
   if (!env.keep || env.checkMode) return;
   const keeper = env.keep.host(h.name);
   try {
@@ -82,6 +82,7 @@ async function recordChanged(env: HostPlayEnv, h: HostRun, bt: BoundTask, o: Tas
       label: taskLabel(bt, bt.task.params),
       module: bt.task.module.name,
       ...(bt.roleName ? { role: bt.roleName } : {}),
+      play: play.name,
       notify: bt.task.notify,
       ...activateOf(bt.task.params),
       changes: o.check?.changes ?? [],

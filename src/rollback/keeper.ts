@@ -39,6 +39,8 @@ export interface TaskRecord {
   label: string;
   module: string;
   role?: string;
+  /** The play it ran in: its handlers are resolved there, by name. */
+  play?: string;
   /** Handlers it notifies (by name, within its role or play). */
   notify: string[];
   /** The command that made its files live, for modules that activate inline (confirm.files). */

@@ -145,20 +145,22 @@ async function readManifests(session: RunSession, hosts: string[], req: Rollback
 }
 
 /**
- * One play per role (and one for playbook tasks): each restore task notifies, by name, the
- * handlers of the role whose task wrote the file, taken from the playbook as an apply takes them.
+ * One play per play of the run, named like it: each restore task notifies, by name, what the
+ * tasks that wrote the file notified, resolved in that play of the playbook — as an apply
+ * resolves them (a name two roles of a play define is the later role's handler).
  */
 function rollbackPlays(req: RollbackRequest, kept: Map<string, HostManifest>, original: PreparedPlay[]): PreparedPlay[] {
-  const groups = new Map<string, Map<string, BoundTask[]>>(); // role ('' = playbook tasks) → host → tasks
+  const groups = new Map<string, Map<string, BoundTask[]>>(); // play name → host → tasks
   for (const [host, { runsDir, manifest }] of kept) {
     for (const k of manifest.paths) {
       const writers = writersOf(manifest, k);
-      const role = writers.at(-1)?.role ?? '';
-      const mine = writers.filter((w) => (w.role ?? '') === role);
+      const last = writers.at(-1);
+      const play = last?.play ?? '';
+      const mine = writers.filter((w) => (w.play ?? '') === play);
       const notify = [...new Set(mine.flatMap((w) => w.notify))];
       const activate = [...mine].reverse().find((w) => w.activate)?.activate;
       if (activate) notify.push(activationName(activate));
-      const handlers = handlersOf(original, host, role, kept.get(host)!.manifest);
+      const handlers = handlersOf(original, host, play, manifest);
       const params: RestoreParams = {
         run: req.runId,
         runsDir,
@@ -168,39 +170,39 @@ function rollbackPlays(req: RollbackRequest, kept: Map<string, HostManifest>, or
         ...(activate ? { activate } : {}),
       };
       const task: Task = { module: restore.module, params, notify: notify.filter((n) => handlers.has(n)), tags: [], ignoreErrors: false };
-      const byHost = groups.get(role) ?? new Map<string, BoundTask[]>();
-      groups.set(role, byHost);
-      byHost.set(host, [...(byHost.get(host) ?? []), { task, roleName: role || undefined, vars: {} }]);
+      const byHost = groups.get(play) ?? new Map<string, BoundTask[]>();
+      groups.set(play, byHost);
+      byHost.set(host, [...(byHost.get(host) ?? []), { task, roleName: last?.role, vars: {} }]);
     }
   }
-  return [...groups].map(([role, byHost], index) => {
+  return [...groups].map(([play, byHost], index) => {
     const hosts = [...byHost.keys()];
     return {
       index,
-      name: `rollback ${req.runId}${role ? ` (${role})` : ''}`,
+      // The run's play name: what this rollback records, so a rollback of it finds the same handlers.
+      name: play || `rollback ${req.runId}`,
       hosts,
       batches: [hosts],
       anyErrorsFatal: false,
-      byHost: new Map(hosts.map((h) => [h, { tasks: () => byHost.get(h)!, handlers: handlersOf(original, h, role, kept.get(h)!.manifest) }])),
+      byHost: new Map(hosts.map((h) => [h, { tasks: () => byHost.get(h)!, handlers: handlersOf(original, h, play, kept.get(h)!.manifest) }])),
     };
   });
 }
 
 /**
- * The handlers a host's role (or playbook tasks, role '') has in the playbook, plus one per
- * activation its tasks ran inline (`systemctl reload ssh` of confirm.files): the restored
- * files are made live the way the run made its own live.
+ * The handlers of the host's play of that name in the playbook (every play of the host when
+ * none is named so any more), plus one per activation that play's tasks ran inline
+ * (`systemctl reload ssh` of confirm.files): restored files are made live as the run made its own.
  */
-function handlersOf(plays: PreparedPlay[], host: string, role: string, m: Manifest): Map<string, BoundTask> {
+function handlersOf(plays: PreparedPlay[], host: string, play: string, m: Manifest): Map<string, BoundTask> {
   const out = new Map<string, BoundTask>();
-  for (const p of plays) {
-    for (const [name, bt] of p.byHost.get(host)?.handlers ?? []) {
-      if ((bt.roleName ?? '') === role && !out.has(name)) out.set(name, bt);
-    }
+  const named = plays.filter((p) => p.name === play && p.byHost.has(host));
+  for (const p of named.length ? named : plays) {
+    for (const [name, bt] of p.byHost.get(host)?.handlers ?? []) if (!out.has(name)) out.set(name, bt);
   }
   for (const t of m.tasks) {
-    if (t.activate && (t.role ?? '') === role) {
-      out.set(activationName(t.activate), { task: command({ cmd: t.activate }), roleName: role || undefined, vars: {} });
+    if (t.activate && (t.play ?? '') === play) {
+      out.set(activationName(t.activate), { task: command({ cmd: t.activate }), roleName: t.role, vars: {} });
     }
   }
   return out;

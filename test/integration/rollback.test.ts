@@ -31,6 +31,7 @@ let passwordFile: string;
 let playbook: string;
 const runs: Record<string, string> = {};
 const firstShas: Record<string, string> = {};
+const changedShas: Record<string, string> = {};
 
 const sha = async (path: string): Promise<string> => (await fleet.exec(HOST, `sha256sum ${path}`)).stdout.split(' ')[0];
 const shas = async (): Promise<Record<string, string>> => ({ [SSHD]: await sha(SSHD), [BASTION_CONF]: await sha(BASTION_CONF), [SECRET_FILE]: await sha(SECRET_FILE) });
@@ -77,7 +78,7 @@ describe('infra rollback', () => {
     runs.change = runIdOf(change);
     const changed = changedLabels(change);
     expect(changed).toEqual(expect.arrayContaining([expect.stringContaining(SSHD), expect.stringContaining(BASTION_CONF), expect.stringContaining(SECRET_FILE)]));
-    const changedShas = await shas();
+    Object.assign(changedShas, await shas());
     for (const p of [SSHD, BASTION_CONF, SECRET_FILE]) expect(changedShas[p], p).not.toBe(firstShas[p]);
     expect(await sshdT()).toMatch(/^maxauthtries 4$/m);
     expect(await sshdT()).toMatch(/^maxsessions 7$/m);
@@ -118,9 +119,18 @@ describe('infra rollback', () => {
     const plan = await infra(['plan', playbook, '-i', fleet.inventoryDir, '--json', '--detailed-exitcode'], { timeoutMs: TIMEOUT });
     expect(plan.code).toBe(3);
     expect(changedLabels(plan)).toEqual(changed);
+
+    // The rollback was a run: rolled back in turn, the change is back and live.
+    const redo = await rollback(runs.rollback, '--json');
+    expect(redo.code).toBe(0);
+    runs.redo = runIdOf(redo);
+    expect(await shas()).toEqual(changedShas);
+    expect(taskResults(redo, HOST).filter((e) => e.handler).map((h) => h.module).sort()).toEqual(['command.run', 'systemd.service']);
+    expect(await sshdT()).toMatch(/^maxsessions 7$/m);
   }, TIMEOUT);
 
   it('a file edited by hand after the run is a conflict, left alone; the others are restored', async () => {
+    await setVars({ ssh_max_auth_tries: 5, bastion_max_sessions: 8 }, 'second-SECRET-bbbb');
     const again = await apply();
     expect(again.code).toBe(0);
     runs.again = runIdOf(again);
@@ -133,16 +143,18 @@ describe('infra rollback', () => {
     expect(conflict?.status).toBe('skipped');
     expect(conflict?.warning).toMatch(/conflict: .*changed after run/);
     expect(await sha(BASTION_CONF)).toBe(edited);
-    expect(await sha(SSHD)).toBe(firstShas[SSHD]);
-    expect(await sha(SECRET_FILE)).toBe(firstShas[SECRET_FILE]);
+    expect(await sha(SSHD)).toBe(changedShas[SSHD]);
+    expect(await sha(SECRET_FILE)).toBe(changedShas[SECRET_FILE]);
+    expect(await sshdT()).toMatch(/^maxauthtries 4$/m);
   }, TIMEOUT);
 
   it('history lists the runs with who, when and what, newest first', async () => {
     const h = await infra(['history', '-i', fleet.inventoryDir, '-l', HOST], { timeoutMs: TIMEOUT });
     expect(h.code).toBe(0);
     const out = h.stdout;
-    for (const id of [runs.first, runs.change, runs.rollback, runs.again]) expect(out).toContain(id);
+    for (const id of [runs.first, runs.change, runs.rollback, runs.redo, runs.again]) expect(out).toContain(id);
     expect(out).toContain(`rollback of ${runs.change}`);
+    expect(out).toContain(`rollback of ${runs.rollback}`);
     expect(out).toMatch(new RegExp(`${runs.change}  \\d{4}-\\d\\d-\\d\\d \\d\\d:\\d\\d:\\d\\d  \\S+@\\S+  apply \\(changed\\)  infra apply`));
     expect(out).toMatch(new RegExp(`changed +${BASTION_CONF.replace(/\//g, '\\/')}`));
     expect(out.indexOf(runs.again)).toBeLessThan(out.indexOf(runs.change));
