@@ -95,7 +95,8 @@ export async function runPlaybook(req: RunRequest): Promise<number> {
   }
 }
 
-function executorDeps(session: RunSession, input: RunInput): ExecutorDeps {
+/** The executor's dependencies for a session over loaded input (apply, plan, run, rollback). */
+export function executorDeps(session: RunSession, input: RunInput): ExecutorDeps {
   return {
     inventory: input.inventory,
     transports: session.pool,

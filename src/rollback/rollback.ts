@@ -6,17 +6,14 @@
  * downgrade needs the old version still in the archive, and may not read the data the new
  * version already wrote.
  */
-import { readFile } from 'node:fs/promises';
-import { join } from 'node:path';
 import { UserError, messageOf } from '../errors.js';
 import { selectHosts } from '../inventory/limit.js';
-import { gatherFacts } from '../facts/index.js';
-import { resolveInside } from '../render/template.js';
 import type { Task } from '../modules/types.js';
 import { run as command } from '../modules/command.js';
 import { loadRunInput } from '../engine/input.js';
 import { preparePlaysOf } from '../engine/prepare.js';
 import { execute } from '../engine/executor.js';
+import { executorDeps } from '../engine/run.js';
 import { RunSession, type KeepaliveOptions } from '../engine/session.js';
 import { forEachLimit } from '../engine/batches.js';
 import type { RunControl } from '../engine/control.js';
@@ -82,28 +79,16 @@ export async function rollback(req: RollbackRequest): Promise<number> {
       });
     }
     const keep = req.check ? undefined : new RunKeeper(session.runId, { command: req.commandLine, inventory: input.inventory.env, rollbackOf: req.runId });
-    const result = await execute(
-      {
-        inventory: input.inventory,
-        transports: session.pool,
-        reporter: session.reporter,
-        hosts: session.hosts,
-        gatherFacts: (run) => gatherFacts((cmd) => run(cmd)),
-        renderFile: (roleDir, src, data) => input.renderer.renderFile(roleDir, src, data),
-        readRoleFile: (roleDir, src) => readFile(resolveInside(join(roleDir, 'files'), src)),
-        hostsMatching: (pattern) => selectHosts(input.inventory, pattern),
-      },
-      {
-        runId: session.runId,
-        plays: rollbackPlays(req, kept, original),
-        checkMode: req.check,
-        verify: true,
-        forks: req.forks,
-        lock: req.check ? undefined : { meta: session.lockMeta(), waitMs: req.lockWaitMs },
-        control: req.control,
-        keep,
-      },
-    );
+    const result = await execute(executorDeps(session, input), {
+      runId: session.runId,
+      plays: rollbackPlays(req, kept, original),
+      checkMode: req.check,
+      verify: true,
+      forks: req.forks,
+      lock: req.check ? undefined : { meta: session.lockMeta(), waitMs: req.lockWaitMs },
+      control: req.control,
+      keep,
+    });
     if (keep) await pruneKept(keep, session.hosts, (h) => (cmd, o) => session.pool.get(h).run(cmd, o), retention);
     const exitCode = session.exitCode({ anyFailed: result.anyFailed });
     await session.end({ exitCode, aborted: result.aborted });
