@@ -150,7 +150,7 @@ export function formatHistory(all: HostHistory[]): string {
       out.push(`  ${r.runId}  ${when}  ${r.user}@${r.controller}  ${what}${r.result ? ` (${r.result})` : ''}  ${r.command}`);
       for (const f of r.files) out.push(`      ${f.how.padEnd(8)} ${f.path}`);
       for (const t of r.tasks) {
-        out.push(`      ${t.module.padEnd(8)} ${t.label}: ${t.changes.map((c) => [c.what, c.from, c.to && `→ ${c.to}`].filter(Boolean).join(' ')).join('; ')}`);
+        out.push(`      ${t.label}: ${t.changes.map((c) => [c.what, c.from, c.to && `→ ${c.to}`].filter(Boolean).join(' ')).join('; ')}`);
       }
       for (const label of r.changedTasks) out.push(`      changed  ${label}`);
       if (r.keptKb === undefined) out.push('      (its files are no longer kept: rollback cannot undo it)');

@@ -187,7 +187,7 @@ function handlersOf(plays: PreparedPlay[], host: string, play: string, m: Manife
   }
   for (const t of m.tasks) {
     if (t.activate && (t.play ?? '') === play) {
-      out.set(activationName(t.activate), { task: command({ cmd: t.activate }), roleName: t.role, vars: {} });
+      out.set(activationName(t.activate), { task: command({ cmd: t.activate, name: activationName(t.activate) }), roleName: t.role, vars: {} });
     }
   }
   return out;

@@ -159,6 +159,11 @@ describe('infra rollback', () => {
     expect(out).toMatch(new RegExp(`changed +${BASTION_CONF.replace(/\//g, '\\/')}`));
     expect(out.indexOf(runs.again)).toBeLessThan(out.indexOf(runs.change));
     expect(out).not.toMatch(/SECRET/);
+
+    // A run no host keeps (never was, a check, pruned) is an input error: exit 2, nothing done.
+    const unknown = await rollback('deadbeef');
+    expect(unknown.code).toBe(2);
+    expect(unknown.stderr).toMatch(/no host of target1 keeps run deadbeef/);
   }, TIMEOUT);
 
   it('retention: runs older than infra_keep_days and beyond infra_keep_runs are pruned', async () => {

@@ -84,7 +84,7 @@ describe('parseHistory', () => {
     const text = formatHistory([{ host: 'web1', ...h }]);
     expect(text).toContain('web1: 2 run(s), 1 kept for rollback (12 kB)');
     expect(text).toContain('created  /etc/a');
-    expect(text).toContain('apt.packages apt.packages nginx: install nginx → 1.22');
+    expect(text).toContain('\n      apt.packages nginx: install nginx → 1.22\n');
     expect(text).toMatch(/bbbb0002[^\n]*\n {6}changed  files.template \/etc\/old\n {6}\(its files are no longer kept/);
   });
 
