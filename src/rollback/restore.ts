@@ -1,6 +1,7 @@
 /**
  * `rollback.file`: puts one path back the way it was before a run — the kept copy, byte-exact,
- * with its owner and mode, or nothing when the run created it. A path that changed after that
+ * with its owner and mode (put()), a kept symlink or directory tree (cp -a, transport/keep.ts),
+ * or nothing when the run created it. A path that changed after that
  * run is a conflict: left alone (and said so) unless forced. Writes go through put()/remove(),
  * so a rollback keeps what it replaces too, and can itself be rolled back.
  */
@@ -9,7 +10,7 @@ import { diffText } from '../modules/file-plan.js';
 import { sha256 } from '../modules/file-state.js';
 import { DIFF_FETCH_LIMIT } from '../modules/file-state.js';
 import { defineModule, unchanged, type Change, type Diff, type HostContext } from '../modules/types.js';
-import { keptCopy, stateScript } from '../transport/keep.js';
+import { copyBackScript, keptCopy, stateScript } from '../transport/keep.js';
 import { describeState, isSensitive, sameState, type KeptPath, type PathState } from './manifest.js';
 
 export interface RestoreParams {
@@ -26,7 +27,11 @@ export interface RestoreParams {
   activate?: string;
 }
 
-type RestoreData = { remove: true } | { remove: false; copy: string; before: Extract<PathState, { kind: 'file' }> };
+type RestoreData =
+  | { remove: true }
+  | { remove: false; copy: string; before: Extract<PathState, { kind: 'file' }> }
+  /** A symlink or directory tree: copied back with cp -a once what is there now is removed (and kept). */
+  | { remove: false; copy: string; before: { kind: 'link' | 'directory' | 'other' }; now: PathState };
 
 const SENSITIVE = '(content hidden: sensitive)\n';
 
@@ -44,7 +49,7 @@ export const restore = defineModule<RestoreParams, RestoreParams, RestoreData>({
     const { path, before, after } = p.kept;
     const now = await currentState(host, path);
     if (sameState(now, before)) return unchanged(`${path} is as it was before run ${p.run}`);
-    if (before !== null && before.kind !== 'file') {
+    if (before !== null && before.kind === 'other') {
       const why = `${path} was ${describeState(before)} before run ${p.run}: not restored; its copy is ${p.runsDir}${keptCopy(p.run, path)}`;
       return unchanged(why, { skipped: true, warning: why });
     }
@@ -67,6 +72,10 @@ export const restore = defineModule<RestoreParams, RestoreParams, RestoreData>({
       return { changes: [change], diff: [diff], warning, data: { remove: true } };
     }
     const copy = p.runsDir + keptCopy(p.run, path);
+    if (before.kind !== 'file') {
+      const change: Change = { what: `restore the ${before.kind} (from before run ${p.run})`, from: describeState(now), to: describeState(before) };
+      return { changes: [change], warning, data: { remove: false, copy, before, now } };
+    }
     let keptText = SENSITIVE;
     if (!sensitive) {
       const b = before.size > DIFF_FETCH_LIMIT ? null : await host.get(copy);
@@ -79,6 +88,12 @@ export const restore = defineModule<RestoreParams, RestoreParams, RestoreData>({
   async apply(host, p, c) {
     const d = c.data;
     if (d.remove) return host.remove(p.kept.path);
+    if (d.before.kind !== 'file') {
+      if ('now' in d && d.now !== null) await host.remove(p.kept.path);
+      const r = await host.run(copyBackScript(d.copy, p.kept.path));
+      if (r.code !== 0) throw new Error(`restoring the ${d.before.kind} ${p.kept.path} from ${d.copy} failed (exit ${r.code}): ${r.stderr.trim()}`);
+      return;
+    }
     const bytes = await host.get(d.copy);
     if (bytes === null) throw new Error(`the kept copy ${d.copy} is missing (pruned?): ${p.kept.path} left unchanged`);
     if (sha256(bytes) !== d.before.sha256) throw new Error(`the kept copy ${d.copy} does not match the manifest's sha256: ${p.kept.path} left unchanged`);

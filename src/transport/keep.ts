@@ -13,6 +13,7 @@
  */
 import { posix } from 'node:path';
 import { quote, sh } from '../shell/quote.js';
+import { PINNED_DIR_FUNCTIONS } from '../shell/pinned-dir.js';
 
 export interface KeepOptions {
   /** The run whose area keeps the copy. */
@@ -166,4 +167,22 @@ export function keptCopy(runId: string, path: string): string {
 /** Prints the JSON state of each path given as an argument, one per line (for conflict checks). */
 export function stateScript(paths: string[]): string {
   return [STATE_FUNCTION, sh`for p in ${paths}; do infra_state "$p" || printf null; echo; done`].join('\n');
+}
+
+/**
+ * Puts back a kept symlink or directory tree (what put() cannot write) with `cp -a`, through
+ * the pinned parent directory, onto a path that no longer exists (the caller removed what was
+ * there with remove(), which kept it). A temp name first, then a rename: never half a tree.
+ */
+export function copyBackScript(copy: string, path: string): string {
+  if (!path.startsWith('/') || path === '/' || posix.normalize(path) !== path) throw new Error(`bug: ${JSON.stringify(path)} is not a normalized absolute path`);
+  return [
+    PINNED_DIR_FUNCTIONS,
+    sh`infra_walk ${posix.dirname(path)}`,
+    sh`n=${posix.basename(path)} t=${`.${posix.basename(path)}.infra-restore`}`,
+    'if [ -e "./$n" ] || [ -L "./$n" ]; then echo "$PWD/$n exists" >&2; exit 1; fi',
+    `trap 'rm -rf -- "./$t"' EXIT`,
+    sh`rm -rf -- "./$t" && cp -a -- ${copy} "./$t" && mv -T -- "./$t" "./$n" || exit 1`,
+    'trap - EXIT',
+  ].join('\n');
 }

@@ -15,6 +15,7 @@ import { infra, taskResults, vaultEncrypt, type CliResult } from './helpers/cli.
 const SSHD = '/etc/ssh/sshd_config.d/20-hardening.conf';
 const BASTION_CONF = '/etc/ssh/sshd_config.d/05-bastion.conf';
 const SECRET_FILE = '/etc/rollback-test.secret';
+const LINK = '/etc/rollback-test.link';
 const RUNS = '/var/lib/infra/runs';
 const HOST = 'target1';
 const PLAYBOOK = `# rollback test: two roles' files and a secret-bearing file on one host
@@ -23,6 +24,7 @@ const PLAYBOOK = `# rollback test: two roles' files and a secret-bearing file on
   roles: [bastion, hardening]
   tasks:
     - files.file: { path: ${SECRET_FILE}, content: "token={{ vars.rb_secret }}\\n", mode: "0600", owner: root, group: root }
+    - files.file: { path: ${LINK}, content: "managed\\n", mode: "0644" }
 `;
 
 let fleet: Fleet;
@@ -131,7 +133,10 @@ describe('infra rollback', () => {
 
   it('a file edited by hand after the run is a conflict, left alone; the others are restored', async () => {
     await setVars({ ssh_max_auth_tries: 5, bastion_max_sessions: 8 }, 'second-SECRET-bbbb');
+    // Before this run a symlink stands where the playbook wants a file: the run replaces it.
+    await fleet.exec(HOST, `ln -sfn /etc/hostname ${LINK}`);
     const again = await apply();
+    expect((await fleet.exec(HOST, `test -L ${LINK} || cat ${LINK}`)).stdout).toBe('managed\n');
     expect(again.code).toBe(0);
     runs.again = runIdOf(again);
     await fleet.exec(HOST, `echo '# edited by hand at 3 a.m.' >> ${BASTION_CONF}`);
@@ -146,6 +151,7 @@ describe('infra rollback', () => {
     expect(await sha(SSHD)).toBe(changedShas[SSHD]);
     expect(await sha(SECRET_FILE)).toBe(changedShas[SECRET_FILE]);
     expect(await sshdT()).toMatch(/^maxauthtries 4$/m);
+    expect((await fleet.exec(HOST, `readlink ${LINK}`)).stdout).toBe('/etc/hostname\n');
   }, TIMEOUT);
 
   it('history lists the runs with who, when and what, newest first', async () => {

@@ -14,8 +14,8 @@ function params(before: PathState, after: PathState, o: Partial<RestoreParams> =
 }
 
 /** A host whose path is `now`, and whose files (get) are `files`. */
-function host(now: PathState, files: Record<string, string> = {}) {
-  const h = fakeHost([{ stdout: JSON.stringify(now) + '\n' }]);
+function host(now: PathState, files: Record<string, string> = {}, more: { code?: number; stderr?: string }[] = []) {
+  const h = fakeHost([{ stdout: JSON.stringify(now) + '\n' }, ...more]);
   return Object.assign(h, { get: async (p: string) => (p in files ? Buffer.from(files[p]) : null) });
 }
 
@@ -34,8 +34,18 @@ describe('rollback.file', () => {
     expect(forced.changes.map((x) => x.what)).toEqual(['restore (from before run 0badcafe)']);
   });
 
-  it('what was a link or directory before the run is named, not restored', async () => {
-    const c = await restore.module.check(host(state('new')), params({ kind: 'link' }, state('new')));
+  it('a link (or tree) the run replaced: what is there now is removed (kept), the copy put back with cp -a', async () => {
+    const h = host(state('new'), {}, [{ code: 0 }]);
+    const p = params({ kind: 'link' }, state('new'));
+    const c = await restore.module.check(h, p);
+    expect(c.changes.map((x) => x.what)).toEqual(['restore the link (from before run 0badcafe)']);
+    await restore.module.apply(h, p, withChanges(c));
+    expect(h.removed).toEqual(['/etc/app.conf']);
+    expect(h.commands.at(-1)).toContain(`cp -a -- ${COPY} "./$t"`);
+  });
+
+  it('a socket or fifo before the run is named, not restored', async () => {
+    const c = await restore.module.check(host(state('new')), params({ kind: 'other' }, state('new')));
     expect(c).toMatchObject({ changes: [], skipped: true });
     expect(c.warning).toContain(`its copy is ${COPY}`);
   });

@@ -4,12 +4,12 @@
  * id and removes only that area.
  */
 import { createHash, randomBytes } from 'node:crypto';
-import { chmod, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { chmod, lstat, mkdir, mkdtemp, readFile, readlink, rm, stat, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { LocalTransport } from '../../../src/transport/local.js';
-import type { KeepOptions } from '../../../src/transport/keep.js';
+import { copyBackScript, type KeepOptions } from '../../../src/transport/keep.js';
 import { parseManifest } from '../../../src/rollback/manifest.js';
 
 let t: LocalTransport;
@@ -73,5 +73,24 @@ describe('keeping what put() and remove() replace', () => {
     await expect(t.put(p, 'bad\n', { validate: 'false %s', keep: keep(6) })).rejects.toThrow(/validate failed/);
     expect(await readFile(join(area, 'manifest.jsonl'), 'utf8')).toBe(before);
     await expect(stat(join(area, 'files', p))).rejects.toThrow();
+  });
+
+  it('copyBackScript puts back a kept symlink and a directory tree as they were', async () => {
+    const kept = join(dir, 'kept');
+    await mkdir(join(kept, 'tree', 'sub'), { recursive: true });
+    await writeFile(join(kept, 'tree', 'sub', 'f'), 'leaf');
+    await chmod(join(kept, 'tree', 'sub'), 0o750);
+    await symlink('/run/target', join(kept, 'link'));
+    for (const name of ['link', 'tree']) {
+      const r = await t.run(copyBackScript(join(kept, name), join(dir, name)));
+      expect(r.code, r.stderr).toBe(0);
+    }
+    expect(await readlink(join(dir, 'link'))).toBe('/run/target');
+    expect(await readFile(join(dir, 'tree', 'sub', 'f'), 'utf8')).toBe('leaf');
+    expect(((await lstat(join(dir, 'tree', 'sub'))).mode & 0o777).toString(8)).toBe('750');
+    // Never over something: the caller removes (and keeps) what is there first.
+    const again = await t.run(copyBackScript(join(kept, 'link'), join(dir, 'link')));
+    expect(again.code).toBe(1);
+    expect(again.stderr).toContain('exists');
   });
 });
