@@ -6,7 +6,7 @@
  * or through Redis itself, and replicas follow the master the Sentinels name, not the one
  * the inventory remembers.
  */
-import { defineRole, z, apt, files, systemd, sysctl, meta, redis, UserError, Secret, privateAddress } from 'infra';
+import { defineRole, z, apt, files, systemd, sysctl, meta, redis, command, UserError, Secret, privateAddress } from 'infra';
 import { aclUsers, appUser, secret, SYSTEM_USERS } from './acl.js';
 import { topology } from './topology.js';
 import { tlsVars, tlsTasks, redisTlsSettings, sentinelTlsSettings, clientTls, localHost, exporterTarget } from './tls.js';
@@ -161,6 +161,7 @@ export default defineRole({
 
     return [
       ...packageTasks(v, host.facts.os, isRedis, isSentinel),
+      confDirOverride,
       ...tlsTasks(v, [...(isRedis ? ['restart redis'] : []), ...(isSentinel ? ['restart redis sentinel'] : [])]),
       ...(isRedis ? redisTasks() : []),
       ...(isSentinel ? sentinelTasks() : []),
@@ -189,6 +190,18 @@ export function packageTasks(v: RedisVars, os: { id: string; versionId: string; 
   }
   throw new UserError(`role redis-sentinel: ${os.id} ${os.versionId} is not supported`, { hint: 'Debian 12 (Redis 7.0 from Debian) or Ubuntu 22.04 (Redis 7 from packages.redis.io)' });
 }
+
+/**
+ * Debian's packages register /etc/redis as redis:redis 2770 (dpkg-statoverride), and infra's
+ * put() refuses to write into a directory a group can write. Redis writes there only as its
+ * owner (CONFIG REWRITE, ACL SAVE, Sentinel's state): 0750, registered with dpkg so that an
+ * upgrade of the package keeps it.
+ */
+const confDirOverride = command.run({
+  name: '/etc/redis redis:redis 0750 (dpkg-statoverride: no group write)',
+  cmd: 'dpkg-statoverride --quiet --remove /etc/redis; dpkg-statoverride --update --add redis redis 0750 /etc/redis',
+  unless: `[ "$(stat -c '%U %G %a' /etc/redis)" = 'redis redis 750' ] && dpkg-statoverride --list /etc/redis | grep -Eq '^redis redis 0?750 /etc/redis$'`,
+});
 
 /** The redis.conf directives this role owns (file syntax). replicaof is Redis's: never here. */
 export function redisSettings(v: RedisVars, self: string, memoryMb: number): Record<string, string | Secret> {

@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
-# Everything the integration tests need on this machine, idempotent and quick when done:
+# Everything the tests need on this machine, idempotent and quick when done:
 # a Docker engine that answers (installed and started when missing), the package cache the
-# containers download through, the test image (built when its inputs changed), and no
-# containers left by test runs that died.
+# containers download through, the test image (built when its inputs changed), no
+# containers left by test runs that died, and promtool/amtool for the monitoring role's
+# unit tests.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 bash "$here/ensure-docker.sh"
 bash "$here/ensure-apt-cache.sh"
 bash "$here/build.sh"
 bash "$here/remove-leftovers.sh"
+bash "$here/ensure-prom-tools.sh"

@@ -38,9 +38,9 @@ describe('network graph of the lab', () => {
     expect(edge('host_bastion', 'every_host')).toMatchObject({ kind: 'path', labels: ['ssh (jump)', 'tcp/22'] });
   });
 
-  it('flows from the resolved rules: monitoring → *:9100, every host → loki, VRRP between the lb hosts, api → postgres', () => {
+  it('flows from the resolved rules: monitoring → *:9100, every host → journal-remote, VRRP between the lb hosts, api → postgres', () => {
     expect(edge('host_mon1', 'every_host')?.labels).toEqual(['tcp/9100']);
-    expect(edge('every_host', 'host_mon1')?.labels).toEqual(['tcp/3100']);
+    expect(edge('every_host', 'host_mon1')?.labels).toEqual(['tcp/19532']);
     const vrrp = g.edges.find((e) => e.labels.includes('vrrp'))!;
     expect([vrrp.from, vrrp.to].sort()).toEqual(['host_lb1', 'host_lb2']);
     expect(vrrp.both).toBe(true);

@@ -149,9 +149,11 @@ describe('shipped playbooks', () => {
     const pb = await loadPlaybook(join(REPO, 'playbooks', 'site.yaml'), { modules: moduleRegistry, rolesDirs: [join(REPO, 'roles')], cwd: REPO });
     expect(pb.plays.map((p) => [p.name, p.hosts, p.roles.map((r) => r.role.name)])).toEqual([
       ['bastion', 'bastion', ['bastion']],
-      ['baseline', 'all', ['hardening', 'ca-trust']],
+      ['baseline', 'all', ['hardening', 'ca-trust', 'node-exporter']],
       ['load balancers', 'lb', ['haproxy-keepalived']],
       ['redis and sentinel', 'redis:sentinel', ['redis-sentinel']],
+      ['monitoring', 'monitoring', ['monitoring']],
+      ['central logs', 'all', ['journal-upload']],
     ]);
   });
 });

@@ -45,6 +45,7 @@ describe('the task list reads like the install guide', () => {
   it('a master that is also a Sentinel: packages, kernel, users, config, service, replication, exporter, then Sentinel', () => {
     expect(names(tasksOf('redis1'))).toEqual([
       'apt.packages',
+      'command.run',
       'sysctl.param',
       'redis.acl',
       'redis.config',
@@ -59,11 +60,13 @@ describe('the task list reads like the install guide', () => {
       'redis.sentinel',
     ]);
     expect(params<{ names: string[] }>(tasksOf('redis1'), 'apt.packages').names).toEqual(['redis-server', 'redis-tools', 'prometheus-redis-exporter', 'redis-sentinel']);
+    // Debian's /etc/redis is 2770: made 0750 (owner-writable only) before anything is written there.
+    expect(params<{ cmd: string }>(tasksOf('redis1'), 'command.run').cmd).toContain('dpkg-statoverride --update --add redis redis 0750 /etc/redis');
   });
 
   it('a Sentinel-only host gets Sentinel and nothing of Redis', () => {
     const t = tasksOf('mon1');
-    expect(names(t)).toEqual(['apt.packages', 'systemd.service', 'redis.config', 'redis.sentinel']);
+    expect(names(t)).toEqual(['apt.packages', 'command.run', 'systemd.service', 'redis.config', 'redis.sentinel']);
     expect(params<{ names: string[] }>(t, 'apt.packages').names).toEqual(['redis-sentinel', 'redis-tools']);
     const s = params<{ peers: { name: string }[]; inventoryMaster: { name: string; ip: string } }>(t, 'redis.sentinel');
     expect(s.peers.map((p) => p.name)).toEqual(['redis1', 'redis2']);
@@ -119,8 +122,8 @@ describe('settings from vars and facts', () => {
     const s = redisSettings(redisVars.parse({ ...secrets, redis_tls: { enabled: true } }), '10.0.0.5', 4096);
     expect(s).toMatchObject({ port: '0', 'tls-port': '6379', 'tls-replication': 'yes', 'tls-ca-cert-file': '/etc/ssl/redis/ca.crt' });
     const t = tasksOf('redis1', { vars: { redis_tls: { enabled: true } } });
-    expect(names(t).slice(0, 4)).toEqual(['apt.packages', 'files.directory', 'tls.certificate', 'sysctl.param']);
-    expect(t[2].notify).toEqual(['restart redis', 'restart redis sentinel']);
+    expect(names(t).slice(0, 5)).toEqual(['apt.packages', 'command.run', 'files.directory', 'tls.certificate', 'sysctl.param']);
+    expect(t[3].notify).toEqual(['restart redis', 'restart redis sentinel']);
     expect(params(t, 'tls.certificate')).toMatchObject({ certPath: '/etc/ssl/redis/redis.crt', keyPath: '/etc/ssl/redis/redis.key', caPath: '/etc/ssl/redis/ca.crt', group: 'redis', keyMode: '0640' });
     const tls = { caFile: '/etc/ssl/redis/ca.crt' };
     // The certificate names the host's addresses, not 127.0.0.1: local clients use the private address.
