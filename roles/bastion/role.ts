@@ -3,7 +3,7 @@
  * the inventory's hosts), stricter fail2ban, and session logging of interactive logins.
  * Apply it before `hardening` on the bastion: both drop-ins agree, and this one is read first.
  */
-import { defineRole, z, apt, files, systemd, privateAddress } from 'infra';
+import { defineRole, z, apt, files, systemd, aide, privateAddress } from 'infra';
 
 export const vars = z.object({
   bastion_permit_open: z
@@ -26,7 +26,7 @@ export default defineRole({
       v.bastion_permit_open === 'inventory'
         ? [...new Set(hosts('all').filter((h) => h.name !== host.name).map((h) => `${permitOpenHost(privateAddress(h))}:${v.ssh_port}`))].sort()
         : v.bastion_permit_open;
-    return [
+    const tasks = [
       apt.packages({ names: ['openssh-server', 'fail2ban', 'python3-systemd', 'bsdutils'] }),
       files.template({
         src: 'sshd-bastion.conf.hbs',
@@ -52,10 +52,13 @@ export default defineRole({
       files.template({ src: 'session-log.sh.hbs', dest: '/etc/profile.d/infra-session-log.sh', mode: '0644', owner: 'root', group: 'root' }),
       systemd.service({ name: 'ssh', enabled: true, state: 'started' }),
     ];
+    // What this role changes is re-baselined in AIDE (set up by hardening) at the end of the play.
+    return tasks.map((t) => ({ ...t, notify: [...t.notify, 'update aide database'] }));
   },
   handlers: {
     'reload ssh': systemd.reload('ssh'),
     'restart fail2ban': systemd.restart('fail2ban'),
+    'update aide database': aide.update({}),
   },
 });
 

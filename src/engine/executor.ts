@@ -12,7 +12,7 @@ import type { Transport, LockMeta } from '../transport/types.js';
 import type { PreparedPlay, PlanFile } from './types.js';
 import type { RunControl } from './control.js';
 import { forEachLimit } from './batches.js';
-import { HostRuns, type TransportSource } from './host-run.js';
+import { HostRuns, connectHost, type HostRun, type TransportSource } from './host-run.js';
 import { HostViews, hostContext, type ContextEnv } from './host-context.js';
 import { runHostPlay, type HostPlayEnv } from './host-play.js';
 import { PlanRecorder } from './plan-drift.js';
@@ -66,14 +66,24 @@ export interface ExecuteResult {
 export async function execute(deps: ExecutorDeps, opts: ExecuteOptions): Promise<ExecuteResult> {
   const hosts = deps.hosts ?? new HostRuns(deps.reporter);
   const views = new HostViews(deps.inventory, deps.hostsMatching, (name) => hosts.find(name)?.facts);
-  const contexts: ContextEnv = { ...deps, views, keep: opts.checkMode ? undefined : opts.keep };
+  const connect = { transports: deps.transports, reporter: deps.reporter, lock: opts.lock, gatherFacts: deps.gatherFacts };
+  // One connection attempt per joined host, even when tasks of two hosts ask for it at once.
+  const joining = new Map<string, Promise<boolean>>();
+  const join = async (name: string): Promise<HostRun> => {
+    if (!deps.inventory.hosts.has(name)) throw new Error(`no host "${name}" in the inventory`);
+    const other = hosts.get(name);
+    if (!joining.has(name)) joining.set(name, connectHost(other, connect));
+    if (!(await joining.get(name)) || other.down) throw new Error(`${name}: ${other.error ?? 'stopped earlier in this run'}`);
+    return other;
+  };
+  const contexts: ContextEnv = { ...deps, views, join, keep: opts.checkMode ? undefined : opts.keep };
   const plan = opts.recordPlan ? new PlanRecorder(opts.recordPlan.key) : undefined;
   const env: HostPlayEnv = {
     ...opts,
     reporter: deps.reporter,
     plan,
     views,
-    connect: { transports: deps.transports, reporter: deps.reporter, lock: opts.lock, gatherFacts: deps.gatherFacts },
+    connect,
     context: (h, bt) => hostContext(contexts, h, bt, opts.checkMode),
     checkContext: (h, bt) => hostContext(contexts, h, bt, true),
   };

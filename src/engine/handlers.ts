@@ -90,6 +90,8 @@ export function ownerOf(handler: BoundTask, play: PreparedPlay): string {
 /** The handlers of one play on one host: what was notified, what an earlier run left pending. */
 export class PlayHandlers {
   readonly #notified = new Set<string>();
+  /** Ran in this play (at a meta.flushHandlers): not again unless notified again. */
+  readonly #ran = new Set<string>();
 
   constructor(
     private readonly env: TaskEnv & { runId: string },
@@ -127,8 +129,10 @@ export class PlayHandlers {
     for (const [n, bt] of this.handlers) {
       if (this.h.down === 'unreachable' || this.env.control.aborted) return;
       const owner = ownerOf(bt, this.play);
-      const from = this.#notified.has(n) ? undefined : this.pending.pendingFrom(owner, n);
+      const from = this.#notified.has(n) || this.#ran.has(n) ? undefined : this.pending.pendingFrom(owner, n);
       if (!this.#notified.has(n) && from === undefined) continue;
+      this.#notified.delete(n);
+      this.#ran.add(n);
       const o = await runTask(this.env, this.h, bt, { playIndex: this.play.index, handler: true, why: from && `pending from run ${from}` });
       if (o.status === 'failed') {
         this.h.taskFailed();

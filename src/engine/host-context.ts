@@ -76,6 +76,8 @@ export interface ContextEnv {
   transports: TransportSource;
   renderFile(roleDir: string, src: string, data: Record<string, unknown>): Promise<string>;
   readRoleFile(roleDir: string, src: string): Promise<Buffer>;
+  /** Another inventory host joins the run (connected, locked, facts): HostContext.onHost. */
+  join?(host: string): Promise<HostRun>;
   /** Set when the run keeps what it replaces (apply, run): put() and remove() keep through it. */
   keep?: RunKeeper;
 }
@@ -119,6 +121,8 @@ export function hostContext(env: ContextEnv, h: HostRun, bt: BoundTask, checkMod
     inventory: env.inventory,
     // Read-only probes of cluster peers through their own sessions (src/cluster/live.ts).
     peerRun: (name, cmd, o) => env.transports.get(name).run(cmd, o),
+    // A step acting on another host (draining this one on the load balancers).
+    onHost: env.join ? async (name) => hostContext(env, await env.join!(name), bt, checkMode) : undefined,
   };
 }
 

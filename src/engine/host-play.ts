@@ -14,6 +14,7 @@ import { PendingHandlers, PlayHandlers } from './handlers.js';
 import { runTask, type TaskEnv, type TaskOutcome } from './task-run.js';
 import { taskLabel } from './task-label.js';
 import type { RunKeeper } from '../rollback/keeper.js';
+import { flushHandlers } from '../modules/meta.js';
 
 export interface HostPlayEnv extends TaskEnv {
   runId: string;
@@ -50,6 +51,8 @@ export async function runHostPlay(env: HostPlayEnv, play: PreparedPlay, h: HostR
         await recordChanged(env, h, play, bt, o);
       }
       if (o.status === 'failed' && !bt.task.ignoreErrors) h.taskFailed();
+      // meta.flushHandlers: what was notified so far runs here, not at the end of the play.
+      if (bt.task.module === flushHandlers.module && !h.down) await handlers.run();
     }
     // A notified handler is never lost: it runs even after a later task failed.
     await handlers.run();

@@ -91,6 +91,7 @@ function prepareHost(input: PrepareInput, play: Play, name: string, errors: User
     const merged = mergeVars([spec.vars, playVars, ref.vars ?? {}, input.extraVars]);
     try {
       const vars = validateRoleVars(ref.role, merged, spec.provenance) as Record<string, unknown>;
+      ref.role.validate?.({ vars, host: hostInfo, hosts: (p) => hostViews(input.inventory, p), inventory: input.inventory });
       roles.push({ role: ref.role, vars: { ...merged, ...vars } });
     } catch (e) {
       errors.push(asUserError(e, `host ${name}, role ${ref.role.name}`));
@@ -163,6 +164,14 @@ function prepareHost(input: PrepareInput, play: Play, name: string, errors: User
       return out.concat(yamlTasks);
     },
   };
+}
+
+/** Other hosts as a role sees them before connecting (no facts yet). */
+function hostViews(inventory: Inventory, pattern: string): HostView[] {
+  return selectHosts(inventory, pattern).map((n) => {
+    const h = inventory.hosts.get(n)!;
+    return { name: n, address: h.conn.address, groups: h.groups, vars: h.vars };
+  });
 }
 
 function asUserError(e: unknown, context?: string): UserError {

@@ -16,6 +16,7 @@ import {
   SSHD_READY_COMMAND,
   SYSTEMD_COMMAND,
   SYSTEMD_RUN_FLAGS,
+  TUN_DEVICE_FLAGS,
   hostKeyFromPub,
   knownHostsLine,
 } from './systemd-host.js';
@@ -141,6 +142,8 @@ async function ensureNetwork(o: LabOptions): Promise<void> {
 
 async function runContainer(o: LabOptions, h: LabHost): Promise<void> {
   const publish = h.publishedPort ? ['--publish', `127.0.0.1:${h.publishedPort}:22`] : [];
+  // The published host is the bastion: it runs the operators' WireGuard (role vpn).
+  const tun = h.publishedPort ? TUN_DEVICE_FLAGS : [];
   const r = await dockerRun([
     'run', '--detach',
     '--name', containerName(o, h),
@@ -150,6 +153,7 @@ async function runContainer(o: LabOptions, h: LabHost): Promise<void> {
     '--network', o.network,
     '--ip', h.ip,
     ...publish,
+    ...tun,
     ...SYSTEMD_RUN_FLAGS,
     o.image,
     ...SYSTEMD_COMMAND,

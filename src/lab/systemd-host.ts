@@ -17,6 +17,9 @@ export const SYSTEMD_RUN_FLAGS = [
   '--tmpfs', '/run/lock',
 ];
 
+/** The bastion's tun device: WireGuard's userspace wireguard-go (role vpn) where the kernel has no module. */
+export const TUN_DEVICE_FLAGS = ['--device', '/dev/net/tun'];
+
 /** Succeeds once sshd is up (ssh.service is Type=notify: active means listening). */
 export const SSHD_READY_COMMAND = ['systemctl', 'is-active', '--quiet', 'ssh'];
 

@@ -10,7 +10,7 @@
  * primary; any other answer with exit 0 means replica; a non-zero exit means unknown.
  */
 import { z } from 'zod';
-import { livePrimary, observeMembers, summarize, type RoleProbe } from '../cluster/live.js';
+import { livePrimary, observeMembers, summarize, SplitBrain, type RoleProbe } from '../cluster/live.js';
 import { defineModule, unchanged } from './types.js';
 
 const primaryParams = z
@@ -48,7 +48,13 @@ export const primary = defineModule<PrimaryParams, z.input<typeof primaryParams>
       read: (r) => (r.code !== 0 ? 'unknown' : r.stdout.trim() === p.primaryOutput ? 'primary' : 'replica'),
     };
     const states = await observeMembers(host, members, probe);
-    const live = livePrimary(states, probe);
+    let live: string | undefined;
+    try {
+      live = livePrimary(states, probe);
+    } catch (e) {
+      // Two primaries: the hint says what to run as well.
+      throw e instanceof SplitBrain && p.hint ? new SplitBrain(`${e.message}. ${p.hint}`) : e;
+    }
     const seen = summarize(states, probe);
     if (live === undefined) return unchanged(`no member answers as primary yet (${seen}): ${expected[0]}, as the inventory says`);
     if (live === expected[0]) return unchanged(`${live} is the primary, as the inventory says (${seen})`);

@@ -12,8 +12,12 @@ import * as cluster from './cluster.js';
 import * as haproxy from './haproxy.js';
 import * as redis from './redis.js';
 import * as confirm from './confirm.js';
+import * as postgres from './postgres.js';
+import * as app from './app.js';
+import * as aide from './aide.js';
+import * as wireguard from './wireguard.js';
 
-export { apt, files, systemd, users, sysctl, command, meta, tls, cluster, haproxy, redis, confirm };
+export { apt, files, systemd, users, sysctl, command, meta, tls, cluster, haproxy, redis, confirm, postgres, app, aide, wireguard };
 
 const factories = [
   apt.packages, apt.repository, apt.update,
@@ -22,12 +26,16 @@ const factories = [
   users.user, users.group, users.authorizedKey,
   sysctl.param,
   command.run,
-  meta.skip,
+  meta.skip, meta.warn, meta.flushHandlers,
   tls.certificate, tls.caTrust,
   cluster.primary,
   haproxy.server,
   redis.config, redis.acl, redis.replication, redis.sentinel,
   confirm.files,
+  postgres.topology, postgres.config, postgres.hba, postgres.role, postgres.database, postgres.grant, postgres.slot, postgres.sql,
+  app.release,
+  aide.update,
+  wireguard.key,
 ];
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any

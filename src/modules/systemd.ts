@@ -220,3 +220,16 @@ export const unit = defineModule<UnitParams, z.input<typeof unitParams>, UnitDat
     if (d.daemonReload) await runChecked(host, 'systemctl daemon-reload', 'systemctl daemon-reload');
   },
 });
+
+/**
+ * A job systemd runs on a schedule, for roles: `<name>.service` (oneshot, low CPU and I/O
+ * priority) and `<name>.timer` (persistent, randomized delay) from the shared templates, the
+ * timer enabled and started.
+ */
+export function scheduledJob(j: { name: string; description: string; exec: string; schedule: string; randomDelay: string }): Task[] {
+  return [
+    unit({ name: `${j.name}.service`, src: 'oneshot.service.hbs', vars: { description: j.description, exec: j.exec } }),
+    unit({ name: `${j.name}.timer`, src: 'timer.hbs', vars: { description: `${j.description}: ${j.schedule}`, calendar: j.schedule, delay: j.randomDelay } }),
+    service({ name: `${j.name}.timer`, enabled: true, state: 'started' }),
+  ];
+}

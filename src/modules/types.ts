@@ -109,6 +109,12 @@ export interface HostContext {
    * when needed, without the run lock): live cluster state (src/cluster/live.ts), never changes.
    */
   peerRun?(host: string, cmd: string, opts?: RunOptions): Promise<RunResult>;
+  /**
+   * The same task's context on another inventory host, for a step that acts there: draining
+   * this host from the load balancers before a deploy. That host joins the run like any
+   * other (connected, locked, facts gathered, in the recap). Absent outside the engine.
+   */
+  onHost?(host: string): Promise<HostContext>;
   /** Opens a new connection through the same route as this session, runs `true`, closes it. */
   probeConnection(): Promise<ProbeResult>;
 }

@@ -24,12 +24,20 @@ export interface RoleContext<V> {
   inventory: Inventory;
 }
 
+/** What a role's validate() sees: no facts yet (nothing has connected). */
+export type RoleInputContext<V> = Omit<RoleContext<V>, 'host'> & { host: Omit<RoleContext<V>['host'], 'facts'> };
+
 export interface RoleSpec<V> {
   name: string;
   /** Role variables with their defaults (the lowest precedence level). */
   vars: z.ZodType<V, z.ZodTypeDef, unknown>;
   tasks(ctx: RoleContext<V>): Task[];
   handlers?: Record<string, Task>;
+  /**
+   * Input checks that need the inventory (a replica group with no primary), run for every
+   * host of the play before anything connects. Throws a UserError (file:line, hint).
+   */
+  validate?(ctx: RoleInputContext<V>): void;
 }
 
 /** Marks a defineRole() result (a symbol from the registry: survives duplicate module copies). */
@@ -51,6 +59,7 @@ export function defineRole<S extends z.ZodTypeAny = z.ZodObject<Record<string, n
   vars?: S;
   tasks: (ctx: RoleContext<z.output<S>>) => Task[];
   handlers?: Record<string, Task>;
+  validate?: (ctx: RoleInputContext<z.output<S>>) => void;
 }): Role<z.output<S>> {
   return Object.freeze({ ...spec, vars: spec.vars ?? z.object({}), [ROLE]: true as const }) as Role<z.output<S>>;
 }

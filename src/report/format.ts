@@ -49,6 +49,18 @@ export function taskResultLines(e: TaskResultEvent, opts: FormatOptions): { head
   return { head, body };
 }
 
+/**
+ * The result as the text reporters show it: a warning the run already showed is dropped, so
+ * the same text from every host (an end-of-life runtime) is printed once per run, while
+ * warnings that name their host stay one per host.
+ */
+export function onceWarning(e: TaskResultEvent, shown: Set<string>): TaskResultEvent {
+  if (!e.warning) return e;
+  if (shown.has(e.warning)) return { ...e, warning: undefined };
+  shown.add(e.warning);
+  return e;
+}
+
 /** Output of an ad-hoc command, kept together for its host. */
 export function execOutputLines(e: ExecOutputEvent, color: boolean): string[] {
   const c = palette(color);

@@ -7,7 +7,7 @@
 import type { Reporter, RunEvent } from './events.js';
 import { redact } from '../secrets/secret.js';
 import { palette } from '../render/ansi.js';
-import { execOutputLines, formatMs, indent, statusLabel, taskResultLines } from './format.js';
+import { execOutputLines, formatMs, indent, onceWarning, statusLabel, taskResultLines } from './format.js';
 import { renderRecap } from './recap.js';
 import { printableEvent } from './printable.js';
 
@@ -23,6 +23,7 @@ export function createPlainReporter(opts: PlainOptions): Reporter {
   const verbose = opts.verbose ?? false;
   const c = palette(color);
   let hostWidth = 0;
+  const warnings = new Set<string>();
 
   const write = (lines: string[]) => {
     if (lines.length) opts.out.write(redact(lines.join('\n')) + '\n');
@@ -53,8 +54,9 @@ export function createPlainReporter(opts: PlainOptions): Reporter {
       case 'task.start':
         return verbose ? hostLines(e.host, c.dim(`${'start'.padEnd(8)} ${e.task}`)) : [];
       case 'task.result': {
-        if (e.status === 'skipped' && !verbose && !e.warning) return [];
-        const { head, body } = taskResultLines(e, { diff: opts.diff, color, verbose });
+        const r = onceWarning(e, warnings);
+        if (r.status === 'skipped' && !verbose && !r.warning) return [];
+        const { head, body } = taskResultLines(r, { diff: opts.diff, color, verbose });
         return hostLines(e.host, head, body);
       }
       case 'exec.output': {

@@ -10,7 +10,7 @@ import type { Reporter, RunEvent } from './events.js';
 import { redact } from '../secrets/secret.js';
 import { palette } from '../render/ansi.js';
 import { HostBoard } from './board.js';
-import { execOutputLines, indent, statusLabel, taskResultLines } from './format.js';
+import { execOutputLines, indent, onceWarning, statusLabel, taskResultLines } from './format.js';
 import { renderRecap } from './recap.js';
 import { createPlainReporter } from './plain.js';
 import { printableEvent } from './printable.js';
@@ -39,6 +39,8 @@ export function createTtyReporter(opts: TtyOptions): Reporter {
   const handles = new Map<string, HostHandle>();
   const details = new Map<string, string[]>();
   const trailer: string[] = [];
+  /** Warnings already shown: each distinct text once per run. */
+  const warned = new Set<string>();
   let running: Promise<void> | undefined;
   let finishing: Promise<void> | undefined;
   let late: Reporter | undefined;
@@ -102,11 +104,12 @@ export function createTtyReporter(opts: TtyOptions): Reporter {
   function collect(e: RunEvent): void {
     switch (e.type) {
       case 'task.result': {
-        if ((e.status === 'ok' || e.status === 'skipped') && !e.warning) {
-          if (verbose) note(e.host, [taskResultLines(e, { diff: opts.diff, color, verbose }).head]);
+        const r = onceWarning(e, warned);
+        if ((r.status === 'ok' || r.status === 'skipped') && !r.warning) {
+          if (verbose) note(e.host, [taskResultLines(r, { diff: opts.diff, color, verbose }).head]);
           return;
         }
-        const { head, body } = taskResultLines(e, { diff: opts.diff, color, verbose });
+        const { head, body } = taskResultLines(r, { diff: opts.diff, color, verbose });
         note(e.host, [head, ...body]);
         return;
       }

@@ -62,6 +62,8 @@ export interface FleetOptions {
   sshdConfig?: string;
   /** group name → vars, written to group_vars/<group>.yaml. */
   groupVars?: Record<string, Record<string, unknown>>;
+  /** Pass /dev/net/tun to every host (WireGuard's userspace wireguard-go needs it). */
+  tun?: boolean;
 }
 
 /** Labels on every container and network: test/image/remove-leftovers.sh finds orphans by them. */
@@ -90,7 +92,7 @@ export async function startFleet(opts: FleetOptions = {}): Promise<Fleet> {
     // Started in parallel; each registers itself so down() can clean up after a partial failure.
     const results = await Promise.allSettled(
       names.map(async (name) => {
-        const c = await startHost(name, network, name === BASTION);
+        const c = await startHost(name, network, name === BASTION, opts.tun ?? false);
         containers.set(name, c);
         return c;
       }),
@@ -192,6 +194,10 @@ class SystemdContainer extends GenericContainer {
     (this.hostConfig as { CgroupnsMode?: string }).CgroupnsMode = 'host';
   }
   /** Publishes sshd on 127.0.0.1 only (testcontainers would bind every interface). */
+  withTunDevice(): this {
+    this.hostConfig.Devices = [...(this.hostConfig.Devices ?? []), { PathOnHost: '/dev/net/tun', PathInContainer: '/dev/net/tun', CgroupPermissions: 'rwm' }];
+    return this;
+  }
   publishSshOnLoopback(): this {
     this.withExposedPorts(22);
     this.hostConfig.PortBindings = { '22/tcp': [{ HostIp: '127.0.0.1', HostPort: '0' }] };
@@ -199,7 +205,7 @@ class SystemdContainer extends GenericContainer {
   }
 }
 
-async function startHost(name: string, network: string, publish: boolean): Promise<StartedTestContainer> {
+async function startHost(name: string, network: string, publish: boolean, tun: boolean): Promise<StartedTestContainer> {
   const c = new SystemdContainer(TEST_IMAGE)
     .withCommand(SYSTEMD_COMMAND)
     .withHostname(name)
@@ -212,6 +218,7 @@ async function startHost(name: string, network: string, publish: boolean): Promi
     .withWaitStrategy(Wait.forSuccessfulCommand(SSHD_READY_COMMAND.join(' ')))
     .withStartupTimeout(60_000);
   if (publish) c.publishSshOnLoopback();
+  if (tun) c.withTunDevice();
   return c.start();
 }
 

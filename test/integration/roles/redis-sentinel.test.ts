@@ -155,6 +155,10 @@ describe('redis-sentinel: converge once, then ask the services', () => {
   it('Sentinel: every Sentinel names redis1, and the quorum is reachable', async () => {
     for (const h of ['redis1', 'redis2', 'mon1']) {
       expect((await sentinel(h, 'SENTINEL get-master-addr-by-name main')).stdout.split('\n').slice(0, 2)).toEqual([ip.redis1, '6379']);
+    }
+    // A Sentinel counts the others once their hello messages (every 2 s) arrive: slow on a loaded machine.
+    for (const h of ['redis1', 'redis2', 'mon1']) {
+      await waitFor(`${h} to count 3 usable Sentinels`, 25_000, async () => (/^OK 3 usable Sentinels/.test((await sentinel(h, 'SENTINEL ckquorum main')).stdout) ? true : undefined)).catch(() => undefined);
       expect((await sentinel(h, 'SENTINEL ckquorum main')).stdout).toMatch(/^OK 3 usable Sentinels/);
     }
     const fields = async () => {

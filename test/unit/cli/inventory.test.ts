@@ -45,12 +45,12 @@ describe('infra inventory -i prod', () => {
     expect(hosts).toHaveLength(11);
     const bastion = hosts.find((h) => h.name === 'bastion')!;
     expect(bastion).toMatchObject({ address: '203.0.113.10', user: 'admin', become: 'sudo', groups: ['all', 'bastion'] });
-    expect(bastion.vars).toMatchObject({ private_address: '10.20.0.2', ssh_allow_from: ['198.51.100.0/24', '192.0.2.0/24'] });
+    expect(bastion.vars).toMatchObject({ private_address: '10.20.0.2', ssh_allow_from: ['198.51.100.0/24', '10.99.0.0/24'] });
     expect(bastion.bastion).toBeUndefined();
     const db1 = hosts.find((h) => h.name === 'db1')!;
     expect(db1.groups).toEqual(['all', 'postgres', 'postgres_primary']);
     expect(db1.bastion).toBe('bastion');
-    expect(db1.vars.firewall.allow.map((a: { port: number }) => a.port)).toEqual([5432, 6432, 8432]);
+    expect(db1.vars.firewall.allow.map((a: { port: number }) => a.port)).toEqual([5432, 6432, 9187, 8432]);
   });
 
   it('list: a YAML alias bomb exits 2 within seconds, naming file:line', async () => {

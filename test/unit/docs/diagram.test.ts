@@ -46,7 +46,7 @@ describe('network graph of the lab', () => {
     expect(vrrp.both).toBe(true);
     expect(edge('cluster_api', 'cluster_postgres')?.labels).toEqual(['tcp/5432', 'tcp/6432']);
     expect(edge('internet', 'cluster_edge')?.labels).toEqual(['tcp/80', 'tcp/443']);
-    expect(edge('host_mon1', 'cluster_postgres')?.labels).toEqual(['tcp/5432']);
+    expect(edge('host_mon1', 'cluster_postgres')?.labels).toEqual(['tcp/9187']); // the exporter, not the database
     // The bastion's SSH is open to the docker gateway only: a node of its own.
     expect(edge('net_172_2e28_2e77_2e1_2f32', 'host_bastion')?.labels).toEqual(['tcp/22']);
   });

@@ -8,6 +8,7 @@ import { z } from 'zod';
 import { execute, type ExecutorDeps, type ExecuteOptions } from '../../../src/engine/executor.js';
 import { batchHosts } from '../../../src/engine/batches.js';
 import { defineModule, makeTask, type Module, type Task } from '../../../src/modules/types.js';
+import { flushHandlers } from '../../../src/modules/meta.js';
 import type { Transport } from '../../../src/transport/types.js';
 import { HostUnreachable, HostRefused, emptyCounters } from '../../../src/transport/types.js';
 import { Secret } from '../../../src/secrets/secret.js';
@@ -34,6 +35,17 @@ const setKey = defineModule<{ key: string; value: string; fail?: boolean }>({
     applied.push(`${host.name}:${p.key}`);
     if (!state.has(host.name)) state.set(host.name, new Map());
     state.get(host.name)!.set(p.key, p.value);
+  },
+});
+
+/** A handler that acts whenever it runs (a reload). */
+const always = defineModule<{ key: string }>({
+  name: 'test.always',
+  params: z.object({ key: z.string() }),
+  describe: (p) => p.key,
+  check: async (_h, p) => ({ changes: [{ what: p.key }], always: true }),
+  async apply(host, p) {
+    applied.push(`${host.name}:${p.key}`);
   },
 });
 
@@ -181,6 +193,50 @@ describe('executor', () => {
     expect(applied).toEqual(['h1:conf1', 'h1:conf2', 'h1:restarted']);
     expect(r.recap[0]).toMatchObject({ changed: 3, failed: 1 });
     expect(r.anyFailed).toBe(true);
+  });
+
+  it('meta.flushHandlers runs what was notified so far right there; later notifications run at the end', async () => {
+    reset();
+    const tasks = [
+      setKey({ key: 'site', value: 'x', notify: 'reload' }),
+      flushHandlers({}),
+      setKey({ key: 'deploy', value: 'y', notify: 'reload' }),
+    ];
+    const { d } = deps(['h1']);
+    await execute(d, base([play(['h1'], tasks, { reload: makeTask(always.module, { key: 'reloaded' }) })]));
+    expect(applied).toEqual(['h1:site', 'h1:reloaded', 'h1:deploy', 'h1:reloaded']);
+  });
+
+  it('a handler failing at meta.flushHandlers stops the host there', async () => {
+    reset();
+    const tasks = [setKey({ key: 'site', value: 'x', notify: 'reload' }), flushHandlers({}), setKey({ key: 'deploy', value: 'y' })];
+    const { d } = deps(['h1']);
+    const r = await execute(d, base([play(['h1'], tasks, { reload: setKey({ key: 'r', value: '1', fail: true }) })]));
+    expect(applied).toEqual(['h1:site']);
+    expect(r.anyFailed).toBe(true);
+  });
+
+  it('onHost: a task acts on another inventory host, which joins the run once (connected, in the recap)', async () => {
+    reset();
+    const remote = defineModule<{ on: string; key: string }>({
+      name: 'test.remote',
+      params: z.object({ on: z.string(), key: z.string() }),
+      describe: (p) => p.key,
+      async check() {
+        return { changes: [{ what: 'set elsewhere' }] };
+      },
+      async apply(host, p) {
+        const other = await host.onHost!(p.on);
+        applied.push(`${host.name}→${other.name}:${p.key}`);
+      },
+    });
+    const { d, events } = deps(['h1', 'h2', 'lb']);
+    const r = await execute(d, base([play(['h1', 'h2'], [remote({ on: 'lb', key: 'drain' })])], { verify: false }));
+    expect(applied.sort()).toEqual(['h1→lb:drain', 'h2→lb:drain']);
+    expect(events.filter((e) => e.type === 'host.connected' && e.host === 'lb')).toHaveLength(1);
+    expect(r.recap.map((x) => x.host).sort()).toEqual(['h1', 'h2', 'lb']);
+    const bad = await execute(d, base([play(['h1'], [remote({ on: 'nowhere', key: 'x' })])], { verify: false }));
+    expect(bad.anyFailed).toBe(true);
   });
 
   it('does not run handlers nobody notified', async () => {

@@ -150,10 +150,20 @@ describe('shipped playbooks', () => {
     expect(pb.plays.map((p) => [p.name, p.hosts, p.roles.map((r) => r.role.name)])).toEqual([
       ['bastion', 'bastion', ['bastion']],
       ['baseline', 'all', ['hardening', 'ca-trust', 'node-exporter']],
+      ['vpn', 'bastion', ['vpn']],
       ['load balancers', 'lb', ['haproxy-keepalived']],
+      ['postgres primary', 'postgres_primary', ['postgres']],
+      ['postgres replicas', 'postgres_replica', ['postgres']],
+      ['postgres backup repository', 'backup', ['postgres']],
       ['redis and sentinel', 'redis:sentinel', ['redis-sentinel']],
+      ['api', 'api', ['api']],
       ['monitoring', 'monitoring', ['monitoring']],
       ['central logs', 'all', ['journal-upload']],
     ]);
+  });
+
+  it('playbooks/deploy-api.yaml: the api play alone, one host at a time, stopping at the first failure', async () => {
+    const pb = await loadPlaybook(join(REPO, 'playbooks', 'deploy-api.yaml'), { modules: moduleRegistry, rolesDirs: [join(REPO, 'roles')], cwd: REPO });
+    expect(pb.plays.map((p) => [p.hosts, p.serial, p.maxFailPercentage, p.roles.map((r) => r.role.name)])).toEqual([['api', [1], 0, ['api']]]);
   });
 });
