@@ -7,7 +7,7 @@ import { userInfo, hostname } from 'node:os';
 import { redactDeep } from '../secrets/secret.js';
 import type { HostRecap } from '../report/events.js';
 
-export type AuditMode = 'apply' | 'check' | 'run' | 'patch' | 'exec' | 'drill';
+export type AuditMode = 'apply' | 'check' | 'run' | 'patch' | 'exec' | 'drill' | 'rollback';
 export type AuditResult = 'ok' | 'changed' | 'failed' | 'aborted';
 
 export interface GitState {

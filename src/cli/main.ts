@@ -20,6 +20,8 @@ import { register as pki } from './pki.js';
 import { register as docs } from './docs.js';
 import { register as patch } from './patch.js';
 import { register as drill } from './drill.js';
+import { register as history } from './history.js';
+import { register as rollback } from './rollback.js';
 
 export function buildProgram(): Command {
   const program = new Command('infra')
@@ -27,7 +29,7 @@ export function buildProgram(): Command {
     .version('0.1.0')
     .showHelpAfterError()
     .exitOverride();
-  for (const reg of [apply, plan, run, exec, facts, inventory, check, explain, lab, vault, audit, pki, docs, patch, drill]) reg(program);
+  for (const reg of [apply, plan, run, exec, facts, inventory, check, explain, lab, vault, audit, pki, docs, patch, drill, history, rollback]) reg(program);
   return program;
 }
 

@@ -16,6 +16,7 @@ import { HostRuns, connectHost, type HostRun, type TransportSource } from './hos
 import { HostViews, hostContext, type ContextEnv } from './host-context.js';
 import { runHostPlay, type HostPlayEnv } from './host-play.js';
 import { PlanRecorder } from './plan-drift.js';
+import type { RunKeeper } from '../rollback/keeper.js';
 
 export interface ExecutorDeps {
   inventory: Inventory;
@@ -47,6 +48,8 @@ export interface ExecuteOptions {
   expectedPlan?: PlanFile;
   /** Stop / abort, set by the CLI on Ctrl-C. */
   control: RunControl;
+  /** Keep what the run replaces, for `infra rollback` (never in check mode). */
+  keep?: RunKeeper;
 }
 
 export interface ExecuteResult {
@@ -73,7 +76,7 @@ export async function execute(deps: ExecutorDeps, opts: ExecuteOptions): Promise
     if (!(await joining.get(name)) || other.down) throw new Error(`${name}: ${other.error ?? 'stopped earlier in this run'}`);
     return other;
   };
-  const contexts: ContextEnv = { ...deps, views, join };
+  const contexts: ContextEnv = { ...deps, views, join, keep: opts.checkMode ? undefined : opts.keep };
   const plan = opts.recordPlan ? new PlanRecorder(opts.recordPlan.key) : undefined;
   const env: HostPlayEnv = {
     ...opts,

@@ -10,6 +10,7 @@ import { redact } from '../secrets/secret.js';
 import { messageOf } from '../errors.js';
 import type { BoundTask } from './types.js';
 import type { HostRun, TransportSource } from './host-run.js';
+import type { RunKeeper } from '../rollback/keeper.js';
 
 /** Read-only views of the inventory's hosts for cross-host data; facts are live (filled as hosts connect). */
 export class HostViews {
@@ -77,16 +78,21 @@ export interface ContextEnv {
   readRoleFile(roleDir: string, src: string): Promise<Buffer>;
   /** Another inventory host joins the run (connected, locked, facts): HostContext.onHost. */
   join?(host: string): Promise<HostRun>;
+  /** Set when the run keeps what it replaces (apply, run): put() and remove() keep through it. */
+  keep?: RunKeeper;
 }
 
 /** How long the probe's `true` may take once connected (connecting is bounded by the transport). */
 const PROBE_TIMEOUT_MS = 10_000;
 
-/** The HostContext of one task on one connected host. In check mode put() is refused. */
+/** The HostContext of one task on one connected host. In check mode put() and remove() are refused. */
 export function hostContext(env: ContextEnv, h: HostRun, bt: BoundTask, checkMode: boolean): HostContext {
   const t = h.transport!;
   const spec = env.inventory.hosts.get(h.name)!;
   const self = { name: h.name, address: spec.conn.address, groups: spec.groups };
+  const keeper = checkMode ? undefined : env.keep?.host(h.name);
+  const task = keeper?.nextTask() ?? 0;
+  const refuse = (path: string) => Promise.reject(new Error(`bug: a module tried to write ${path} in check mode`));
   return {
     ...self,
     vars: bt.vars,
@@ -94,8 +100,12 @@ export function hostContext(env: ContextEnv, h: HostRun, bt: BoundTask, checkMod
     checkMode,
     run: (cmd, o) => t.run(cmd, o),
     put: (path, bytes, o) => {
-      if (checkMode) return Promise.reject(new Error(`bug: a module tried to write ${path} in check mode`));
-      return t.put(path, bytes, o);
+      if (checkMode) return refuse(path);
+      return keeper ? keeper.put(t, task, path, bytes, o) : t.put(path, bytes, o);
+    },
+    remove: (path) => {
+      if (checkMode) return refuse(path);
+      return keeper ? keeper.remove(t, task, path) : t.remove(path);
     },
     get: (path) => t.get(path),
     render: (src, extra) => {

@@ -11,7 +11,9 @@ import { connectHost, type ConnectOptions, type HostRun } from './host-run.js';
 import type { HostViews } from './host-context.js';
 import { driftSincePlan } from './plan-drift.js';
 import { PendingHandlers, PlayHandlers } from './handlers.js';
-import { runTask, type TaskEnv } from './task-run.js';
+import { runTask, type TaskEnv, type TaskOutcome } from './task-run.js';
+import { taskLabel } from './task-label.js';
+import type { RunKeeper } from '../rollback/keeper.js';
 import { flushHandlers } from '../modules/meta.js';
 
 export interface HostPlayEnv extends TaskEnv {
@@ -24,6 +26,8 @@ export interface HostPlayEnv extends TaskEnv {
   expectedPlan?: PlanFile;
   /** The context of a read-only re-check (drift), whatever the run's mode. */
   checkContext(h: HostRun, bt: BoundTask): HostContext;
+  /** Records each changed task in the host's run manifest (for history and rollback). */
+  keep?: RunKeeper;
 }
 
 export async function runHostPlay(env: HostPlayEnv, play: PreparedPlay, h: HostRun): Promise<void> {
@@ -42,7 +46,10 @@ export async function runHostPlay(env: HostPlayEnv, play: PreparedPlay, h: HostR
     for (const bt of tasks) {
       if (env.control.stopping || h.down) break;
       const o = await runTask(env, h, bt, { playIndex: play.index, handler: false });
-      if (o.status === 'changed') await handlers.notify(bt);
+      if (o.status === 'changed') {
+        await handlers.notify(bt);
+        await recordChanged(env, h, play, bt, o);
+      }
       if (o.status === 'failed' && !bt.task.ignoreErrors) h.taskFailed();
       // meta.flushHandlers: what was notified so far runs here, not at the end of the play.
       if (bt.task.module === flushHandlers.module && !h.down) await handlers.run();
@@ -66,6 +73,33 @@ async function driftOf(env: HostPlayEnv, plan: PlanFile, h: HostRun, play: Prepa
     if (e instanceof HostUnreachable) throw e;
     return `re-check failed: ${messageOf(e)}`;
   }
+}
+
+/** The task's record in the host's manifest; a manifest that cannot be written stops the host. */
+async function recordChanged(env: HostPlayEnv, h: HostRun, play: PreparedPlay, bt: BoundTask, o: TaskOutcome): Promise<void> {
+  if (!env.keep || env.checkMode) return;
+  const keeper = env.keep.host(h.name);
+  try {
+    await keeper.recordTask((cmd, opts) => h.transport!.run(cmd, opts), {
+      task: keeper.current,
+      label: taskLabel(bt, bt.task.params),
+      module: bt.task.module.name,
+      ...(bt.roleName ? { role: bt.roleName } : {}),
+      play: play.name,
+      notify: bt.task.notify,
+      ...activateOf(bt.task.params),
+      changes: o.check?.changes ?? [],
+    });
+  } catch (e) {
+    if (e instanceof HostUnreachable) h.lostMidway(e);
+    else h.fail(messageOf(e));
+  }
+}
+
+/** A module that makes its files live itself (confirm.files) names the command in `activate`: a rollback runs it again. */
+function activateOf(params: unknown): { activate?: string } {
+  const a = (params as { activate?: unknown } | null)?.activate;
+  return typeof a === 'string' ? { activate: a } : {};
 }
 
 function selectedByTags(bt: BoundTask, opts: { tags?: string[]; skipTags?: string[] }): boolean {

@@ -19,6 +19,7 @@ import { RunSession, type KeepaliveOptions } from './session.js';
 import type { RunControl } from './control.js';
 import { newPlanKey } from './plan-drift.js';
 import type { Shard } from './shard.js';
+import { RunKeeper, pruneKept, retentionOf } from '../rollback/keeper.js';
 
 export interface RunRequest extends InputRequest {
   check: boolean;
@@ -52,14 +53,18 @@ export async function runPlaybook(req: RunRequest): Promise<number> {
   const plays = preparePlaysOf(input, req.limit, req.shard);
   // Input errors (a missing template variable, a bad template path) before any connection.
   await checkTasksOffline(input, plays);
+  const hosts = [...new Set(plays.flatMap((p) => p.hosts))];
+  // What an applying run replaces is kept on each host for `infra rollback`, within its retention.
+  const retention = new Map(hosts.map((h) => [h, retentionOf(input.inventory, h)]));
   const session = new RunSession({
     ...req,
     inventory: input.inventory,
     inventoryName: expectedPlan?.args.inventoryName,
-    hosts: [...new Set(plays.flatMap((p) => p.hosts))],
+    hosts,
     mode: req.check ? 'check' : req.mode,
   });
   const planKey = req.planOut ? newPlanKey() : undefined;
+  const keep = req.check ? undefined : new RunKeeper(session.runId, { command: req.commandLine, inventory: input.inventory.env });
   try {
     session.start();
     const result = await execute(executorDeps(session, input), {
@@ -74,7 +79,9 @@ export async function runPlaybook(req: RunRequest): Promise<number> {
       recordPlan: planKey && { key: planKey },
       expectedPlan,
       control: req.control,
+      keep,
     });
+    if (keep) await pruneKept(keep, session.hosts, (h) => (cmd, o) => session.pool.get(h).run(cmd, o), retention);
     if (req.planOut && planKey) {
       // A plan of some hosts only would refuse the others as "not in the plan": none at all is clearer.
       if (req.control.stopping) process.stderr.write(`plan not written to ${req.planOut}: the run was interrupted\n`);
@@ -91,7 +98,8 @@ export async function runPlaybook(req: RunRequest): Promise<number> {
   }
 }
 
-function executorDeps(session: RunSession, input: RunInput): ExecutorDeps {
+/** The executor's dependencies for a session over loaded input (apply, plan, run, rollback). */
+export function executorDeps(session: RunSession, input: RunInput): ExecutorDeps {
   return {
     inventory: input.inventory,
     transports: session.pool,

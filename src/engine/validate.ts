@@ -122,6 +122,7 @@ function offlineHost(input: RunInput, bt: BoundTask, name: string, facts: Facts,
     checkMode: true,
     run: offline,
     put: offline,
+    remove: offline,
     get: offline,
     render: (src, extra) => input.renderer.renderFile(dir(`template ${src}`), src, templateData(bt.vars, extra?.vars, host, facts, groups)),
     async roleFile(src) {

@@ -267,7 +267,7 @@ export const repository = defineModule<RepositoryParams, z.input<typeof reposito
   },
   async apply(host, p, c) {
     const d = c.data;
-    if (d.remove.length) await runChecked(host, sh`rm -f -- ${d.remove}`, `remove repository ${p.name}`);
+    for (const f of d.remove) await host.remove(f);
     if (d.files.length) await runChecked(host, 'mkdir -p /etc/apt/keyrings /etc/apt/sources.list.d', 'create /etc/apt/keyrings');
     for (const f of d.files) await applyFile(host, f.want, f.state, f.plan);
     if (p.update) await runChecked(host, UPDATE_COMMAND, 'apt-get update', { timeoutMs: LONG });

@@ -121,6 +121,7 @@ export async function applyFile(host: HostContext, want: DesiredFile, state: Fil
     owner: want.owner ?? (exists ? String(state.uid) : undefined),
     group: want.group ?? (exists ? String(state.gid) : undefined),
     validate: want.validate,
+    sensitive: want.sensitive,
   });
 }
 

@@ -6,12 +6,10 @@
  */
 import { z } from 'zod';
 import { Secret, containsSecret } from '../secrets/secret.js';
-import { sh } from '../shell/quote.js';
 import type { FileState } from './file-state.js';
 import { applyFile, attrChanges, attrsShape, diffText, ensureDirectory, joinLines, splitLines, validateSchema, type DesiredFile, type FilePlan } from './file-plan.js';
 import { applyWholeFile, checkWholeFile, fileCheck, pathSchema, readState, renderTemplate, type WriteData } from './whole-file.js';
 import { editBlock, editLine, isValidRegexp } from './line-edit.js';
-import { runChecked } from './run-checked.js';
 import { defineModule, nonEmpty, unchanged, type Changes, type Check, type HostContext } from './types.js';
 
 const regexpSchema = z.string().refine(isValidRegexp, 'invalid regular expression (JavaScript syntax)');
@@ -244,6 +242,6 @@ export const absent = defineModule<AbsentParams, z.input<typeof absentParams>>({
     };
   },
   async apply(host, p) {
-    await runChecked(host, sh`rm -rf -- ${p.path}`, `remove ${p.path}`);
+    await host.remove(p.path);
   },
 });

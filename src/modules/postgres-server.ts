@@ -241,7 +241,7 @@ export const hba = defineModule<HbaParams, z.input<typeof hbaParams>, WriteData>
     const errors = r.ok ? r.stdout.trim() : `cannot ask pg_hba_file_rules: ${r.message}`;
     if (errors) {
       if (old) await host.put(p.dest, old, { mode: d.want.mode, owner: d.want.owner, group: d.want.group });
-      else await runChecked(host, sh`rm -f -- ${p.dest}`, `remove ${p.dest}`);
+      else await host.remove(p.dest);
       throw new Error(`${p.dest} rejected by pg_hba_file_rules; the previous file was put back and nothing reloaded:\n${errors}`);
     }
     await psqlChecked(host, 'select pg_reload_conf();', { port: p.port });

@@ -212,7 +212,7 @@ export const unit = defineModule<UnitParams, z.input<typeof unitParams>, UnitDat
   },
   async apply(host, p, c) {
     const d = c.data;
-    if (d.remove) await runChecked(host, sh`rm -f -- ${d.remove}`, `remove ${d.remove}`);
+    if (d.remove) await host.remove(d.remove);
     if (d.file) {
       if (p.dropIn) await runChecked(host, sh`mkdir -p -- ${`/etc/systemd/system/${p.name}.d`}`, 'create drop-in directory');
       await applyFile(host, d.file.want, d.file.state, d.file.plan);

@@ -87,6 +87,11 @@ export interface HostContext {
   readonly checkMode: boolean;
   run(cmd: string, opts?: RunOptions): Promise<RunResult>;
   put(path: string, bytes: string | Buffer, opts?: PutOptions): Promise<void>;
+  /**
+   * Removes a file, symlink or directory tree through its pinned parent directory (a missing
+   * path is fine). Like put(), what it removes is kept for `infra rollback` when the run keeps files.
+   */
+  remove(path: string): Promise<void>;
   get(path: string): Promise<Buffer | null>;
   /**
    * Renders a template of the current role (templates/<src>) or a shared partial with the

@@ -304,6 +304,7 @@ function sessionRemote(sessionOf: () => RunSession, inventory: Inventory, lockOf
         inventory,
         run: (cmd, o) => t().run(cmd, o),
         put: (path, bytes, o) => t().put(path, bytes, o),
+        remove: (path) => t().remove(path),
         get: (path) => t().get(path),
         render: () => Promise.reject(new Error('the patch run renders no template')),
         roleFile: () => Promise.reject(new Error('the patch run reads no role file')),

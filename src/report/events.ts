@@ -21,7 +21,7 @@ export interface HostRecap {
 }
 
 export type RunEvent =
-  | { type: 'run.start'; runId: string; command: string; mode: 'apply' | 'check' | 'run' | 'patch' | 'exec' | 'drill'; inventory: string; hosts: string[]; /** --shard K/N */ shard?: string; at: string }
+  | { type: 'run.start'; runId: string; command: string; mode: 'apply' | 'check' | 'run' | 'patch' | 'exec' | 'drill' | 'rollback'; inventory: string; hosts: string[]; /** --shard K/N */ shard?: string; at: string }
   | { type: 'play.start'; play: string; hosts: string[] }
   | { type: 'host.connecting'; host: string }
   | { type: 'host.connected'; host: string; ms: number }

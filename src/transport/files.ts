@@ -8,6 +8,8 @@
  *    its owner and mode are set through /proc/self/fd/3, i.e. on the inode put() created,
  *    whatever is at its name by then; the rename checks the name still is that inode.
  * The cleanup trap is armed before the first byte is written: a full disk leaves no temp file.
+ * With `keep`, the file being replaced is kept for rollback right before the rename (keep.ts).
+ * remove() removes through the pinned parent directory, keeping what it removes the same way.
  * get() reads.
  */
 import { randomBytes } from 'node:crypto';
@@ -15,6 +17,7 @@ import { posix } from 'node:path';
 import { ACCOUNT_HINT, isAccountId } from '../shell/account.js';
 import { PINNED_DIR_FUNCTIONS, UNSAFE_PATH } from '../shell/pinned-dir.js';
 import { sh } from '../shell/quote.js';
+import { KEEP_FAILED, keepStep, type KeepOptions } from './keep.js';
 import type { PutOptions, RunOptions, RunResult } from './types.js';
 
 export type RunFn = (cmd: string, opts?: RunOptions) => Promise<RunResult>;
@@ -85,6 +88,7 @@ export function putScript(path: string, tmpName: string, opts: PutOptions = {}):
   if (opts.validate) {
     lines.push('infra_same', `(${opts.validate.split('%s').join('"$PWD/$t"')}) 1>&2 || exit ${VALIDATE_FAILED}`);
   }
+  if (opts.keep) lines.push(keepStep(path, opts.keep, 'n', 't', opts));
   // -T: never move into a directory someone put at the destination's name.
   lines.push('infra_same', 'mv -fT -- "./$t" "./$n" || exit 1', 'trap - EXIT');
   return lines.join('\n');
@@ -97,7 +101,34 @@ export async function putFile(run: RunFn, path: string, bytes: string | Buffer, 
     throw new Error(`validate failed for ${path} (${opts.validate}), file left unchanged: ${r.stderr.trim()}`);
   }
   if (r.code === UNSAFE_PATH) throw new Error(`put ${path}: ${r.stderr.trim()}`);
+  if (r.code === KEEP_FAILED) throw keepFailed(path, r);
   throw new Error(`put ${path} failed (exit ${r.code}): ${r.stderr.trim()}`);
+}
+
+const keepFailed = (path: string, r: RunResult): Error =>
+  new Error(`${path} left unchanged: what it replaces could not be kept for rollback (disk full?): ${r.stderr.trim()}`);
+
+/** The script remove() runs: the path (file, link or directory tree) goes, kept first when asked. */
+export function removeScript(given: string, keep?: KeepOptions): string {
+  const path = posix.normalize(given).replace(/(.)\/+$/, '$1');
+  if (!path.startsWith('/') || path === '/') throw new Error(`remove ${JSON.stringify(given)}: the path must be absolute, and not /`);
+  return [
+    PINNED_DIR_FUNCTIONS,
+    sh`infra_walk ${posix.dirname(path)}`,
+    sh`n=${posix.basename(path)}`,
+    'if [ -e "./$n" ] || [ -L "./$n" ]; then',
+    ...(keep ? [keepStep(path, keep, 'n')] : []),
+    '  rm -rf -- "./$n" || exit 1',
+    'fi',
+  ].join('\n');
+}
+
+export async function removeFile(run: RunFn, path: string, keep?: KeepOptions): Promise<void> {
+  const r = await run(removeScript(path, keep));
+  if (r.code === 0) return;
+  if (r.code === UNSAFE_PATH) throw new Error(`remove ${path}: ${r.stderr.trim()}`);
+  if (r.code === KEEP_FAILED) throw keepFailed(path, r);
+  throw new Error(`remove ${path} failed (exit ${r.code}): ${r.stderr.trim()}`);
 }
 
 export async function getFile(run: RunFn, path: string): Promise<Buffer | null> {

@@ -1,8 +1,9 @@
 /**
  * The Transport methods every connection kind shares once it has a session shell:
- * run, put, get, lock, counters, and "connect once, even when asked concurrently".
+ * run, put, remove, get, lock, counters, and "connect once, even when asked concurrently".
  */
-import { getFile, putFile } from './files.js';
+import { getFile, putFile, removeFile } from './files.js';
+import type { KeepOptions } from './keep.js';
 import { LOCK_HELD, lockMetaJson, lockScript, parseHolder } from './lock.js';
 import type { Session } from './session.js';
 import type { Counters, LockMeta, PutOptions, RunOptions, RunResult, Transport } from './types.js';
@@ -31,6 +32,10 @@ export abstract class ShellTransport implements Transport {
 
   put(path: string, bytes: string | Buffer, opts?: PutOptions): Promise<void> {
     return putFile((c, o) => this.run(c, o), path, bytes, opts);
+  }
+
+  remove(path: string, keep?: KeepOptions): Promise<void> {
+    return removeFile((c, o) => this.run(c, o), path, keep);
   }
 
   get(path: string): Promise<Buffer | null> {

@@ -4,6 +4,8 @@
  * command. Failures to reach a host are thrown as HostUnreachable; a command's non-zero exit
  * is a normal result.
  */
+import type { KeepOptions } from './keep.js';
+
 /**
  * The range of a command's timeout. There is no "no limit": a wedged command must end, and the
  * controller's own timer (timeout + grace) must stay below Node's 2^31-1 ms timer limit.
@@ -40,6 +42,10 @@ export interface PutOptions {
   group?: string;
   /** Command with %s for the temp file, e.g. "sshd -t -f %s". Non-zero exit = old file kept. */
   validate?: string;
+  /** The content holds a secret: a rollback never shows it (recorded with the kept file). */
+  sensitive?: boolean;
+  /** Keep the file this write replaces, for rollback (keep.ts); set by the engine, not by modules. */
+  keep?: KeepOptions;
 }
 
 export interface LockMeta {
@@ -70,6 +76,8 @@ export interface Transport {
    * rename. Refuses a directory someone other than root and the owner can write (files.ts).
    */
   put(path: string, bytes: string | Buffer, opts?: PutOptions): Promise<void>;
+  /** Removes a file, link or directory tree through its pinned parent; what goes is kept when `keep` says so. */
+  remove(path: string, keep?: KeepOptions): Promise<void>;
   /** File contents, or null when the file does not exist. */
   get(path: string): Promise<Buffer | null>;
   /**

@@ -109,12 +109,15 @@ export async function startDockerHost(opts: { name?: string } = {}): Promise<Doc
       },
     };
     const put = (path: string, bytes: string | Buffer, o?: PutOptions): Promise<void> => transport.put(path, bytes, o);
-    const ctx: HostContext = { ...base, checkMode: false, put };
+    const ctx: HostContext = { ...base, checkMode: false, put, remove: (path: string) => transport.remove(path) };
     const checkCtx: HostContext = {
       ...base,
       checkMode: true,
       put: async (path) => {
         throw new Error(`bug: a module tried to write ${path} in check mode`);
+      },
+      remove: async (path) => {
+        throw new Error(`bug: a module tried to remove ${path} in check mode`);
       },
     };
     return { container, ctx, checkCtx, exec: (cmd, stdin) => exec(cmd, stdin), down };

@@ -15,7 +15,7 @@ describe('infra --help', () => {
     const r = await infra(['--help']);
     expect(r.code).toBe(0);
     const listed = [...r.stdout.matchAll(/^ {2}([a-z]+)\b.*?\s{2,}\S/gm)].map((m) => m[1]);
-    const expected = ['apply', 'plan', 'run', 'exec', 'facts', 'inventory', 'check', 'explain', 'lab', 'vault', 'audit', 'pki', 'docs', 'patch', 'drill'];
+    const expected = ['apply', 'plan', 'run', 'exec', 'facts', 'inventory', 'check', 'explain', 'lab', 'vault', 'audit', 'pki', 'docs', 'patch', 'drill', 'history', 'rollback'];
     expect(commandFiles.sort()).toEqual([...expected].sort());
     for (const c of expected) expect(listed, c).toContain(c);
   });

@@ -96,6 +96,7 @@ function deps(names: string[], opts: { unreachable?: string[]; dropAfter?: Recor
       return { code: 0, stdout: '', stderr: '', stdoutBytes: Buffer.alloc(0) };
     },
     async put() {},
+    async remove() {},
     async get() {
       return null;
     },

@@ -31,12 +31,14 @@ export const facts: Facts = {
 export interface FakeHost extends HostContext {
   commands: string[];
   puts: { path: string; bytes: string; opts?: PutOptions }[];
+  removed: string[];
 }
 
 export function fakeHost(answers: Scripted[], opts: { checkMode?: boolean; templates?: Record<string, string>; files?: Record<string, string> } = {}): FakeHost {
   const queue = [...answers];
   const commands: string[] = [];
   const puts: FakeHost['puts'] = [];
+  const removed: string[] = [];
   return {
     name: 'web1',
     address: '10.0.0.5',
@@ -46,6 +48,7 @@ export function fakeHost(answers: Scripted[], opts: { checkMode?: boolean; templ
     checkMode: opts.checkMode ?? false,
     commands,
     puts,
+    removed,
     async run(cmd: string): Promise<RunResult> {
       commands.push(cmd);
       const a = queue.shift();
@@ -58,6 +61,10 @@ export function fakeHost(answers: Scripted[], opts: { checkMode?: boolean; templ
     async put(path, bytes, o) {
       if (opts.checkMode) throw new Error('put in check mode');
       puts.push({ path, bytes: bytes.toString(), opts: o });
+    },
+    async remove(path) {
+      if (opts.checkMode) throw new Error('remove in check mode');
+      removed.push(path);
     },
     async get() {
       throw new Error('get() is not used by modules');

@@ -105,7 +105,7 @@ describe('files.* check() on a fake host', () => {
     const c = await files.file.module.check(host, p);
     expect(c.diff?.[0]).toMatchObject({ sensitive: true });
     await files.file.module.apply(host, p, withChanges(c));
-    expect(host.puts).toEqual([{ path: '/etc/app.key', bytes: 's3cr3t-value', opts: { mode: '0600', owner: undefined, group: undefined, validate: undefined } }]);
+    expect(host.puts).toEqual([{ path: '/etc/app.key', bytes: 's3cr3t-value', opts: { mode: '0600', owner: undefined, group: undefined, validate: undefined, sensitive: true } }]);
     expect(host.commands.join('\n')).not.toContain('s3cr3t-value');
   });
 
