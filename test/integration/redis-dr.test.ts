@@ -14,7 +14,7 @@ import { randomBytes } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startFleet, type Fleet } from './fleet.js';
-import { infra, REPO, type CliResult } from './helpers/cli.js';
+import { vaultEncrypt, infra, REPO, type CliResult } from './helpers/cli.js';
 
 const PLAYBOOK = join(REPO, 'test/fixtures/playbooks/redis/role-only.yaml');
 const REDIS_RESTORE = join(REPO, 'playbooks/dr/redis-restore.yaml');
@@ -40,16 +40,6 @@ let converge: CliResult;
 const started = Date.now();
 const ip: Record<string, string> = {};
 
-async function encryptString(name: string, value: string, passwordFile: string): Promise<string> {
-  const { execFile } = await import('node:child_process');
-  return new Promise((resolve, reject) => {
-    const child = execFile(process.execPath, [join(REPO, 'bin/infra'), 'vault', 'encrypt-string', '--name', name, '--stdin', '--vault-password-file', passwordFile], (err, stdout) =>
-      err ? reject(err) : resolve(stdout.trim()),
-    );
-    child.stdin!.end(value);
-  });
-}
-
 const masterAddr = async (host: string) => (await fleet.exec(host, 'redis-cli -p 26379 SENTINEL get-master-addr-by-name main')).stdout.split('\n')[0];
 
 beforeAll(async () => {
@@ -65,10 +55,10 @@ beforeAll(async () => {
     ],
   });
   for (const t of fleet.targets) ip[t.name] = t.ip;
-  const vaulted = await Promise.all(Object.entries(PASSWORDS).map(async ([k, v]) => `${k}: ${await encryptString(k, v, passwordFile)}`));
+  const vaulted = await Promise.all(Object.entries(PASSWORDS).map(async ([k, v]) => `${k}: ${await vaultEncrypt(k, v, passwordFile)}`));
   const dir = join(fleet.inventoryDir, 'group_vars');
   await mkdir(dir, { recursive: true });
-  const restic = `restic_clients: redis\nrestic_password: ${await encryptString('restic_password', `restic-${randomBytes(9).toString('hex')}`, passwordFile)}`;
+  const restic = `restic_clients: redis\nrestic_password: ${await vaultEncrypt('restic_password', `restic-${randomBytes(9).toString('hex')}`, passwordFile)}`;
   await writeFile(join(dir, 'all.yaml'), `redis_sentinel_quorum: 2\nredis_sentinel_down_after_ms: 2000\nredis_sentinel_failover_timeout_ms: 10000\n${vaulted.join('\n')}\n${restic}\n`);
   const playbook = join(work, 'site.yaml');
   await writeFile(playbook, (await readFile(PLAYBOOK, 'utf8')) + RESTIC_PLAYS);

@@ -13,7 +13,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parse, stringify } from 'yaml';
 import { startFleet, type Fleet } from '../fleet.js';
-import { infra, taskResults, REPO, type CliResult } from '../helpers/cli.js';
+import { vaultEncrypt, infra, taskResults, REPO, type CliResult } from '../helpers/cli.js';
 
 const PLAYBOOK = join(REPO, 'test/fixtures/playbooks/redis/site.yaml');
 const DOWN_AFTER_MS = 2000;
@@ -34,16 +34,6 @@ let env: Record<string, string>;
 let first: CliResult;
 const started = Date.now();
 const ip: Record<string, string> = {};
-
-async function encryptString(name: string, value: string, passwordFile: string): Promise<string> {
-  const { execFile } = await import('node:child_process');
-  return new Promise((resolve, reject) => {
-    const child = execFile(process.execPath, [join(REPO, 'bin/infra'), 'vault', 'encrypt-string', '--name', name, '--stdin', '--vault-password-file', passwordFile], (err, stdout) =>
-      err ? reject(err) : resolve(stdout.trim()),
-    );
-    child.stdin!.end(value);
-  });
-}
 
 /** The lab's firewall openings for a group (its secrets are the lab's, not this fleet's). */
 const labFirewall = async (group: string): Promise<Record<string, unknown>> => {
@@ -92,8 +82,8 @@ beforeAll(async () => {
 
   // The lab's own firewall openings, and the role's secrets as vault values.
   const all: Record<string, unknown> = { ...(await labFirewall('all')), redis_sentinel_down_after_ms: DOWN_AFTER_MS, redis_sentinel_failover_timeout_ms: FAILOVER_TIMEOUT_MS };
-  const vaulted = await Promise.all(Object.entries(PASSWORDS).map(async ([k, v]) => `${k}: ${await encryptString(k, v, passwordFile)}`));
-  const app = await encryptString('redis_app_users.0.password', APP_PASSWORD, passwordFile);
+  const vaulted = await Promise.all(Object.entries(PASSWORDS).map(async ([k, v]) => `${k}: ${await vaultEncrypt(k, v, passwordFile)}`));
+  const app = await vaultEncrypt('redis_app_users.0.password', APP_PASSWORD, passwordFile);
   const dir = join(fleet.inventoryDir, 'group_vars');
   await mkdir(dir, { recursive: true });
   await writeFile(join(dir, 'all.yaml'), `${stringify(all)}${vaulted.join('\n')}\nredis_app_users:\n  - name: app\n    password: ${app}\n`);

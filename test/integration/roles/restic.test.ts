@@ -12,7 +12,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parse, stringify } from 'yaml';
 import { startFleet, type Fleet } from '../fleet.js';
-import { infra, REPO, type CliResult } from '../helpers/cli.js';
+import { vaultEncrypt, infra, REPO, type CliResult } from '../helpers/cli.js';
 
 const PLAYBOOK = join(REPO, 'test/fixtures/playbooks/restic/site.yaml');
 const FILES_RESTORE = join(REPO, 'playbooks/dr/files-restore.yaml');
@@ -27,16 +27,6 @@ let first: CliResult;
 let fresh: CliResult;
 const started = Date.now();
 const timings: Record<string, number> = {};
-
-async function encryptString(name: string, value: string, passwordFile: string): Promise<string> {
-  const { execFile } = await import('node:child_process');
-  return new Promise((resolve, reject) => {
-    const child = execFile(process.execPath, [join(REPO, 'bin/infra'), 'vault', 'encrypt-string', '--name', name, '--stdin', '--vault-password-file', passwordFile], (err, stdout) =>
-      err ? reject(err) : resolve(stdout.trim()),
-    );
-    child.stdin!.end(value);
-  });
-}
 
 /** The lab's opening of backup1's SSH port for the restic clients (the others name groups this fleet lacks). */
 const labResticOpening = async (): Promise<Record<string, unknown>> => {
@@ -82,7 +72,7 @@ beforeAll(async () => {
   const dir = join(fleet.inventoryDir, 'group_vars');
   await mkdir(dir, { recursive: true });
   const all = { restic_clients: 'app', restic_check_read_data_subset: '100%' };
-  await writeFile(join(dir, 'all.yaml'), `${stringify(all)}restic_password: ${await encryptString('restic_password', MASTER, passwordFile)}\n`);
+  await writeFile(join(dir, 'all.yaml'), `${stringify(all)}restic_password: ${await vaultEncrypt('restic_password', MASTER, passwordFile)}\n`);
   await writeFile(join(dir, 'backup.yaml'), JSON.stringify(await labResticOpening()));
   // A plan on fresh hosts (nothing installed, no client key yet) must work: check mode only reads.
   fresh = await infra(['plan', PLAYBOOK, '-i', fleet.inventoryDir, '--json'], { env, timeoutMs: 600_000 });
