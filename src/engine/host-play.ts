@@ -13,6 +13,7 @@ import { driftSincePlan } from './plan-drift.js';
 import { PendingHandlers, PlayHandlers } from './handlers.js';
 import { runTask, type TaskEnv, type TaskOutcome } from './task-run.js';
 import { taskLabel } from './task-label.js';
+import { prefetchReads } from './batched-reads.js';
 import type { RunKeeper } from '../rollback/keeper.js';
 import { flushHandlers } from '../modules/meta.js';
 
@@ -42,6 +43,7 @@ export async function runHostPlay(env: HostPlayEnv, play: PreparedPlay, h: HostR
       const drift = await driftOf(env, env.expectedPlan, h, play, tasks);
       if (drift) return h.refuse(`drifted since plan: ${drift}`);
     }
+    await prefetchReads(h, tasks, (bt) => env.checkContext(h, bt));
     const handlers = new PlayHandlers(env, h, play, hp.handlers, h.pending);
     for (const bt of tasks) {
       if (env.control.stopping || h.down) break;

@@ -5,7 +5,7 @@
  */
 import type { Facts } from '../facts/types.js';
 import type { HostRecap, Reporter, TaskStatus } from '../report/events.js';
-import type { Counters, LockMeta, Transport } from '../transport/types.js';
+import type { Counters, LockMeta, RunResult, Transport } from '../transport/types.js';
 import { HostUnreachable } from '../transport/types.js';
 import { redact } from '../secrets/secret.js';
 import { messageOf } from '../errors.js';
@@ -38,6 +38,8 @@ export class HostRun {
   pending?: PendingHandlers;
   /** Reads of the host's state shared by its tasks (HostContext.cached); cleared by any apply. */
   readonly reads = new Map<string, Promise<unknown>>();
+  /** Results of the batched first reads of its tasks, by command (batched-reads.ts); cleared by any apply. */
+  readonly prefetched = new Map<string, RunResult>();
 
   constructor(
     readonly name: string,
@@ -78,6 +80,12 @@ export class HostRun {
   count(status: TaskStatus, label: string): void {
     this.counts[status]++;
     if (status === 'changed') this.changed.push(label);
+  }
+
+  /** The host changed (or may have): every read is taken again from the host. */
+  forgetReads(): void {
+    this.reads.clear();
+    this.prefetched.clear();
   }
 
   /** Its part of a play is done: the recap's time runs from its first start to its last end. */

@@ -13,6 +13,7 @@ import { STATE_UNKNOWN, type HostRun } from './host-run.js';
 import type { PlanRecorder } from './plan-drift.js';
 import type { RunControl } from './control.js';
 import { taskLabel, describeParamsError } from './task-label.js';
+import { withPrefetched } from './batched-reads.js';
 
 export interface TaskEnv {
   reporter: Reporter;
@@ -63,7 +64,7 @@ export async function runTask(
   if (!parsed.success) return finish({ status: 'failed', error: describeParamsError(bt, parsed.error) });
   const ctx = env.context(h, bt);
   try {
-    const c = await mod.check(ctx, parsed.data);
+    const c = await mod.check(withPrefetched(ctx, h), parsed.data);
     if (env.plan && !o.handler) env.plan.record(h.name, o.playIndex, label, mod.name, c);
     if (!hasChanges(c)) return finish({ status: c.skipped ? 'skipped' : 'ok', check: c });
     if (env.checkMode) return finish({ status: 'changed', check: c });
@@ -71,7 +72,7 @@ export async function runTask(
       await mod.apply(ctx, parsed.data, c);
     } finally {
       // The host changed (or may have, if apply failed halfway): later reads go to it again.
-      h.reads.clear();
+      h.forgetReads();
     }
     if (env.verify) {
       const after = await mod.check(ctx, parsed.data);

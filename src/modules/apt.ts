@@ -172,6 +172,7 @@ export function candidatesNeeded(p: PackagesParams, installed: Map<string, strin
 
 export const packages = defineModule<PackagesParams, z.input<typeof packagesParams>, PackagesData>({
   name: 'apt.packages',
+  batchReads: () => true,
   params: packagesParams,
   describe: (p) => p.names.join(', '),
   async check(host, p) {

@@ -55,6 +55,8 @@ export function decideCommand(p: CommandParams, skips: string[]): Check {
 
 export const run = defineModule<CommandParams, z.input<typeof commandParams>>({
   name: 'command.run',
+  // Path guards only: unless/onlyIf are the user's commands, run when the task comes (never early).
+  batchReads: (p) => p.unless === undefined && p.onlyIf === undefined,
   params: commandParams,
   describe: (p) => p.cmd,
   async check(host, p) {

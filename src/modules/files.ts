@@ -58,6 +58,7 @@ async function wantedContent(host: HostContext, p: FileParams): Promise<{ conten
 
 export const file = defineModule<FileParams, z.input<typeof fileParams>, WriteData>({
   name: 'files.file',
+  batchReads: () => true,
   params: fileParams,
   describe: (p) => p.path,
   async check(host, p) {
@@ -74,6 +75,7 @@ export type CopyParams = z.infer<typeof copyParams>;
 
 export const copy = defineModule<CopyParams, z.input<typeof copyParams>, WriteData>({
   name: 'files.copy',
+  batchReads: () => true,
   params: copyParams,
   describe: (p) => p.dest,
   async check(host, p) {
@@ -89,6 +91,7 @@ export type TemplateParams = z.infer<typeof templateParams>;
 
 export const template = defineModule<TemplateParams, z.input<typeof templateParams>, WriteData>({
   name: 'files.template',
+  batchReads: () => true,
   params: templateParams,
   describe: (p) => p.dest,
   async check(host, p) {
@@ -173,6 +176,7 @@ async function applyEdit(host: HostContext, c: Changes<EditData>): Promise<void>
 
 export const line = defineModule<LineParams, z.input<typeof lineParams>, EditData>({
   name: 'files.line',
+  batchReads: () => true,
   params: lineParams,
   describe: (p) => `${p.path}: ${p.line ?? p.regexp}`,
   check: (host, p) => checkEdit(host, p, (lines) => editLine(lines, p)),
@@ -196,6 +200,7 @@ export type BlockParams = z.infer<typeof blockParams>;
 
 export const block = defineModule<BlockParams, z.input<typeof blockParams>, EditData>({
   name: 'files.block',
+  batchReads: () => true,
   params: blockParams,
   describe: (p) => `${p.path} (${p.marker.replace('{mark}', p.markerBegin)})`,
   check: (host, p) => checkEdit(host, p, (lines) => editBlock(lines, p)),
@@ -209,6 +214,7 @@ export type DirectoryParams = z.infer<typeof directoryParams>;
 
 export const directory = defineModule<DirectoryParams, z.input<typeof directoryParams>, FileState>({
   name: 'files.directory',
+  batchReads: () => true,
   params: directoryParams,
   describe: (p) => p.path,
   async check(host, p) {
@@ -230,6 +236,7 @@ export type AbsentParams = z.infer<typeof absentParams>;
 
 export const absent = defineModule<AbsentParams, z.input<typeof absentParams>>({
   name: 'files.absent',
+  batchReads: () => true,
   params: absentParams,
   describe: (p) => p.path,
   async check(host, p) {

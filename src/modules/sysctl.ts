@@ -51,6 +51,7 @@ interface SysctlData {
 
 export const param = defineModule<SysctlParams, z.input<typeof sysctlParams>, SysctlData>({
   name: 'sysctl.param',
+  batchReads: () => true,
   params: sysctlParams,
   describe: (p) => `${p.name} = ${p.value}`,
   async check(host, p) {

@@ -101,6 +101,7 @@ export function decideService(p: ServiceParams, s: ServiceStatus, checkMode: boo
 
 export const service = defineModule<ServiceParams, z.input<typeof serviceParams>, ServiceData>({
   name: 'systemd.service',
+  batchReads: () => true,
   params: serviceParams,
   describe: (p) => `${p.name}${p.state ? ` ${p.state}` : ''}${p.enabled === undefined ? '' : p.enabled ? ' enabled' : ' disabled'}`,
   async check(host, p) {
@@ -167,6 +168,7 @@ interface UnitData {
 
 export const unit = defineModule<UnitParams, z.input<typeof unitParams>, UnitData>({
   name: 'systemd.unit',
+  batchReads: () => true,
   params: unitParams,
   describe: (p) => unitPath(p),
   async check(host, p) {

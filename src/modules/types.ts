@@ -146,6 +146,13 @@ export interface Module<P, D = unknown> {
   check(host: HostContext, p: P): Promise<Check<D>>;
   /** Called only with a check that has changes (the engine narrows with hasChanges). */
   apply(host: HostContext, p: P, c: Changes<D>): Promise<void>;
+  /**
+   * Opt-in to batched reads (engine/batched-reads.ts), true for these params: check()'s first host.run() is a pure read
+   * whose command text depends only on the params and local data (vars, facts, templates, role
+   * files), not on another command's output. The engine then gathers that read for all of a
+   * host's tasks in one round trip and hands check() its result, until the host changes.
+   */
+  batchReads?(p: P): boolean;
 }
 
 /** Options every task accepts next to its module's params. */

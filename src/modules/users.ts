@@ -143,6 +143,7 @@ export function decideUser(p: UserParams, s: UserStatus): Check<UserData> {
 
 export const user = defineModule<UserParams, z.input<typeof userParams>, UserData>({
   name: 'users.user',
+  batchReads: () => true,
   params: userParams,
   describe: (p) => p.name,
   async check(host, p) {
@@ -194,6 +195,7 @@ export function decideGroup(p: GroupParams, g: GroupEntry | null): Check<string[
 
 export const group = defineModule<GroupParams, z.input<typeof groupParams>, string[]>({
   name: 'users.group',
+  batchReads: () => true,
   params: groupParams,
   describe: (p) => p.name,
   async check(host, p) {

@@ -1,0 +1,154 @@
+/**
+ * Batched reads: before a host's tasks run, the first read of every task whose module opts in
+ * (Module.batchReads) is gathered, and all of them run in ONE command on the host. Each task's
+ * check() then gets its read's result from here instead of a round trip of its own.
+ *
+ * Check → diff → apply semantics stay exactly as without batching:
+ *  - a result is only handed to check(), never to apply(), and only for the same command text
+ *    (no stdin) that check() sends; any other command goes to the host as usual;
+ *  - each task takes a result at most once (a check that reads again, polls, gets a live read);
+ *  - any apply forgets every batched result (HostRun.forgetReads): the tasks after a change
+ *    read the host again, so a task depending on an earlier change sees the new state.
+ *
+ * A task's first read is found by running its check() with a host that records the first
+ * command and stops there (nothing reaches the host; a check that fails before reading just
+ * has nothing to batch: its real check() reports the error).
+ */
+import type { HostContext } from '../modules/types.js';
+import type { RunOptions, RunResult } from '../transport/types.js';
+import { HostUnreachable } from '../transport/types.js';
+import type { BoundTask } from './types.js';
+import type { HostRun } from './host-run.js';
+
+/** The batch as a whole: a wedged read costs this much, then every task reads live. */
+const BATCH_TIMEOUT_MS = 60_000;
+/** Output of the batch (file contents for diffs come in it); over this, nothing is batched. */
+const BATCH_MAX_OUTPUT_BYTES = 64 * 1024 * 1024;
+/** A read's output kept for check() unless it asked for more or less (the session's default). */
+const DEFAULT_MAX_OUTPUT_BYTES = 8 * 1024 * 1024;
+
+/** Thrown by the recording host at the first command: the read is known, check() stops there. */
+class Recorded extends Error {
+  constructor() {
+    super('batched reads: first read recorded');
+  }
+}
+
+/**
+ * The first read of each opted-in task, run in one command; results go to h.prefetched.
+ * `context` gives a read-only context (the engine's check context) to record with.
+ */
+export async function prefetchReads(h: HostRun, tasks: BoundTask[], context: (bt: BoundTask) => HostContext): Promise<void> {
+  const commands: string[] = [];
+  for (const bt of tasks) {
+    const mod = bt.task.module;
+    if (!mod.batchReads) continue;
+    const parsed = mod.params.safeParse(bt.task.params);
+    if (!parsed.success || !mod.batchReads(parsed.data)) continue;
+    const cmd = await firstRead(context(bt), (host) => mod.check(host, parsed.data));
+    if (cmd !== undefined && !commands.includes(cmd)) commands.push(cmd);
+  }
+  // One read gains nothing over the task's own round trip.
+  if (commands.length < 2) return;
+  let r: RunResult;
+  try {
+    r = await h.transport!.run(batchScript(commands), { timeoutMs: BATCH_TIMEOUT_MS, maxOutputBytes: BATCH_MAX_OUTPUT_BYTES });
+  } catch (e) {
+    if (e instanceof HostUnreachable) throw e;
+    return; // the tasks read live
+  }
+  if (r.code !== 0 || r.dropped) return;
+  parseBatch(r.stdoutBytes, commands).forEach((res, cmd) => h.prefetched.set(cmd, res));
+}
+
+/** The command a check() sends first, or undefined when it sends none or fails before. */
+async function firstRead(real: HostContext, check: (host: HostContext) => Promise<unknown>): Promise<string | undefined> {
+  let cmd: string | undefined;
+  const stop = (): Promise<never> => Promise.reject(new Recorded());
+  const recorder: HostContext = {
+    ...real,
+    run: (c, o) => {
+      if (o?.stdin === undefined) cmd = c;
+      return stop();
+    },
+    put: stop,
+    remove: stop,
+    get: stop,
+    probeConnection: stop,
+    peerRun: real.peerRun && stop,
+    onHost: real.onHost && stop,
+    // Straight through: a recorded read must not be remembered as this host's state.
+    cached: (_key, read) => read(),
+  };
+  try {
+    await check(recorder);
+  } catch {
+    /* Recorded, or an error the real check() will report */
+  }
+  return cmd;
+}
+
+/**
+ * The context check() runs with: a command batched for it comes from h.prefetched (once per
+ * task, and only while the host has not changed), everything else goes to the host.
+ */
+export function withPrefetched(ctx: HostContext, h: HostRun): HostContext {
+  if (h.prefetched.size === 0) return ctx;
+  const taken = new Set<string>();
+  return {
+    ...ctx,
+    run: (cmd: string, o?: RunOptions) => {
+      const r = o?.stdin === undefined && !taken.has(cmd) ? h.prefetched.get(cmd) : undefined;
+      if (!r || !fits(r, o)) return ctx.run(cmd, o);
+      taken.add(cmd);
+      return Promise.resolve(r);
+    },
+  };
+}
+
+/** The caller's output cap is respected: a result over it is read live (the session keeps the tail). */
+function fits(r: RunResult, o?: RunOptions): boolean {
+  const cap = o?.maxOutputBytes ?? DEFAULT_MAX_OUTPUT_BYTES;
+  return r.stdoutBytes.length <= cap && Buffer.byteLength(r.stderr) <= cap;
+}
+
+/**
+ * One sh script: each read in its own subshell (its variables, `exit` and `cd` stay there),
+ * stdin from /dev/null like a session command, then "<code> <stdout bytes> <stderr bytes>\n"
+ * and both outputs. Our own names start with __infra_b_ (a read sees them, but cannot clobber them).
+ */
+export function batchScript(commands: string[]): string {
+  const lines = [
+    '__infra_b_d=$(mktemp -d "${TMPDIR:-/tmp}/infra-reads.XXXXXX") || exit 90',
+    `trap 'rm -rf "$__infra_b_d"' EXIT`,
+    '__infra_b_o=$__infra_b_d/o __infra_b_e=$__infra_b_d/e',
+  ];
+  for (const cmd of commands) {
+    lines.push(
+      `(\n${cmd}\n) </dev/null >"$__infra_b_o" 2>"$__infra_b_e"; __infra_b_rc=$?`,
+      `set -- $(stat -c %s -- "$__infra_b_o" "$__infra_b_e")`,
+      `printf '%s %s %s\\n' "$__infra_b_rc" "$1" "$2"; cat -- "$__infra_b_o" "$__infra_b_e"`,
+    );
+  }
+  return lines.join('\n');
+}
+
+/** Command → its result, for as many reads as the output holds whole (a cut-short batch keeps the rest live). */
+export function parseBatch(out: Buffer, commands: string[]): Map<string, RunResult> {
+  const results = new Map<string, RunResult>();
+  let at = 0;
+  for (const cmd of commands) {
+    const nl = out.indexOf(0x0a, at);
+    if (nl < 0) break;
+    const m = /^(\d+) (\d+) (\d+)$/.exec(out.subarray(at, nl).toString('latin1'));
+    if (!m) break;
+    const [code, outLen, errLen] = [Number(m[1]), Number(m[2]), Number(m[3])];
+    const start = nl + 1;
+    if (start + outLen + errLen > out.length) break;
+    const stdoutBytes = Buffer.from(out.subarray(start, start + outLen));
+    const stderr = out.subarray(start + outLen, start + outLen + errLen).toString('utf8');
+    results.set(cmd, { code, stdout: stdoutBytes.toString('utf8'), stderr, stdoutBytes });
+    at = start + outLen + errLen;
+  }
+  return results;
+}
