@@ -106,11 +106,13 @@ class Offline extends Error {
     super('offline: no connection while validating');
   }
 }
+/** One for every check: caught and dropped every time, and a stack per task and host costs more than the check. */
+const OFFLINE = new Offline();
 
 function offlineHost(input: RunInput, bt: BoundTask, name: string, facts: Facts, hosts: (pattern: string) => HostView[], groups: Record<string, HostView[]>): HostContext {
   const spec = input.inventory.hosts.get(name)!;
   const host = { name, address: spec.conn.address, groups: spec.groups };
-  const offline = () => Promise.reject(new Offline());
+  const offline = () => Promise.reject(OFFLINE);
   const dir = (what: string) => {
     if (!bt.roleDir) throw new UserError(`${what}: this task has no role or playbook directory`);
     return bt.roleDir;

@@ -42,7 +42,9 @@ export function createRenderer(opts: { sharedDir: string }): Renderer {
   const hb = Handlebars.create();
   hb.registerHelper(helpers);
   hb.registerHelper(SHELL_WORD_HELPER, shellWord);
-  const fileCache = new Map<string, { source: string; fn: Compiled }>();
+  const fileCache = new Map<string, { source: string; fn: Compiled; ast?: hbs.AST.Program }>();
+  /** roleDir + src → the template file (resolving proves it stays inside; the files do not move during a run). */
+  const located = new Map<string, string>();
   const stringCache = new Map<string, Compiled>();
   let partialNames: string[] | undefined;
 
@@ -61,6 +63,13 @@ export function createRenderer(opts: { sharedDir: string }): Renderer {
   }
 
   function locate(roleDir: string, src: string): string {
+    const key = `${roleDir}\0${src}`;
+    let file = located.get(key);
+    if (!file) located.set(key, (file = resolveTemplate(roleDir, src)));
+    return file;
+  }
+
+  function resolveTemplate(roleDir: string, src: string): string {
     const inRole = resolveInside(join(roleDir, 'templates'), src);
     if (existsSync(inRole)) return inRole;
     const shared = existsSync(opts.sharedDir) ? resolveInside(opts.sharedDir, src) : undefined;
@@ -70,11 +79,13 @@ export function createRenderer(opts: { sharedDir: string }): Renderer {
     });
   }
 
-  function loadFile(file: string): { source: string; fn: Compiled } {
+  /** Read and compiled once; `infra check` parses first and the compile reuses its parse. */
+  function loadFile(file: string, parse = false): { source: string; fn: Compiled; ast?: hbs.AST.Program } {
     let entry = fileCache.get(file);
     if (!entry) {
       const source = readFileSync(file, 'utf8');
-      entry = { source, fn: hb.compile(source, COMPILE_OPTIONS) };
+      const ast = parse ? hb.parse(source) : undefined;
+      entry = { source, ast, fn: hb.compile(ast ?? source, COMPILE_OPTIONS) };
       fileCache.set(file, entry);
     }
     return entry;
@@ -111,10 +122,10 @@ export function createRenderer(opts: { sharedDir: string }): Renderer {
     compile(roleDir, src) {
       const names = ensurePartials();
       const file = locate(roleDir, src);
-      const { source } = loadFile(file);
+      const source = readFileSync(file, 'utf8');
       let ast: hbs.AST.Program;
       try {
-        ast = hb.parse(source);
+        ast = loadFile(file, true).ast ?? hb.parse(source);
       } catch (e) {
         throw templateError(e, file, source, names);
       }
@@ -144,24 +155,36 @@ export function shellTemplateProblem(template: string): { message: string; hint:
   }
 }
 
-/** Deep copy with every Secret replaced by its value; other objects pass through untouched. */
-export function revealSecrets<T>(data: T, seen = new WeakMap<object, unknown>()): T {
+/**
+ * The data as templates see it: every Secret reads as its value. Plain objects and arrays are
+ * wrapped in a read-only view that reveals what a template touches, made once per object (a
+ * render sees the host's vars and every host of `groups`: copying them all per render cost more
+ * than the rendering). Views read the live object, so facts filled in later show. Objects that
+ * cannot be wrapped faithfully (frozen, sealed) are copied instead.
+ */
+export function revealSecrets<T>(data: T): T {
   if (isSecret(data)) return data.reveal() as T;
-  if (Array.isArray(data)) {
-    if (seen.has(data)) return seen.get(data) as T;
-    const out: unknown[] = [];
-    seen.set(data, out);
-    for (const v of data) out.push(revealSecrets(v, seen));
-    return out as T;
+  if (!data || typeof data !== 'object' || !(Array.isArray(data) || isPlainObject(data))) return data;
+  let view = views.get(data);
+  if (!view) {
+    view = Object.isExtensible(data) ? new Proxy(data, REVEALING) : copyRevealed(data);
+    views.set(data, view);
   }
-  if (data && typeof data === 'object' && isPlainObject(data)) {
-    if (seen.has(data)) return seen.get(data) as T;
-    const out: Record<string, unknown> = {};
-    seen.set(data, out);
-    for (const [k, v] of Object.entries(data)) out[k] = revealSecrets(v, seen);
-    return out as T;
-  }
-  return data;
+  return view as T;
+}
+
+const views = new WeakMap<object, object>();
+
+const REVEALING: ProxyHandler<object> = {
+  get: (target, key, receiver) => revealSecrets(Reflect.get(target, key, receiver)),
+  set: () => false,
+  deleteProperty: () => false,
+  defineProperty: () => false,
+};
+
+function copyRevealed(data: object): object {
+  if (Array.isArray(data)) return data.map((v) => revealSecrets(v));
+  return Object.fromEntries(Object.entries(data).map(([k, v]) => [k, revealSecrets(v)]));
 }
 
 function isPlainObject(v: object): boolean {

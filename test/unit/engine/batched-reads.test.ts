@@ -28,7 +28,7 @@ afterAll(async () => {
 });
 
 /** A key is a file in `dir` holding its value; check reads it with one command, apply writes it. */
-const kv = defineModule<{ key: string; value: string; batch: boolean }>({
+const kv = defineModule<{ key: string; value: string; batch: boolean }, { key: string; value: string; batch?: boolean }>({
   name: 'test.kv',
   params: z.object({ key: z.string(), value: z.string(), batch: z.boolean().default(true) }),
   describe: (p) => p.key,
