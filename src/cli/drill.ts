@@ -1,5 +1,4 @@
 import type { Command } from 'commander';
-import { runDrill } from '../drill/run.js';
 import { DRILLS } from '../drill/index.js';
 import { adhocOptions, adhocRequest, duration } from './options.js';
 import { withRunControl } from './process.js';
@@ -14,6 +13,7 @@ export function register(program: Command): void {
   )
     .option('--lock-wait <duration>', 'wait this long for a host locked by another run', duration, 0)
     .action(async (name: string, o) => {
+      const { runDrill } = await import('../drill/run.js');
       process.exitCode = await withRunControl((control) => runDrill({ ...adhocRequest(o), drill: name, lockWaitMs: o.lockWait, control }));
     });
 }

@@ -1,6 +1,5 @@
 /** `infra history`: the runs that touched each host, from the hosts themselves. */
 import type { Command } from 'commander';
-import { formatHistory, readHistory } from '../rollback/history.js';
 import { inventoryOption, positiveInt } from './options.js';
 
 export function register(program: Command): void {
@@ -14,6 +13,7 @@ export function register(program: Command): void {
     .option('--json', 'one JSON object per host')
     .option('--accept-new', 'record unknown host keys')
     .action(async (o) => {
+      const { formatHistory, readHistory } = await import('../rollback/history.js');
       const all = await readHistory({ cwd: process.cwd(), inventory: o.inventory, limit: o.limit, vaultPasswordFile: o.vaultPasswordFile, forks: o.forks, acceptNew: !!o.acceptNew });
       process.stdout.write(o.json ? all.map((h) => JSON.stringify(h)).join('\n') + '\n' : formatHistory(all));
       if (all.some((h) => 'error' in h)) process.exitCode = 1;

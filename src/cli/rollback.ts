@@ -1,6 +1,5 @@
 /** `infra rollback RUN_ID`: put back what a run replaced (src/rollback). */
 import type { Command } from 'commander';
-import { rollback } from '../rollback/rollback.js';
 import { commandLine, duration, inventoryOption, positiveInt } from './options.js';
 import { withRunControl } from './process.js';
 
@@ -21,6 +20,7 @@ export function register(program: Command): void {
     .option('--accept-new', 'record unknown host keys')
     .option('--lock-wait <duration>', 'wait this long for a host locked by another run (e.g. 5m)', duration, 0)
     .action(async (runId: string, o) => {
+      const { rollback } = await import('../rollback/rollback.js');
       process.exitCode = await withRunControl((control) =>
         rollback({
           cwd: process.cwd(),
