@@ -3,6 +3,7 @@ import { parseAdhoc, parsePlayRecap } from './ansible.js';
 import { blobContent, templateContent, w3Digest } from './expected.js';
 import { parseEvents } from './infra.js';
 import { parseOptions } from './options.js';
+import { fitRss, scaleSvg, type ScalePoint } from './scale.js';
 import { cells, median, rows, targets, type Sample } from './report.js';
 
 describe('ansible output parsers', () => {
@@ -55,6 +56,26 @@ describe('options', () => {
     expect(parseOptions(['--hosts', '5', '--runs=2', '--workloads', 'w2'], {})).toMatchObject({ hosts: [5], runs: 2, workloads: ['w2'] });
     expect(() => parseOptions(['--hosts', '0'], {})).toThrow(/positive integer/);
     expect(() => parseOptions(['--workloads', 'w9'], {})).toThrow(/unknown workload/);
+    expect(parseOptions(['--scale', '10,50', '--svg', 'x.svg'], {})).toMatchObject({ scale: [10, 50], svg: 'x.svg' });
+    expect(parseOptions([], {}).scale).toEqual([]);
+  });
+});
+
+describe('scale run', () => {
+  const point = (hosts: number, rssMb: number, wallS: number): ScalePoint => ({ hosts, wallMs: wallS * 1000, cpuS: 1, maxRssKb: rssMb * 1024, hostMs: 500, runs: 3 });
+  const points = [point(10, 100, 1.5), point(50, 140, 3), point(100, 190, 5.5)];
+  it('fits RSS per host and extrapolates', () => {
+    const f = fitRss(points);
+    expect(f.perHostKb / 1024).toBeCloseTo(1.0, 1);
+    expect(f.at300Kb / 1024).toBeCloseTo(f.baseKb / 1024 + 300 * (f.perHostKb / 1024), 5);
+    expect(f.at1000Kb).toBeGreaterThan(f.at300Kb);
+  });
+  it('draws both panels with a point per host count', () => {
+    const svg = scaleSvg({ asked: 100, started: 100, memoryMb: 160, points, rss: fitRss(points), problems: [] });
+    expect(svg).toMatch(/^<svg /);
+    expect(svg.match(/<polyline/g)).toHaveLength(2);
+    expect(svg.match(/<circle/g)).toHaveLength(6);
+    expect(svg).toContain('peak controller memory');
   });
 });
 

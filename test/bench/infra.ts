@@ -31,8 +31,8 @@ export interface InfraRun {
   failures: Map<string, string>;
 }
 
-export async function runInfraApply(fleet: Fleet, playbook: string): Promise<InfraRun> {
-  return runInfra(['apply', join('playbooks', playbook), '-i', fleet.inventoryDir, '--json']);
+export async function runInfraApply(fleet: Fleet, playbook: string, extra: string[] = []): Promise<InfraRun> {
+  return runInfra(['apply', join('playbooks', playbook), '-i', fleet.inventoryDir, '--json', ...extra]);
 }
 
 /** W1. `-l targets`: the fleet inventory also holds the bastion, which Ansible's does not. */

@@ -2,6 +2,7 @@
  * Benchmark options, from argv first, then env (BENCH_HOSTS, BENCH_RUNS, BENCH_WORKLOADS):
  *   --hosts 1,10,30   --runs 3   --workloads w1,w2,w3   --quick (1 and 3 hosts, 1 run)
  *   --out FILE (default bench-results.json)   --tools infra,ansible (one tool only: for debugging)
+ *   --scale 10,25,50,100: the scale run instead (infra only, W2 no-op; chart to --svg FILE)
  */
 export type WorkloadId = 'w1' | 'w2' | 'w3';
 export const ALL_WORKLOADS: WorkloadId[] = ['w1', 'w2', 'w3'];
@@ -13,6 +14,10 @@ export interface BenchOptions {
   out: string;
   quick: boolean;
   tools: ('infra' | 'ansible')[];
+  /** Host counts of the scale run (infra only); empty: the comparison with Ansible. */
+  scale: number[];
+  /** Where the scale run's chart goes. */
+  svg: string;
 }
 
 export function parseOptions(argv: string[], env: NodeJS.ProcessEnv = process.env): BenchOptions {
@@ -30,7 +35,7 @@ export function parseOptions(argv: string[], env: NodeJS.ProcessEnv = process.en
     } else throw new UsageError(`unexpected argument ${a}\n${USAGE}`);
   }
   for (const k of flags.keys()) {
-    if (!['hosts', 'runs', 'workloads', 'out', 'tools'].includes(k)) throw new UsageError(`unknown option --${k}\n${USAGE}`);
+    if (!['hosts', 'runs', 'workloads', 'out', 'tools', 'scale', 'svg'].includes(k)) throw new UsageError(`unknown option --${k}\n${USAGE}`);
   }
   const hostsText = flags.get('hosts') ?? env.BENCH_HOSTS ?? (quick ? '1,3' : '1,10,30');
   const runsText = flags.get('runs') ?? env.BENCH_RUNS ?? (quick ? '1' : '3');
@@ -47,7 +52,9 @@ export function parseOptions(argv: string[], env: NodeJS.ProcessEnv = process.en
     if (t !== 'infra' && t !== 'ansible') throw new UsageError(`unknown tool ${s} (have: infra, ansible)`);
     return t;
   });
-  return { tools, hosts, runs, workloads, out: flags.get('out') ?? env.BENCH_OUT ?? 'bench-results.json', quick };
+  const scale = (flags.get('scale') ?? '').split(',').filter((x) => x.trim()).map((x) => positiveInt(x.trim(), 'scale'));
+  const svg = flags.get('svg') ?? 'bench-scale.svg';
+  return { tools, hosts, runs, workloads, out: flags.get('out') ?? env.BENCH_OUT ?? 'bench-results.json', quick, scale, svg };
 }
 
 function positiveInt(s: string, what: string): number {
@@ -59,4 +66,5 @@ function positiveInt(s: string, what: string): number {
 export class UsageError extends Error {}
 
 export const USAGE = `usage: npm run bench -- [--quick] [--hosts 1,10,30] [--runs 3] [--workloads w1,w2,w3] [--out bench-results.json] [--tools infra,ansible]
+       npm run bench -- --scale 10,25,50,100 [--runs 3] [--out bench-results.json] [--svg bench-scale.svg]
   env: BENCH_HOSTS, BENCH_RUNS, BENCH_WORKLOADS, BENCH_OUT, BENCH_TOOLS`;

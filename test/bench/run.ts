@@ -17,6 +17,7 @@ import { checkHosts, prepareHosts, resetHosts } from './hosts.js';
 import { WORKDIR, runInfraApply, runInfraExec, type InfraRun } from './infra.js';
 import type { Measured } from './measure.js';
 import { UsageError, parseOptions, type BenchOptions, type WorkloadId } from './options.js';
+import { runScale, renderScale, writeScaleSvg } from './scale.js';
 import { cells, median, renderTable, renderTargets, renderTimeSplit, rows, targets, type Phase, type Sample, type Tool } from './report.js';
 
 const W1_COMMAND = 'uptime';
@@ -36,6 +37,7 @@ async function main(): Promise<number> {
     }
     throw e;
   }
+  if (opts.scale.length) return scaleMain(opts);
   const ansibleVersion = ensureAnsible(log);
   log(`${ansibleVersion}; hosts ${opts.hosts.join(',')}; ${opts.runs} run(s) per cell; workloads ${opts.workloads.join(',')}`);
   await writeRoleFiles();
@@ -93,6 +95,19 @@ async function main(): Promise<number> {
   );
   log(`results written to ${file}`);
   return problems.length ? 1 : 0;
+}
+
+/** The scale run: infra alone, W2 no-op vs host count, table + chart. */
+async function scaleMain(opts: BenchOptions): Promise<number> {
+  await writeRoleFiles();
+  buildInfra();
+  const r = await runScale(opts.scale, opts.runs, log, (f) => (current = f));
+  process.stdout.write(`\n${renderScale(r)}\n`);
+  await writeScaleSvg(resolve(opts.svg), r);
+  const file = resolve(opts.out);
+  await writeFile(file, JSON.stringify({ date: new Date().toISOString(), machine: { cpus: cpus().length, memGB: Math.round(totalmem() / 2 ** 30), node: process.version }, options: opts, scale: r }, null, 2) + '\n');
+  log(`results written to ${file}, chart to ${resolve(opts.svg)}`);
+  return r.problems.length ? 1 : 0;
 }
 
 /** The 100 KB file both tools copy, generated deterministically into both trees. */

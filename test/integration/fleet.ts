@@ -64,6 +64,8 @@ export interface FleetOptions {
   groupVars?: Record<string, Record<string, unknown>>;
   /** Pass /dev/net/tun to every host (WireGuard's userspace wireguard-go needs it). */
   tun?: boolean;
+  /** Memory limit per container (the benchmark's scale run packs many). */
+  memoryMb?: number;
 }
 
 /** Labels on every container and network: test/image/remove-leftovers.sh finds orphans by them. */
@@ -92,7 +94,7 @@ export async function startFleet(opts: FleetOptions = {}): Promise<Fleet> {
     // Started in parallel; each registers itself so down() can clean up after a partial failure.
     const results = await Promise.allSettled(
       names.map(async (name) => {
-        const c = await startHost(name, network, name === BASTION, opts.tun ?? false);
+        const c = await startHost(name, network, name === BASTION, opts.tun ?? false, opts.memoryMb);
         containers.set(name, c);
         return c;
       }),
@@ -205,7 +207,7 @@ class SystemdContainer extends GenericContainer {
   }
 }
 
-async function startHost(name: string, network: string, publish: boolean, tun: boolean): Promise<StartedTestContainer> {
+async function startHost(name: string, network: string, publish: boolean, tun: boolean, memoryMb?: number): Promise<StartedTestContainer> {
   const c = new SystemdContainer(TEST_IMAGE)
     .withCommand(SYSTEMD_COMMAND)
     .withHostname(name)
@@ -219,6 +221,7 @@ async function startHost(name: string, network: string, publish: boolean, tun: b
     .withStartupTimeout(60_000);
   if (publish) c.publishSshOnLoopback();
   if (tun) c.withTunDevice();
+  if (memoryMb) c.withResourcesQuota({ memory: memoryMb / 1024 });
   return c.start();
 }
 
