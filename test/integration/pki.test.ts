@@ -30,11 +30,7 @@ async function cli(args: string[], opts: { env?: Record<string, string> } = {}):
   return r;
 }
 
-async function sh(host: string, cmd: string): Promise<string> {
-  const r = await fleet.exec(host, cmd);
-  if (r.code !== 0) throw new Error(`${host}: ${cmd}: exit ${r.code}: ${r.stderr}${r.stdout}`);
-  return r.stdout;
-}
+const sh = (host: string, cmd: string): Promise<string> => fleet.sh(host, cmd);
 
 const apply = (...extra: string[]) => cli(['apply', PLAYBOOK, '-i', fleet.inventoryDir, '--json', ...extra]);
 const certTask = (r: CliResult, host: string) => taskResults(r, host).find((e) => e.module === 'tls.certificate')!;

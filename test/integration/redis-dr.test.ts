@@ -15,6 +15,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startFleet, type Fleet } from './fleet.js';
 import { vaultEncrypt, infra, REPO, type CliResult } from './helpers/cli.js';
+import { waitFor } from './helpers/wait.js';
 
 const PLAYBOOK = join(REPO, 'test/fixtures/playbooks/redis/role-only.yaml');
 const REDIS_RESTORE = join(REPO, 'playbooks/dr/redis-restore.yaml');
@@ -110,22 +111,15 @@ describe('redis disaster recovery', () => {
     const backup = await fleet.exec('redis2', 'systemctl start infra-backup.service; rc=$?; journalctl -u infra-backup.service -n 30 --no-pager; exit $rc');
     expect(backup.code, backup.stdout).toBe(0);
     expect((await admin('redis2', 'FLUSHALL')).stdout.trim()).toBe('OK');
-    await waitFor('the replica to lose the key too', async () => (await admin('redis1', 'EXISTS dr:key')).stdout.trim() === '0');
+    await waitFor('the replica to lose the key too', async () => (await admin('redis1', 'EXISTS dr:key')).stdout.trim() === '0', 60_000);
 
     const restore = await infra(['apply', REDIS_RESTORE, '-i', fleet.inventoryDir, '-e', 'redis_restore_host=redis2'], { env, timeoutMs: 600_000 });
     expect(restore.code, restore.stdout + restore.stderr).toBe(0);
     expect((await admin('redis2', 'GET dr:key')).stdout.trim()).toBe(value);
-    await waitFor('the replica to resync the restored data', async () => (await admin('redis1', 'GET dr:key')).stdout.trim() === value);
+    await waitFor('the replica to resync the restored data', async () => (await admin('redis1', 'GET dr:key')).stdout.trim() === value, 60_000);
     for (const h of ['redis1', 'redis2']) expect((await fleet.exec(h, 'systemctl is-active redis-sentinel')).stdout.trim()).toBe('active');
-    await waitFor('the Sentinels to agree again', async () => /^OK/.test((await fleet.exec('redis1', 'redis-cli -p 26379 SENTINEL ckquorum main')).stdout));
+    await waitFor('the Sentinels to agree again', async () => /^OK/.test((await fleet.exec('redis1', 'redis-cli -p 26379 SENTINEL ckquorum main')).stdout), 60_000);
     expect(await masterAddr('redis1')).toBe(ip.redis2);
   }, 600_000);
 });
 
-async function waitFor(what: string, probe: () => Promise<boolean>, timeoutMs = 60_000): Promise<void> {
-  const end = Date.now() + timeoutMs;
-  while (!(await probe())) {
-    if (Date.now() > end) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 500));
-  }
-}

@@ -45,17 +45,6 @@ const ipOf = (name: string) => fleet.targets.find((t) => t.name === name)!.ip;
 const exec = async (host: string, cmd: string) => fleet.exec(host, cmd);
 const out = async (host: string, cmd: string) => (await exec(host, cmd)).stdout.trim();
 const output = (r: CliResult) => r.stdout + r.stderr;
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-async function waitFor<T>(what: string, probe: () => Promise<T | undefined | false>, timeoutMs = 20_000, everyMs = 250): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await probe();
-    if (v) return v;
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await sleep(everyMs);
-  }
-}
 
 /** The load balancers holding the VIP right now. */
 async function vipHolders(): Promise<string[]> {
@@ -124,6 +113,7 @@ class H(BaseHTTPRequestHandler):
         pass
 ThreadingHTTPServer(("0.0.0.0", int(sys.argv[1])), H).serve_forever()
 `;
+import { waitFor, sleep } from '../helpers/wait.js';
 const startApi = (host: string) => exec(host, `systemctl is-active -q fake-api || systemd-run -q --unit=fake-api python3 /opt/fake-api.py 80`);
 
 beforeAll(async () => {

@@ -40,11 +40,7 @@ const apply = (playbook: string, args: string[] = []) => infra(['apply', playboo
 /** The tasks that changed something (for a DR playbook: the commands that ran). */
 const ran = (r: CliResult) => r.events.flatMap((e) => (e.type === 'task.result' && e.status === 'changed' ? [e.task] : []));
 const failures = (r: CliResult) => r.events.filter((e) => e.type === 'task.result' && e.status === 'failed');
-const sh = async (host: string, cmd: string): Promise<string> => {
-  const r = await fleet.exec(host, cmd);
-  if (r.code !== 0) throw new Error(`${host}: ${cmd}: exit ${r.code}\n${r.stdout}${r.stderr}`);
-  return r.stdout;
-};
+const sh = (host: string, cmd: string): Promise<string> => fleet.sh(host, cmd);
 /** Runs a oneshot unit and says whether it succeeded (its journal when not). */
 const runUnit = async (host: string, unit: string) => {
   const r = await fleet.exec(host, `systemctl start ${unit}; rc=$?; journalctl -u ${unit} -n 40 --no-pager; exit $rc`);
