@@ -26,6 +26,7 @@ import { startFleet, type Fleet } from './fleet.js';
 import { infra, INFRA_BIN, REPO, type CliResult } from './helpers/cli.js';
 import type { RunEvent } from '../../src/report/events.js';
 import type { PatchReport } from '../../src/patch/report.js';
+import { waitFor, sleep } from './helpers/wait.js';
 
 const LBS = ['lb1', 'lb2'];
 const APIS = ['api1', 'api2'];
@@ -140,7 +141,6 @@ class H(BaseHTTPRequestHandler):
         pass
 ThreadingHTTPServer(("0.0.0.0", 80), H).serve_forever()
 `;
-import { waitFor, sleep } from './helpers/wait.js';
 
 beforeAll(async () => {
   work = await mkdtemp(join(tmpdir(), 'infra-patch-'));
