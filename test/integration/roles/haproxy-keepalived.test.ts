@@ -16,6 +16,7 @@ import { join } from 'node:path';
 import { parse } from 'yaml';
 import { startFleet, type Fleet } from '../fleet.js';
 import { infra, taskResults, REPO, type CliResult } from '../helpers/cli.js';
+import { waitFor, sleep } from '../helpers/wait.js';
 
 const run = promisify(execFile);
 const SITE = join(REPO, 'test/fixtures/playbooks/haproxy/site.yaml');
@@ -113,7 +114,6 @@ class H(BaseHTTPRequestHandler):
         pass
 ThreadingHTTPServer(("0.0.0.0", int(sys.argv[1])), H).serve_forever()
 `;
-import { waitFor, sleep } from '../helpers/wait.js';
 const startApi = (host: string) => exec(host, `systemctl is-active -q fake-api || systemd-run -q --unit=fake-api python3 /opt/fake-api.py 80`);
 
 beforeAll(async () => {

@@ -16,6 +16,7 @@ import { join } from 'node:path';
 import { parse, stringify } from 'yaml';
 import { startFleet, type Fleet } from '../fleet.js';
 import { infra, vaultEncrypt, REPO, type CliResult } from '../helpers/cli.js';
+import { waitFor, sleep } from '../helpers/wait.js';
 
 const PLAYBOOK = join(REPO, 'test/fixtures/playbooks/monitoring/site.yaml');
 const SINK_PORT = 9099;
@@ -95,7 +96,6 @@ class H(BaseHTTPRequestHandler):
         pass
 ThreadingHTTPServer(("0.0.0.0", port), H).serve_forever()
 `;
-import { waitFor, sleep } from '../helpers/wait.js';
 const standin = (unit: string, mode: string, port: number) => `systemctl is-active -q ${unit} || systemd-run -q --unit=${unit} python3 /opt/standin.py ${mode} ${port}`;
 
 /** The lab's firewall openings for a group (the fleet's groups open what the lab opens). */
