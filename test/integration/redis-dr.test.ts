@@ -9,12 +9,11 @@
  *     Sentinels come back and the master stays where it was.
  */
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
-import { mkdtemp, readFile, rm, writeFile, mkdir } from 'node:fs/promises';
+import { readFile, rm, writeFile, mkdir } from 'node:fs/promises';
 import { randomBytes } from 'node:crypto';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startFleet, type Fleet } from './fleet.js';
-import { vaultEncrypt, infra, REPO, type CliResult } from './helpers/cli.js';
+import { vaultEncrypt, infra, REPO, type CliResult, cliWorkspace } from './helpers/cli.js';
 import { waitFor } from './helpers/wait.js';
 
 const PLAYBOOK = join(REPO, 'test/fixtures/playbooks/redis/role-only.yaml');
@@ -44,10 +43,8 @@ const ip: Record<string, string> = {};
 const masterAddr = async (host: string) => (await fleet.exec(host, 'redis-cli -p 26379 SENTINEL get-master-addr-by-name main')).stdout.split('\n')[0];
 
 beforeAll(async () => {
-  work = await mkdtemp(join(tmpdir(), 'infra-drill-redis-'));
-  const passwordFile = join(work, 'vault-pass');
-  await writeFile(passwordFile, 'drill test vault\n', { mode: 0o600 });
-  env = { INFRA_VAULT_PASSWORD_FILE: passwordFile, XDG_STATE_HOME: join(work, 'state') };
+  let passwordFile: string;
+  ({ work, passwordFile, env } = await cliWorkspace('drill-redis', 'drill test vault'));
   fleet = await startFleet({
     targets: [
       { name: 'redis1', groups: ['redis', 'redis_master', 'sentinel'] },

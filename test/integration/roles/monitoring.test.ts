@@ -10,12 +10,11 @@
  * alerts, both resolve; silences survive an Alertmanager restart.
  */
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
-import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { parse, stringify } from 'yaml';
 import { startFleet, type Fleet } from '../fleet.js';
-import { infra, vaultEncrypt, REPO, type CliResult } from '../helpers/cli.js';
+import { infra, vaultEncrypt, REPO, type CliResult, cliWorkspace } from '../helpers/cli.js';
 import { waitFor, sleep } from '../helpers/wait.js';
 
 const PLAYBOOK = join(REPO, 'test/fixtures/playbooks/monitoring/site.yaml');
@@ -105,10 +104,8 @@ async function labVars(group: string): Promise<Record<string, unknown>> {
 const apply = (args: string[] = []) => infra(['apply', PLAYBOOK, '-i', fleet.inventoryDir, '--json', ...args], { env, timeoutMs: 900_000 });
 
 beforeAll(async () => {
-  work = await mkdtemp(join(tmpdir(), 'infra-monitoring-'));
-  const passwordFile = join(work, 'vault-pass');
-  await writeFile(passwordFile, 'monitoring test vault\n', { mode: 0o600 });
-  env = { INFRA_VAULT_PASSWORD_FILE: passwordFile, XDG_STATE_HOME: join(work, 'state') };
+  let passwordFile: string;
+  ({ work, passwordFile, env } = await cliWorkspace('monitoring', 'monitoring test vault'));
   const spec = {
     targets: [
       { name: 'mon1', groups: ['monitoring'] },

@@ -7,13 +7,12 @@
  * container killed while a Sentinel-aware client keeps writing.
  */
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
-import { mkdtemp, readFile, rm, writeFile, mkdir } from 'node:fs/promises';
+import { readFile, rm, writeFile, mkdir } from 'node:fs/promises';
 import { randomBytes } from 'node:crypto';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parse, stringify } from 'yaml';
 import { startFleet, type Fleet } from '../fleet.js';
-import { vaultEncrypt, infra, taskResults, REPO, type CliResult } from '../helpers/cli.js';
+import { vaultEncrypt, infra, taskResults, REPO, type CliResult, cliWorkspace } from '../helpers/cli.js';
 import { waitFor } from '../helpers/wait.js';
 
 const PLAYBOOK = join(REPO, 'test/fixtures/playbooks/redis/site.yaml');
@@ -56,10 +55,8 @@ const ROLE_ONLY = ['--tags', 'redis-sentinel'];
 const changedTasks = (r: CliResult) => r.events.filter((e) => e.type === 'task.result' && e.status === 'changed');
 
 beforeAll(async () => {
-  work = await mkdtemp(join(tmpdir(), 'infra-redis-'));
-  const passwordFile = join(work, 'vault-pass');
-  await writeFile(passwordFile, 'redis test vault\n', { mode: 0o600 });
-  env = { INFRA_VAULT_PASSWORD_FILE: passwordFile, XDG_STATE_HOME: join(work, 'state') };
+  let passwordFile: string;
+  ({ work, passwordFile, env } = await cliWorkspace('redis', 'redis test vault'));
   fleet = await startFleet({
     targets: [
       { name: 'redis1', groups: ['redis', 'redis_master', 'sentinel'] },
