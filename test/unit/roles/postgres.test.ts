@@ -89,6 +89,24 @@ describe('task lists', () => {
     expect(byModule(tasks, 'postgres.role')).toEqual([]);
   });
 
+  it('every member: the failover tools (members sorted by name), the DR drop-in removed, .pgpass for replication and pg_rewind', async () => {
+    for (const host of ['db1', 'db2']) {
+      const tasks = tasksOf(host);
+      const script = byModule(tasks, 'files.template').find((t) => params(t).dest === '/usr/local/sbin/infra-pg-dr')!;
+      expect(params(script)).toMatchObject({ mode: '0755', owner: 'root', src: 'infra-pg-dr.sh.hbs' });
+      expect(params(script).vars).toMatchObject({ self: host, slot: host, service: 'postgresql@15-main', dropIn: '/etc/postgresql/15/main/conf.d/60-infra-dr.conf', pgbouncerPort: '6432', syncReplicas: 0 });
+      expect(params(script).vars.members).toEqual([{ name: 'db1', address: '10.20.0.31' }, { name: 'db2', address: '10.20.0.32' }]);
+      const dropIn = byModule(tasks, 'files.absent').find((t) => params(t).path === '/etc/postgresql/15/main/conf.d/60-infra-dr.conf')!;
+      expect(dropIn.notify).toEqual(['reload postgresql']);
+      const pgpass = byModule(tasks, 'files.file').find((t) => params(t).path === '/var/lib/postgresql/.pgpass')!;
+      expect((params(pgpass).content as Secret).reveal()).toBe('*:5432:replication:replicator:repl-pass\n*:5432:postgres:replicator:repl-pass\n');
+    }
+    // pg_rewind's functions for the replication user, guarded by a read-only query.
+    const grant = byModule(tasksOf('db1'), 'postgres.sql').find((t) => /pg_rewind/.test(params(t).label))!;
+    expect(params(grant).sql).toBe('GRANT EXECUTE ON FUNCTION pg_catalog.pg_ls_dir(text, boolean, boolean), pg_catalog.pg_stat_file(text, boolean), pg_catalog.pg_read_binary_file(text), pg_catalog.pg_read_binary_file(text, bigint, bigint, boolean) TO "replicator";');
+    expect(params(grant).unless).toMatch(/^select bool_and\(has_function_privilege\('replicator', f, 'EXECUTE'\)\)/);
+  });
+
   it('the backup host: repository tasks only, the cipher pass in a 0640 file owned by postgres', () => {
     const tasks = tasksOf('backup1');
     expect(byModule(tasks, 'postgres.topology')).toEqual([]);
@@ -176,6 +194,8 @@ describe('pg_hba from the inventory', () => {
       'local all all scram-sha-256',
       'hostssl replication replicator 10.20.0.31/32 scram-sha-256',
       'hostssl replication replicator 10.20.0.32/32 scram-sha-256',
+      'hostssl postgres replicator 10.20.0.31/32 scram-sha-256',
+      'hostssl postgres replicator 10.20.0.32/32 scram-sha-256',
       'hostssl all postgres,postgres_exporter,pgbouncer_auth,replicator 0.0.0.0/0 reject',
       'hostssl all postgres,postgres_exporter,pgbouncer_auth,replicator ::/0 reject',
       'hostssl all all 10.20.0.21/32 scram-sha-256',
