@@ -14,7 +14,7 @@ import type { Paths } from './layout.js';
 export const DR_SCRIPT = '/usr/local/sbin/infra-pg-dr';
 export const drDropIn = (p: Paths): string => `${p.conf}/conf.d/60-infra-dr.conf`;
 
-export function drTasks(v: PostgresVars, p: Paths, members: HostView[], self: string): Task[] {
+export function drTasks(v: PostgresVars, p: Paths, members: HostView[], self: string, primary: string): Task[] {
   return [
     files.template({
       src: 'infra-pg-dr.sh.hbs',
@@ -36,6 +36,8 @@ export function drTasks(v: PostgresVars, p: Paths, members: HostView[], self: st
         mainConf: `${p.conf}/postgresql.conf`,
         pgbouncerPort: v.postgres_pgbouncer.enabled ? String(v.postgres_pgbouncer.port) : '',
         syncReplicas: v.postgres_sync_replicas,
+        stanza: v.postgres_backup.stanza,
+        inventoryPrimary: primary,
         members: [...members].sort((a, b) => a.name.localeCompare(b.name)).map((m) => ({ name: m.name, address: privateAddress(m) })),
       },
     }),

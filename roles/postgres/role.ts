@@ -134,7 +134,7 @@ export default defineRole({
       }),
       systemd.service({ name: p.service, enabled: true, state: 'started' }),
       // The failover's tools; their interim settings end here (50-infra.conf says the same now).
-      ...drTasks(v, p, members, host.name),
+      ...drTasks(v, p, members, host.name, cluster.primary.name),
 
       // 6. Who may connect: installed, checked by pg_hba_file_rules, then reloaded.
       postgres.hba({ dest: `${p.conf}/pg_hba.conf`, src: 'pg_hba.conf.hbs', vars: { rows: hbaRows(v, members, hosts) }, ...pg }),

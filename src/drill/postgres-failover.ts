@@ -89,7 +89,7 @@ async function runPostgresFailover(ctx: DrillContext): Promise<Measured> {
   const psql = (sql: string) => `cd / && ${psqlCmd} ${quote(sql)}`;
   const now = async (host: string) => Number((await run(host, 'reading the clock', 'date +%s%3N')).trim());
 
-  for (const h of [replica, primary]) await run(h, 'the role\'s failover tools', sh`test -x ${DR} || { echo "${DR} missing: apply the postgres role first" >&2; exit 1; }`);
+  for (const h of [replica, primary]) await run(h, 'the role\'s failover tools', `test -x ${quote(DR)} || { echo ${quote(`${DR} missing: apply the postgres role first`)} >&2; exit 1; }`);
   const states = { [primary]: (await run(primary, 'infra-pg-dr state', sh`${DR} state`)).trim(), [replica]: (await run(replica, 'infra-pg-dr state', sh`${DR} state`)).trim() };
   if (states[primary] !== 'primary' || states[replica] !== 'standby') {
     throw new Error(`the cluster is not as the inventory says: ${primary} is ${states[primary]}, ${replica} is ${states[replica]} (expected primary and standby)`);
@@ -157,7 +157,7 @@ async function runPostgresFailover(ctx: DrillContext): Promise<Measured> {
     await stopMarkers().catch(() => undefined);
     for (const h of markers) await ctx.run(h, sh`rm -rf ${dir}`).catch(() => undefined);
     // Wherever the primary is now, the drill's table goes (the replica receives the drop).
-    for (const h of [replica, primary]) await ctx.run(h, sh`if [ "$(${DR} state)" = primary ]; then ${psql(`drop table if exists "${table}"`)}; fi`).catch(() => undefined);
+    for (const h of [replica, primary]) await ctx.run(h, `if [ "$(${quote(DR)} state)" = primary ]; then ${psql(`drop table if exists "${table}"`)}; fi`).catch(() => undefined);
   }
 }
 

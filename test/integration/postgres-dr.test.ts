@@ -8,7 +8,8 @@
  *   - the playbooks the other way round: postgres-failover.yaml to db1 fences db2 (a start is
  *     refused, the role refuses it), a re-run changes nothing; postgres-rejoin.yaml brings db2
  *     back as db1's replica (pg_rewind), a re-run changes nothing;
- *   - postgres-restore.yaml to a time between two marked writes returns exactly the first.
+ *   - postgres-restore.yaml to a time between two marked writes returns exactly the first:
+ *     into a scratch instance on backup1, then (explicit) in place, the replica following.
  */
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
@@ -157,6 +158,7 @@ describe('postgres disaster recovery', () => {
     const expected = [
       /^db[12]: postgres\.config \/etc\/postgresql\/15\/main\/conf\.d\/50-infra\.conf$/, // primary_conninfo moves from db2 to db1
       /^db1: files\.absent \/etc\/postgresql\/15\/main\/conf\.d\/60-infra-dr\.conf$/, // the rejoin's interim settings
+      /^db[12]: files\.template \/usr\/local\/sbin\/infra-pg-dr$/, // its default primary (rejoin, follows)
       /^db[12]: reload postgresql$/,
       /^backup1: files\.template \/etc\/pgbackrest\/pgbackrest\.conf$/, // pg1 is the primary now
       /^backup1: restart pgbackrest$/,
@@ -216,9 +218,38 @@ describe('postgres disaster recovery', () => {
     await sh('backup1', 'cd / && runuser -u postgres -- pgbackrest --stanza=main check');
     const r = await apply(RESTORE, ['-e', `postgres_restore_target_time=${between}`, '-e', 'postgres_restore_check=select count(*) from marks']);
     expect(failures(r), r.stdout.slice(-2000)).toEqual([]);
-    const scratch = "cd / && runuser -u postgres -- psql -X -A -t -h /var/lib/pgbackrest-verify/conf -p 54329 -d postgres -c 'select string_agg(note, \\',\\') from marks'";
+    const scratch = `cd / && runuser -u postgres -- psql -X -A -t -h /var/lib/pgbackrest-verify/conf -p 54329 -d postgres -c "select string_agg(note, ',') from marks"`;
     expect(await sh('backup1', scratch)).toBe('first');
     await sh('backup1', 'infra-pgbackrest scratch-stop');
     expect(await sh('backup1', 'ls -A /var/lib/pgbackrest-verify')).toBe('');
   }, 600_000);
+
+  it('postgres-restore.yaml in place (explicit): the cluster goes back to the time, the replica follows; a re-run changes nothing', async () => {
+    await q('db1', "create table inplace (note text); insert into inplace values ('kept')");
+    const between = await q('db1', "select to_char(now() at time zone 'UTC', 'YYYY-MM-DD HH24:MI:SS.US') || '+00'");
+    await new Promise((r) => setTimeout(r, 1500));
+    await q('db1', "insert into inplace values ('undone')");
+    await until('db2 has both rows', () => q('db2', 'select count(*) from inplace'), (n) => n === '2');
+    await sh('backup1', 'cd / && runuser -u postgres -- pgbackrest --stanza=main check');
+    const args = ['-e', `postgres_restore_target_time=${between}`, '-e', 'postgres_restore_mode=in-place', '-e', 'postgres_restore_check=select count(*) from inplace'];
+    const r = await apply(RESTORE, args);
+    expect(failures(r), r.stdout.slice(-3000)).toEqual([]);
+    expect(changed(r)).toEqual(['db1: restore in place, recover to the target time, check the data is readable', 'db2: rejoin the restored primary (pg_rewind, else pg_basebackup)']);
+    expect(await q('db1', "select string_agg(note, ',') from inplace")).toBe('kept');
+    expect(await q('db1', 'select pg_is_in_recovery()')).toBe('f');
+    expect(await sh('db1', 'ls -d /var/lib/postgresql/15/main.before-restore-* | wc -l')).toBe('1');
+    expect(await q('db2', 'select status, sender_host from pg_stat_wal_receiver')).toBe(`streaming|${ipOf('db1')}`);
+    expect(await until('db2 back in time too', () => q('db2', "select string_agg(note, ',') from inplace"), (v) => v === 'kept')).toBe('kept');
+    // A re-run keeps the writes made since: the primary is restored to that time already.
+    await q('db1', "insert into inplace values ('after')");
+    const again = await apply(RESTORE, args);
+    expect(failures(again)).toEqual([]);
+    expect(changed(again)).toEqual([]);
+    expect(await q('db1', "select string_agg(note, ',' order by note) from inplace")).toBe('after,kept');
+
+    const site1 = await apply(site);
+    expect(failures(site1)).toEqual([]);
+    const site2 = await apply(site);
+    expect(changed(site2)).toEqual([]);
+  }, 900_000);
 });

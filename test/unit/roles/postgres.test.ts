@@ -107,6 +107,14 @@ describe('task lists', () => {
     expect(params(grant).unless).toMatch(/^select bool_and\(has_function_privilege\('replicator', f, 'EXECUTE'\)\)/);
   });
 
+  it('the exporter: a start limit hit before its configuration (the package starts it without a DSN) is cleared before the start', () => {
+    const tasks = tasksOf('db2');
+    const clear = tasks.findIndex((t) => t.module.name === 'command.run' && params(t).cmd === 'systemctl reset-failed prometheus-postgres-exporter.service');
+    expect(clear).toBeGreaterThan(0);
+    expect(params(tasks[clear]).onlyIf).toBe('systemctl is-failed -q prometheus-postgres-exporter.service');
+    expect(params(tasks[clear + 1])).toMatchObject({ name: 'prometheus-postgres-exporter', state: 'started' });
+  });
+
   it('the backup host: repository tasks only, the cipher pass in a 0640 file owned by postgres', () => {
     const tasks = tasksOf('backup1');
     expect(byModule(tasks, 'postgres.topology')).toEqual([]);
