@@ -143,7 +143,8 @@ describe('postgres disaster recovery', () => {
     const steps = record.hosts.db1.changedTasks.join('\n');
     expect(steps).toMatch(/disaster: every process of postgresql@15-main killed/);
     expect(steps).toMatch(/fenced: fenced at .* db2 is the primary now/);
-    expect(steps).toMatch(/a standby of db2, streaming/);
+    expect(steps).toMatch(/a standby of db2, streaming \(rejoined by (pg_rewind|a fresh pg_basebackup)\)/);
+    console.log(`drill rejoin: ${/rejoined by ([^)]*)/.exec(steps)![1]}`);
   }, 900_000);
 
   it('the stale inventory is refused; with the updated one the site plays change only what a new primary means, then nothing', async () => {

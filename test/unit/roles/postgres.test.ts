@@ -288,6 +288,16 @@ describe('bad input through the CLI: exit 2 with file:line, before connecting', 
     expect([r.code, r.stderr]).toEqual([0, '']);
   });
 
+  it('the DR playbooks: each passes check with its -e; the failover without the replica to promote exits 2 at its line', async () => {
+    const check = (playbook: string, extra: string[]) => infra(['check', `playbooks/dr/${playbook}.yaml`, '-i', `${FIXTURE}/inventory`, '--vault-password-file', `${FIXTURE}/vault-password`, ...extra]);
+    expect((await check('postgres-failover', ['-e', 'postgres_failover_to=db2'])).code).toBe(0);
+    expect((await check('postgres-rejoin', ['-e', 'postgres_rejoin_host=db1', '-e', 'postgres_failover_to=db2'])).code).toBe(0);
+    expect((await check('postgres-restore', ['-e', 'postgres_restore_target_time=2026-11-30 14:00:00+00', '-e', 'postgres_restore_mode=in-place'])).code).toBe(0);
+    const r = await check('postgres-failover', []);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/playbooks\/dr\/postgres-failover\.yaml:\d+:\d+: invalid parameters for cluster\.primary on db\d: expected: /);
+  });
+
   it('an unknown postgres_* variable', async () => {
     const r = await applyWith('group_vars/postgres.yaml', (t) => `${t}postgres_sync_replica: 1\n`);
     expect(r.code).toBe(2);
