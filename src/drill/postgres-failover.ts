@@ -14,6 +14,8 @@
  *      span they cover, on the old primary's clock);
  *   5. `infra-pg-dr rejoin` makes the old primary a replica of the new one (pg_rewind, else a
  *      fresh pg_basebackup) and the drill checks it streams; the drill's table is dropped.
+ *      With synchronous replication and no other replica to confirm commits, the new primary's
+ *      writes wait for the old one: it rejoins before step 4, inside the RTO.
  *
  * Afterwards the primary is the other host: the inventory disagrees (the role stops at its
  * cluster guard) until the two hosts swap groups in hosts.yaml — the note says so.
@@ -37,6 +39,8 @@ interface Cluster {
   port: number;
   service: string;
   syncReplicas: number;
+  /** Replicas besides the one promoted: the new primary's synchronous standbys-to-be. */
+  otherReplicas: number;
 }
 
 const str = (v: unknown, d: string) => (typeof v === 'string' ? v : d);
@@ -61,6 +65,7 @@ export function clusterOf(inventory: Inventory, limit: string[]): Cluster {
     port: num(v.postgres_port, 5432),
     service: `postgresql@${str(v.postgres_version, '15')}-${str(v.postgres_cluster, 'main')}`,
     syncReplicas: num(v.postgres_sync_replicas, 0),
+    otherReplicas: replicas.length - 1,
   };
 }
 
@@ -122,6 +127,15 @@ async function runPostgresFailover(ctx: DrillContext): Promise<Measured> {
 
     ctx.step(primary, (await run(primary, 'fencing', sh`${DR} fence ${replica} 2>&1`, 600_000)).trim().split('\n').at(-1) ?? 'fenced', true);
     ctx.step(replica, (await run(replica, 'promoting', sh`${DR} promote 2>&1`, 600_000)).trim().split('\n').at(-1) ?? 'promoted', true);
+    // Synchronous replication with too few other replicas: the new primary's commits wait for
+    // the old one to stream again, so it rejoins first and the rejoin counts in the RTO.
+    const rejoinFirst = c.syncReplicas > c.otherReplicas;
+    const rejoin = async () => {
+      ctx.step(primary, (await run(primary, 'rejoining', sh`${DR} rejoin ${replica} 2>&1`, 6 * 3600_000)).trim().split('\n').at(-1) ?? 'rejoined', true);
+      await run(primary, 'checking the rejoined server', sh`${DR} follows ${replica}`);
+      ctx.step(primary, `${primary} is a standby streaming from ${replica}`, false);
+    };
+    if (rejoinFirst) await rejoin();
 
     const end = Date.now() + WAIT_FOR_NEW_PRIMARY_MS;
     let recovered;
@@ -137,9 +151,7 @@ async function runPostgresFailover(ctx: DrillContext): Promise<Measured> {
     const kept = await run(replica, 'reading the new primary', psql(`select seq from "${table}" where host = '${primary}'`));
     const { lost, rpoMs } = lostWrites(oldWrites, new Set(kept.split('\n').filter(Boolean).map(Number)));
 
-    ctx.step(primary, (await run(primary, 'rejoining', sh`${DR} rejoin ${replica} 2>&1`, 6 * 3600_000)).trim().split('\n').at(-1) ?? 'rejoined', true);
-    await run(primary, 'checking the rejoined server', sh`${DR} follows ${replica}`);
-    ctx.step(primary, `${primary} is a standby streaming from ${replica}`, false);
+    if (!rejoinFirst) await rejoin();
     return {
       rtoMs: recovered.ms - start,
       rpoMs,
@@ -149,7 +161,7 @@ async function runPostgresFailover(ctx: DrillContext): Promise<Measured> {
         `the primary is now ${replica} (was ${primary}): in hosts.yaml make ${replica} the only host of postgres_primary and move ${primary} to postgres_replica, then re-apply playbooks/site.yaml`,
         `RTO covers the crash to the first write on the new primary with the failover started at once; noticing and deciding come on top in an incident`,
         c.syncReplicas > 0
-          ? `synchronous replication (postgres_sync_replicas ${c.syncReplicas}): no acknowledged write may be lost`
+          ? `synchronous replication (postgres_sync_replicas ${c.syncReplicas}): no acknowledged write may be lost${rejoinFirst ? `; with ${c.otherReplicas} other replica(s) the new primary's writes waited for ${primary} to rejoin (in the RTO)` : ''}`
           : 'asynchronous replication: what the replica had not received is lost (normally under a second; from the archive alone, at most archive_timeout)',
       ],
     };

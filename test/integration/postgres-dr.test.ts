@@ -253,4 +253,23 @@ describe('postgres disaster recovery', () => {
     const site2 = await apply(site);
     expect(changed(site2)).toEqual([]);
   }, 900_000);
+
+  it('synchronous replication: the drill loses no acknowledged write (RPO 0); the new primary takes writes once the old one streams again', async () => {
+    const file = join(fleet.inventoryDir, 'group_vars', 'postgres.yaml');
+    await writeFile(file, `${await readFile(file, 'utf8')}postgres_sync_replicas: 1\n`);
+    const r = await apply(site);
+    expect(failures(r)).toEqual([]);
+    expect(await q('db1', 'show synchronous_standby_names')).toBe('ANY 1 (db2)');
+    expect(await until('db2 synchronous', () => q('db1', "select sync_state from pg_stat_replication where application_name = 'db2'"), (v) => v === 'quorum')).toBe('quorum');
+
+    const drill = await infra(['drill', 'postgres-failover', '-i', fleet.inventoryDir], { env, timeoutMs: 900_000 });
+    const out = drill.stdout + drill.stderr;
+    expect(drill.code, out).toBe(0);
+    const rpo = /drill postgres-failover: RPO 0 ms, 0 of (\d+) acknowledged writes lost/.exec(drill.stderr);
+    expect(rpo, out).not.toBeNull();
+    expect(Number(rpo![1])).toBeGreaterThan(10);
+    expect(drill.stderr).toMatch(/synchronous replication \(postgres_sync_replicas 1\): no acknowledged write may be lost; with 0 other replica\(s\) the new primary's writes waited for db1 to rejoin/);
+    console.log(`synchronous: ${/drill postgres-failover: RTO [^\n]*/.exec(drill.stderr)![0]}; ${rpo![0]}`);
+    expect(await q('db2', "select sync_state from pg_stat_replication where application_name = 'db1'")).toBe('quorum');
+  }, 900_000);
 });
