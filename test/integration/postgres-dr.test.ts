@@ -259,7 +259,7 @@ describe('postgres disaster recovery', () => {
     await writeFile(file, `${await readFile(file, 'utf8')}postgres_sync_replicas: 1\n`);
     const r = await apply(site);
     expect(failures(r)).toEqual([]);
-    expect(await q('db1', 'show synchronous_standby_names')).toBe('ANY 1 (db2)');
+    expect(await q('db1', 'show synchronous_standby_names')).toBe('ANY 1 ("db2")');
     expect(await until('db2 synchronous', () => q('db1', "select sync_state from pg_stat_replication where application_name = 'db2'"), (v) => v === 'quorum')).toBe('quorum');
 
     const drill = await infra(['drill', 'postgres-failover', '-i', fleet.inventoryDir], { env, timeoutMs: 900_000 });
