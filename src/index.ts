@@ -13,6 +13,7 @@ export { Secret } from './secrets/secret.js';
 export { quote, sh } from './shell/quote.js';
 export { UserError, didYouMean } from './errors.js';
 export { CA_CERT_FILE } from './pki/ca.js';
+export type { NftRule } from './docs/firewall.js';
 export { members, privateAddress, type Member } from './cluster/members.js';
 export { observeMembers, livePrimary, summarize, SplitBrain, type RoleProbe, type MemberState, type LiveRole } from './cluster/live.js';
 export { vaultSecret } from './cluster/secrets.js';

@@ -2,7 +2,8 @@
  * Resolves the inventory's firewall openings into nftables rules (pure): groups and host
  * names become the addresses other hosts see (`private_address`, else `address`).
  */
-import { privateAddress, type HostView } from 'infra';
+import { privateAddress, type HostView, type NftRule } from 'infra';
+
 
 /** IP protocols opened as a whole (they have no ports), by number: minimal systems have no /etc/protocols. */
 export const PORTLESS_PROTOCOLS = { vrrp: 112 } as const;
@@ -15,15 +16,6 @@ export interface AllowRule {
   /** Group names, host names, IPs/CIDRs, or "any". */
   from: string[];
   comment?: string;
-}
-
-export interface NftRule {
-  comment: string;
-  /** What the rule matches after the source: "tcp dport 443", "meta l4proto 112". */
-  match: string;
-  sources4: string[];
-  sources6: string[];
-  any: boolean;
 }
 
 const IPV4 = /^\d{1,3}(\.\d{1,3}){3}(\/\d{1,2})?$/;

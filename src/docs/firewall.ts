@@ -26,6 +26,7 @@ export interface Opening {
 /** One installed rule: sources as addresses, `match` as nftables writes it. */
 export interface NftRule {
   comment: string;
+  /** What the rule matches after the source: "tcp dport 443", "meta l4proto 112". */
   match: string;
   sources4: string[];
   sources6: string[];

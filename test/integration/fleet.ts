@@ -46,6 +46,8 @@ export interface Fleet {
   keyPath: string;
   /** docker exec as root (for test assertions, not for the code under test). */
   exec(host: string, cmd: string): Promise<{ code: number; stdout: string; stderr: string }>;
+  /** exec that must succeed: its stdout, else an error with the command, exit code and output. */
+  sh(host: string, cmd: string): Promise<string>;
   /** Kills that container (for "host dies mid-run" tests); down() still removes it. */
   stop(host: string): Promise<void>;
   /** Its known_hosts line, as written to inventoryDir/known_hosts. */
@@ -139,6 +141,11 @@ export async function startFleet(opts: FleetOptions = {}): Promise<Fleet> {
       async exec(host, cmd) {
         const r = await container(host).exec(['sh', '-c', cmd]);
         return { code: r.exitCode, stdout: r.stdout, stderr: r.stderr };
+      },
+      async sh(host, cmd) {
+        const r = await container(host).exec(['sh', '-c', cmd]);
+        if (r.exitCode !== 0) throw new Error(`${host}: ${cmd}: exit ${r.exitCode}\n${r.stdout}${r.stderr}`);
+        return r.stdout;
       },
       async stop(host) {
         await docker(['kill', container(host).getId()]);

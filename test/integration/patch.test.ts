@@ -26,6 +26,7 @@ import { startFleet, type Fleet } from './fleet.js';
 import { infra, INFRA_BIN, REPO, type CliResult } from './helpers/cli.js';
 import type { RunEvent } from '../../src/report/events.js';
 import type { PatchReport } from '../../src/patch/report.js';
+import { waitFor, sleep } from './helpers/wait.js';
 
 const LBS = ['lb1', 'lb2'];
 const APIS = ['api1', 'api2'];
@@ -44,14 +45,9 @@ const started = Date.now();
 const exec = (host: string, cmd: string) => fleet.exec(host, cmd);
 const out = async (host: string, cmd: string) => (await exec(host, cmd)).stdout.trim();
 const output = (r: CliResult) => r.stdout + r.stderr;
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const ipOf = (name: string) => (name === 'bastion' ? fleet.bastion.ip : fleet.targets.find((t) => t.name === name)!.ip);
 
-async function must(host: string, cmd: string): Promise<string> {
-  const r = await exec(host, cmd);
-  if (r.code !== 0) throw new Error(`${host}: ${cmd}: exit ${r.code}\n${r.stdout}${r.stderr}`);
-  return r.stdout.trim();
-}
+const must = async (host: string, cmd: string): Promise<string> => (await fleet.sh(host, cmd)).trim();
 
 const publish = (suite: string, name: string, version: string) => must('bastion', `sh /opt/publish.sh ${REPO_DIR} ${suite} ${name} ${version}`);
 const versionOn = (host: string, name = DEMO) => out(host, `dpkg-query -W -f='\${Version}' ${name}`);
@@ -73,16 +69,6 @@ async function adminStates(lb: string): Promise<Record<string, number>> {
 async function vipHolders(): Promise<string[]> {
   const held = await Promise.all(LBS.map(async (h) => ((await exec(h, `ip -4 -o addr show | grep -qF ' ${vip}/'`)).code === 0 ? h : '')));
   return held.filter(Boolean);
-}
-
-async function waitFor<T>(what: string, probe: () => Promise<T | undefined | false>, timeoutMs = 30_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await probe();
-    if (v) return v;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await sleep(250);
-  }
 }
 
 /** The newest report of the run (the CLI prints its paths on stderr). */

@@ -9,11 +9,10 @@
  * show in any output, plan file, audit log, or anywhere on the hosts.
  */
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
-import { mkdtemp, readFile, rename, rm, writeFile, mkdir } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { readFile, rename, rm, writeFile, mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { startFleet, type Fleet } from './fleet.js';
-import { infra, taskResults, REPO, type CliResult } from './helpers/cli.js';
+import { infra, taskResults, REPO, type CliResult, cliWorkspace } from './helpers/cli.js';
 
 const PLAYBOOK = join(REPO, 'test/fixtures/playbooks/pki/tls.yaml');
 const TARGETS = ['target1', 'target2'];
@@ -30,21 +29,14 @@ async function cli(args: string[], opts: { env?: Record<string, string> } = {}):
   return r;
 }
 
-async function sh(host: string, cmd: string): Promise<string> {
-  const r = await fleet.exec(host, cmd);
-  if (r.code !== 0) throw new Error(`${host}: ${cmd}: exit ${r.code}: ${r.stderr}${r.stdout}`);
-  return r.stdout;
-}
+const sh = (host: string, cmd: string): Promise<string> => fleet.sh(host, cmd);
 
 const apply = (...extra: string[]) => cli(['apply', PLAYBOOK, '-i', fleet.inventoryDir, '--json', ...extra]);
 const certTask = (r: CliResult, host: string) => taskResults(r, host).find((e) => e.module === 'tls.certificate')!;
 const serial = (host: string) => sh(host, 'openssl x509 -noout -serial -in /etc/infra-tls/server.crt');
 
 beforeAll(async () => {
-  work = await mkdtemp(join(tmpdir(), 'infra-pki-it-'));
-  const passwordFile = join(work, 'vault-pass');
-  await writeFile(passwordFile, 'pki integration password\n', { mode: 0o600 });
-  env = { INFRA_VAULT_PASSWORD_FILE: passwordFile, XDG_STATE_HOME: join(work, 'state') };
+  ({ work, env } = await cliWorkspace('pki-it', 'pki integration password'));
   fleet = await startFleet({ targets: 2 }).catch(() => startFleet({ targets: 2 }));
 }, 300_000);
 

@@ -29,11 +29,7 @@ afterAll(async () => {
   await h?.down();
 });
 
-async function sh(cmd: string): Promise<string> {
-  const r = await h.exec(cmd);
-  if (r.code !== 0) throw new Error(`${cmd}: exit ${r.code}: ${r.stderr}`);
-  return r.stdout;
-}
+const sh = (cmd: string): Promise<string> => h.sh(cmd);
 const asMallory = (cmd: string): Promise<string> => sh(`su -s /bin/sh mallory -c '${cmd}'`);
 
 describe('users.authorizedKey does not follow the user', () => {

@@ -9,12 +9,12 @@
  *     Sentinels come back and the master stays where it was.
  */
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
-import { mkdtemp, readFile, rm, writeFile, mkdir } from 'node:fs/promises';
+import { readFile, rm, writeFile, mkdir } from 'node:fs/promises';
 import { randomBytes } from 'node:crypto';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startFleet, type Fleet } from './fleet.js';
-import { vaultEncrypt, infra, REPO, type CliResult } from './helpers/cli.js';
+import { vaultEncrypt, infra, REPO, type CliResult, cliWorkspace } from './helpers/cli.js';
+import { waitFor } from './helpers/wait.js';
 
 const PLAYBOOK = join(REPO, 'test/fixtures/playbooks/redis/role-only.yaml');
 const REDIS_RESTORE = join(REPO, 'playbooks/dr/redis-restore.yaml');
@@ -43,10 +43,8 @@ const ip: Record<string, string> = {};
 const masterAddr = async (host: string) => (await fleet.exec(host, 'redis-cli -p 26379 SENTINEL get-master-addr-by-name main')).stdout.split('\n')[0];
 
 beforeAll(async () => {
-  work = await mkdtemp(join(tmpdir(), 'infra-drill-redis-'));
-  const passwordFile = join(work, 'vault-pass');
-  await writeFile(passwordFile, 'drill test vault\n', { mode: 0o600 });
-  env = { INFRA_VAULT_PASSWORD_FILE: passwordFile, XDG_STATE_HOME: join(work, 'state') };
+  let passwordFile: string;
+  ({ work, passwordFile, env } = await cliWorkspace('drill-redis', 'drill test vault'));
   fleet = await startFleet({
     targets: [
       { name: 'redis1', groups: ['redis', 'redis_master', 'sentinel'] },
@@ -110,22 +108,15 @@ describe('redis disaster recovery', () => {
     const backup = await fleet.exec('redis2', 'systemctl start infra-backup.service; rc=$?; journalctl -u infra-backup.service -n 30 --no-pager; exit $rc');
     expect(backup.code, backup.stdout).toBe(0);
     expect((await admin('redis2', 'FLUSHALL')).stdout.trim()).toBe('OK');
-    await waitFor('the replica to lose the key too', async () => (await admin('redis1', 'EXISTS dr:key')).stdout.trim() === '0');
+    await waitFor('the replica to lose the key too', async () => (await admin('redis1', 'EXISTS dr:key')).stdout.trim() === '0', 60_000);
 
     const restore = await infra(['apply', REDIS_RESTORE, '-i', fleet.inventoryDir, '-e', 'redis_restore_host=redis2'], { env, timeoutMs: 600_000 });
     expect(restore.code, restore.stdout + restore.stderr).toBe(0);
     expect((await admin('redis2', 'GET dr:key')).stdout.trim()).toBe(value);
-    await waitFor('the replica to resync the restored data', async () => (await admin('redis1', 'GET dr:key')).stdout.trim() === value);
+    await waitFor('the replica to resync the restored data', async () => (await admin('redis1', 'GET dr:key')).stdout.trim() === value, 60_000);
     for (const h of ['redis1', 'redis2']) expect((await fleet.exec(h, 'systemctl is-active redis-sentinel')).stdout.trim()).toBe('active');
-    await waitFor('the Sentinels to agree again', async () => /^OK/.test((await fleet.exec('redis1', 'redis-cli -p 26379 SENTINEL ckquorum main')).stdout));
+    await waitFor('the Sentinels to agree again', async () => /^OK/.test((await fleet.exec('redis1', 'redis-cli -p 26379 SENTINEL ckquorum main')).stdout), 60_000);
     expect(await masterAddr('redis1')).toBe(ip.redis2);
   }, 600_000);
 });
 
-async function waitFor(what: string, probe: () => Promise<boolean>, timeoutMs = 60_000): Promise<void> {
-  const end = Date.now() + timeoutMs;
-  while (!(await probe())) {
-    if (Date.now() > end) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 500));
-  }
-}

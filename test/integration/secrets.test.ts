@@ -10,10 +10,9 @@
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { randomBytes } from 'node:crypto';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startFleet, type Fleet } from './fleet.js';
-import { infra, taskResults, REPO, type CliResult } from './helpers/cli.js';
+import { infra, taskResults, REPO, type CliResult, cliWorkspace } from './helpers/cli.js';
 
 const PLAYBOOK = join(REPO, 'test/fixtures/playbooks/secrets/site.yaml');
 const CANARY = `canary-${randomBytes(12).toString('hex')}`;
@@ -41,10 +40,8 @@ async function encryptString(name: string, value: string, passwordFile: string):
 const output = (r: CliResult): string => r.stdout + r.stderr;
 
 beforeAll(async () => {
-  work = await mkdtemp(join(tmpdir(), 'infra-secrets-'));
-  const passwordFile = join(work, 'vault-pass');
-  await writeFile(passwordFile, 'correct horse battery staple\n', { mode: 0o600 });
-  env = { INFRA_VAULT_PASSWORD_FILE: passwordFile, XDG_STATE_HOME: join(work, 'state') };
+  let passwordFile: string;
+  ({ work, passwordFile, env } = await cliWorkspace('secrets', 'correct horse battery staple'));
   // One retry: on a machine shared with other test runs, a container may miss its start deadline.
   fleet = await startFleet({ targets: 2 }).catch(() => startFleet({ targets: 2 }));
   const vaulted = await encryptString('canary', CANARY, passwordFile);

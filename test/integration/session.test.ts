@@ -20,11 +20,7 @@ afterAll(async () => {
   await h?.down();
 });
 
-async function sh(cmd: string): Promise<string> {
-  const r = await h.exec(cmd);
-  if (r.code !== 0) throw new Error(`${cmd}: exit ${r.code}: ${r.stderr}`);
-  return r.stdout;
-}
+const sh = (cmd: string): Promise<string> => h.sh(cmd);
 
 function transport(env: Record<string, string> = {}): DockerExecTransport {
   const t = new DockerExecTransport(h.container, env);

@@ -5,6 +5,8 @@
 import { execFile } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { dirname, join } from 'node:path';
+import { mkdtemp, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import type { RunEvent, HostRecap } from '../../../src/report/events.js';
 
 export const REPO = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
@@ -75,4 +77,21 @@ export function vaultEncrypt(name: string, value: string, passwordFile: string):
     );
     child.stdin!.end(value);
   });
+}
+
+export interface CliWorkspace {
+  /** A fresh temporary directory of the test file's own. */
+  work: string;
+  /** work/vault-pass (0600): the vault password of the test's inventory. */
+  passwordFile: string;
+  /** For infra(): that password file, and infra's state (audit, runs, locks) under work/state. */
+  env: Record<string, string>;
+}
+
+/** The scratch space one test file runs the CLI in, isolated from the machine's and other files'. */
+export async function cliWorkspace(name: string, vaultPassword: string): Promise<CliWorkspace> {
+  const work = await mkdtemp(join(tmpdir(), `infra-${name}-`));
+  const passwordFile = join(work, 'vault-pass');
+  await writeFile(passwordFile, `${vaultPassword}\n`, { mode: 0o600 });
+  return { work, passwordFile, env: { INFRA_VAULT_PASSWORD_FILE: passwordFile, XDG_STATE_HOME: join(work, 'state') } };
 }

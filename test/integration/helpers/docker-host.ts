@@ -49,6 +49,8 @@ export interface DockerHost {
   checkCtx: HostContext;
   /** docker exec as root, for assertions (not for the code under test). */
   exec(cmd: string, stdin?: string): Promise<RunResult>;
+  /** exec that must succeed: its stdout, else an error with the command, exit code and stderr. */
+  sh(cmd: string): Promise<string>;
   down(): Promise<void>;
 }
 
@@ -120,7 +122,12 @@ export async function startDockerHost(opts: { name?: string } = {}): Promise<Doc
         throw new Error(`bug: a module tried to remove ${path} in check mode`);
       },
     };
-    return { container, ctx, checkCtx, exec: (cmd, stdin) => exec(cmd, stdin), down };
+    const sh = async (cmd: string): Promise<string> => {
+      const r = await exec(cmd);
+      if (r.code !== 0) throw new Error(`${cmd}: exit ${r.code}: ${r.stderr}`);
+      return r.stdout;
+    };
+    return { container, ctx, checkCtx, exec: (cmd, stdin) => exec(cmd, stdin), sh, down };
   } catch (e) {
     await down();
     throw e;

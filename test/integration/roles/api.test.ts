@@ -11,12 +11,11 @@
  */
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
 import { createHmac, randomBytes } from 'node:crypto';
-import { cp, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { cp, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { parse, stringify } from 'yaml';
 import { startFleet, type Fleet } from '../fleet.js';
-import { infra, taskResults, vaultEncrypt, REPO, type CliResult } from '../helpers/cli.js';
+import { infra, taskResults, vaultEncrypt, REPO, type CliResult, cliWorkspace } from '../helpers/cli.js';
 
 const SITE = join(REPO, 'test/fixtures/playbooks/api/site.yaml');
 const DEPLOY = join(REPO, 'playbooks/deploy-api.yaml');
@@ -89,10 +88,8 @@ const adminState = async (server: string) =>
   Promise.all(['lb1', 'lb2'].map((lb) => sh(lb, `echo 'show servers state api' | socat stdio /run/haproxy/admin.sock | awk '$4=="${server}" {print $7}'`)));
 
 beforeAll(async () => {
-  work = await mkdtemp(join(tmpdir(), 'infra-api-'));
-  const passwordFile = join(work, 'vault-pass');
-  await writeFile(passwordFile, 'api test vault\n', { mode: 0o600 });
-  env = { INFRA_VAULT_PASSWORD_FILE: passwordFile, XDG_STATE_HOME: join(work, 'state') };
+  let passwordFile: string;
+  ({ work, passwordFile, env } = await cliWorkspace('api', 'api test vault'));
   apps.v2 = await appVersion('2.0.0');
   apps.v3 = await appVersion('3.0.0', true);
   const spec = {

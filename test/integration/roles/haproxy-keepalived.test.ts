@@ -16,6 +16,7 @@ import { join } from 'node:path';
 import { parse } from 'yaml';
 import { startFleet, type Fleet } from '../fleet.js';
 import { infra, taskResults, REPO, type CliResult } from '../helpers/cli.js';
+import { waitFor, sleep } from '../helpers/wait.js';
 
 const run = promisify(execFile);
 const SITE = join(REPO, 'test/fixtures/playbooks/haproxy/site.yaml');
@@ -45,17 +46,6 @@ const ipOf = (name: string) => fleet.targets.find((t) => t.name === name)!.ip;
 const exec = async (host: string, cmd: string) => fleet.exec(host, cmd);
 const out = async (host: string, cmd: string) => (await exec(host, cmd)).stdout.trim();
 const output = (r: CliResult) => r.stdout + r.stderr;
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-async function waitFor<T>(what: string, probe: () => Promise<T | undefined | false>, timeoutMs = 20_000, everyMs = 250): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await probe();
-    if (v) return v;
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await sleep(everyMs);
-  }
-}
 
 /** The load balancers holding the VIP right now. */
 async function vipHolders(): Promise<string[]> {

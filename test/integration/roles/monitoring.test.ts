@@ -10,12 +10,12 @@
  * alerts, both resolve; silences survive an Alertmanager restart.
  */
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
-import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { parse, stringify } from 'yaml';
 import { startFleet, type Fleet } from '../fleet.js';
-import { infra, vaultEncrypt, REPO, type CliResult } from '../helpers/cli.js';
+import { infra, vaultEncrypt, REPO, type CliResult, cliWorkspace } from '../helpers/cli.js';
+import { waitFor, sleep } from '../helpers/wait.js';
 
 const PLAYBOOK = join(REPO, 'test/fixtures/playbooks/monitoring/site.yaml');
 const SINK_PORT = 9099;
@@ -33,17 +33,7 @@ const ip: Record<string, string> = {};
 const started = Date.now();
 const measured: Record<string, string> = {};
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const exec = (host: string, cmd: string) => fleet.exec(host, cmd);
-async function waitFor<T>(what: string, timeoutMs: number, probe: () => Promise<T | undefined | false>, everyMs = 500): Promise<T> {
-  const end = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await probe();
-    if (v) return v;
-    if (Date.now() > end) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await sleep(everyMs);
-  }
-}
 
 /** A Prometheus instant query on mon1: [labels, value] per series. */
 async function query(expr: string): Promise<{ metric: Record<string, string>; value: number }[]> {
@@ -114,10 +104,8 @@ async function labVars(group: string): Promise<Record<string, unknown>> {
 const apply = (args: string[] = []) => infra(['apply', PLAYBOOK, '-i', fleet.inventoryDir, '--json', ...args], { env, timeoutMs: 900_000 });
 
 beforeAll(async () => {
-  work = await mkdtemp(join(tmpdir(), 'infra-monitoring-'));
-  const passwordFile = join(work, 'vault-pass');
-  await writeFile(passwordFile, 'monitoring test vault\n', { mode: 0o600 });
-  env = { INFRA_VAULT_PASSWORD_FILE: passwordFile, XDG_STATE_HOME: join(work, 'state') };
+  let passwordFile: string;
+  ({ work, passwordFile, env } = await cliWorkspace('monitoring', 'monitoring test vault'));
   const spec = {
     targets: [
       { name: 'mon1', groups: ['monitoring'] },
@@ -220,11 +208,11 @@ describe('monitoring: converge once, then ask the services', () => {
   it('every scrape target is up (up == 0 is empty), one per host and exporter', { timeout: 90_000 }, async () => {
     const t0 = Date.now();
     let last: string[] = [];
-    const targets = await waitFor('every target up', 60_000, async () => {
+    const targets = await waitFor('every target up', async () => {
       const all = await query('up');
       last = all.map((s) => `${s.metric.job} ${s.metric.instance}=${s.value}`);
       return all.length === 13 && all.every((s) => s.value === 1) ? all : undefined;
-    }).catch((e: Error) => {
+    }, 60_000).catch((e: Error) => {
       throw new Error(`${e.message}; up: ${last.join(', ')}`);
     });
     measured['all targets up after the apply'] = `${((Date.now() - t0) / 1000).toFixed(1)} s`;
@@ -265,7 +253,7 @@ describe('monitoring: converge once, then ask the services', () => {
     // baseline play ran it before the load balancer's certificate existed) finds it.
     const scan = await exec('lb1', 'systemctl start infra-cert-expiry.service');
     expect(scan.code, scan.stderr).toBe(0);
-    const cert = await waitFor('x509_cert_not_after of lb1', 20_000, async () => (await query('x509_cert_not_after{instance="lb1", path="/etc/haproxy/certs/site.pem"}'))[0]);
+    const cert = await waitFor('x509_cert_not_after of lb1', async () => (await query('x509_cert_not_after{instance="lb1", path="/etc/haproxy/certs/site.pem"}'))[0], 20_000);
     expect(cert.value - Date.now() / 1000).toBeGreaterThan(300 * 86400);
     expect((await query('node_systemd_unit_state{instance="app1", name="prometheus-node-exporter.service", state="active"}'))[0].value).toBe(1);
   });
@@ -286,11 +274,11 @@ describe('monitoring: converge once, then ask the services', () => {
     const token = `infra-monitoring-${Date.now()}`;
     const t0 = Date.now();
     await Promise.all([exec('app1', `logger -t infra-test ${token}-app1`), exec('bastion', `logger -t infra-test ${token}-bastion`)]);
-    const found = await waitFor('the lines in /var/log/journal/remote', 30_000, async () => {
+    const found = await waitFor('the lines in /var/log/journal/remote', async () => {
       const r = await exec('mon1', `journalctl -D /var/log/journal/remote -t infra-test -o json --no-pager | grep ${token}`);
       const lines = r.stdout.split('\n').filter(Boolean).map((l) => JSON.parse(l) as { MESSAGE: string; _HOSTNAME: string });
       return lines.length === 2 ? lines : undefined;
-    }, 200);
+    }, 30_000, 200);
     measured['log line on mon1 after'] = `${((Date.now() - t0) / 1000).toFixed(2)} s`;
     expect(found.map((l) => `${l._HOSTNAME} ${l.MESSAGE}`).sort()).toEqual([`app1 ${token}-app1`, `bastion ${token}-bastion`]);
     // Over HTTPS, the upload verifying mon1's certificate against the inventory's CA.
@@ -313,36 +301,36 @@ describe('alert drills (after the idempotence checks)', () => {
   it('a target down: TargetDown reaches the chat (warning), not the pager; it resolves when the target is back', { timeout: 150_000 }, async () => {
     const t0 = Date.now() / 1000;
     await exec('app1', 'systemctl stop standin-pg');
-    const firing = await waitFor('TargetDown in the chat', 60_000, async () => received(await deliveries(), '/chat', 'TargetDown', 'app1', 'firing', t0)[0]);
+    const firing = await waitFor('TargetDown in the chat', async () => received(await deliveries(), '/chat', 'TargetDown', 'app1', 'firing', t0)[0], 60_000);
     measured['TargetDown delivered after'] = `${(firing.at - t0).toFixed(1)} s (for: ${TARGET_DOWN_FOR_S}s)`;
     expect(firing.alerts.find((a) => a.labels.alertname === 'TargetDown')!.labels).toMatchObject({ job: 'postgres', severity: 'warning', team: 'platform' });
     expect(received(await deliveries(), '/pager', 'TargetDown', 'app1', 'firing', t0)).toEqual([]);
     await exec('app1', standin('standin-pg', 'pg', 9187));
-    await waitFor('TargetDown resolved in the chat', 60_000, async () => received(await deliveries(), '/chat', 'TargetDown', 'app1', 'resolved', t0)[0]);
+    await waitFor('TargetDown resolved in the chat', async () => received(await deliveries(), '/chat', 'TargetDown', 'app1', 'resolved', t0)[0], 60_000);
   });
 
   it('a host down: HostDown pages; its TargetDown fires but is inhibited and never delivered; both resolve', { timeout: 240_000 }, async () => {
     const t0 = Date.now() / 1000;
     await exec('app1', 'systemctl stop prometheus-node-exporter standin-pg');
-    const paged = await waitFor('HostDown on the pager', 60_000, async () => received(await deliveries(), '/pager', 'HostDown', 'app1', 'firing', t0)[0]);
+    const paged = await waitFor('HostDown on the pager', async () => received(await deliveries(), '/pager', 'HostDown', 'app1', 'firing', t0)[0], 60_000);
     measured['HostDown delivered after'] = `${(paged.at - t0).toFixed(1)} s (for: ${HOST_DOWN_FOR_S}s)`;
     // The host's other alert: active in Alertmanager, held back by HostDown.
-    const inhibited = await waitFor('TargetDown inhibited in Alertmanager', 60_000, async () => {
+    const inhibited = await waitFor('TargetDown inhibited in Alertmanager', async () => {
       const r = await exec('mon1', `amtool --alertmanager.url=http://${ip.mon1}:9093 alert query -o json --inhibited alertname=TargetDown instance=app1`);
       const alerts = JSON.parse(r.stdout || '[]') as { status: { inhibitedBy: string[] } }[];
       return alerts.find((a) => a.status.inhibitedBy.length > 0);
-    });
+    }, 60_000);
     expect(inhibited.status.inhibitedBy.length).toBe(1);
     // Several group intervals later, the chat still has not received it.
     await sleep(6_000);
     expect(received(await deliveries(), '/chat', 'TargetDown', 'app1', 'firing', t0)).toEqual([]);
     await exec('app1', `systemctl start prometheus-node-exporter && ${standin('standin-pg', 'pg', 9187)}`);
-    await waitFor('HostDown resolved on the pager', 60_000, async () => received(await deliveries(), '/pager', 'HostDown', 'app1', 'resolved', t0)[0]);
+    await waitFor('HostDown resolved on the pager', async () => received(await deliveries(), '/pager', 'HostDown', 'app1', 'resolved', t0)[0], 60_000);
     let down: string[] = [];
-    await waitFor('every target up again', 60_000, async () => {
+    await waitFor('every target up again', async () => {
       down = (await query('up == 0')).map((s) => `${s.metric.job} ${s.metric.instance}`);
       return down.length === 0 ? true : undefined;
-    }).catch((e: Error) => {
+    }, 60_000).catch((e: Error) => {
       throw new Error(`${e.message}; down: ${down.join(', ')}`);
     });
   });
@@ -353,10 +341,10 @@ describe('alert drills (after the idempotence checks)', () => {
     expect(add.code, add.stderr).toBe(0);
     const id = add.stdout.trim();
     await exec('mon1', 'systemctl restart prometheus-alertmanager');
-    const after = await waitFor('the silence after the restart', 30_000, async () => {
+    const after = await waitFor('the silence after the restart', async () => {
       const r = await exec('mon1', `${am} silence query -o json`);
       return r.code === 0 ? (JSON.parse(r.stdout) as { id: string; status: { state: string } }[]) : undefined;
-    });
+    }, 30_000);
     expect(after.find((s) => s.id === id)?.status.state).toBe('active');
   });
 
@@ -370,10 +358,10 @@ describe('alert drills (after the idempotence checks)', () => {
     expect(Number((await exec('app1', 'systemctl show -p NRestarts --value systemd-journal-upload')).stdout.trim())).toBeGreaterThan(0);
     const t0 = Date.now();
     await exec('mon1', 'systemctl start systemd-journal-remote.socket');
-    await waitFor('the line written while mon1 was away', 60_000, async () => {
+    await waitFor('the line written while mon1 was away', async () => {
       const r = await exec('mon1', `journalctl -D /var/log/journal/remote -t infra-test --no-pager | grep -c ${token}`);
       return r.stdout.trim() === '1' ? true : undefined;
-    });
+    }, 60_000);
     measured['backlog on mon1 after its return'] = `${((Date.now() - t0) / 1000).toFixed(1)} s (RestartSec=10s)`;
   });
 });

@@ -7,13 +7,13 @@
  * container killed while a Sentinel-aware client keeps writing.
  */
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
-import { mkdtemp, readFile, rm, writeFile, mkdir } from 'node:fs/promises';
+import { readFile, rm, writeFile, mkdir } from 'node:fs/promises';
 import { randomBytes } from 'node:crypto';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parse, stringify } from 'yaml';
 import { startFleet, type Fleet } from '../fleet.js';
-import { vaultEncrypt, infra, taskResults, REPO, type CliResult } from '../helpers/cli.js';
+import { vaultEncrypt, infra, taskResults, REPO, type CliResult, cliWorkspace } from '../helpers/cli.js';
+import { waitFor } from '../helpers/wait.js';
 
 const PLAYBOOK = join(REPO, 'test/fixtures/playbooks/redis/site.yaml');
 const DOWN_AFTER_MS = 2000;
@@ -54,21 +54,9 @@ const apply = (args: string[] = []) => infra(['apply', PLAYBOOK, '-i', fleet.inv
 const ROLE_ONLY = ['--tags', 'redis-sentinel'];
 const changedTasks = (r: CliResult) => r.events.filter((e) => e.type === 'task.result' && e.status === 'changed');
 
-async function waitFor<T>(what: string, timeoutMs: number, probe: () => Promise<T | undefined>): Promise<T> {
-  const end = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await probe();
-    if (v !== undefined) return v;
-    if (Date.now() > end) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 200));
-  }
-}
-
 beforeAll(async () => {
-  work = await mkdtemp(join(tmpdir(), 'infra-redis-'));
-  const passwordFile = join(work, 'vault-pass');
-  await writeFile(passwordFile, 'redis test vault\n', { mode: 0o600 });
-  env = { INFRA_VAULT_PASSWORD_FILE: passwordFile, XDG_STATE_HOME: join(work, 'state') };
+  let passwordFile: string;
+  ({ work, passwordFile, env } = await cliWorkspace('redis', 'redis test vault'));
   fleet = await startFleet({
     targets: [
       { name: 'redis1', groups: ['redis', 'redis_master', 'sentinel'] },
@@ -135,10 +123,10 @@ describe('redis-sentinel: converge once, then ask the services', () => {
 
   it('replication: the master has one connected replica, the replica link is up, writes reach it', async () => {
     expect(await info('redis1')).toMatch(/^connected_slaves:1\r?$/m);
-    await waitFor('master_link_status:up', 20_000, async () => ((await info('redis2')).match(/^master_link_status:up\r?$/m) ? true : undefined));
+    await waitFor('master_link_status:up', async () => ((await info('redis2')).match(/^master_link_status:up\r?$/m) ? true : undefined), 20_000);
     expect(await info('redis2')).toMatch(new RegExp(`^master_host:${ip.redis1.replace(/\./g, '\\.')}\\r?$`, 'm'));
     expect((await asApp('api1', ip.redis1, 'SET greeting hello')).stdout.trim()).toBe('OK');
-    await waitFor('the key on the replica', 10_000, async () => ((await asApp('api1', ip.redis2, 'GET greeting')).stdout.trim() === 'hello' ? true : undefined));
+    await waitFor('the key on the replica', async () => ((await asApp('api1', ip.redis2, 'GET greeting')).stdout.trim() === 'hello' ? true : undefined), 10_000);
     expect((await asApp('api1', ip.redis2, 'SET x 1')).stdout).toMatch(/READONLY/);
   });
 
@@ -148,7 +136,7 @@ describe('redis-sentinel: converge once, then ask the services', () => {
     }
     // A Sentinel counts the others once their hello messages (every 2 s) arrive: slow on a loaded machine.
     for (const h of ['redis1', 'redis2', 'mon1']) {
-      await waitFor(`${h} to count 3 usable Sentinels`, 25_000, async () => (/^OK 3 usable Sentinels/.test((await sentinel(h, 'SENTINEL ckquorum main')).stdout) ? true : undefined)).catch(() => undefined);
+      await waitFor(`${h} to count 3 usable Sentinels`, async () => (/^OK 3 usable Sentinels/.test((await sentinel(h, 'SENTINEL ckquorum main')).stdout) ? true : undefined), 25_000).catch(() => undefined);
       expect((await sentinel(h, 'SENTINEL ckquorum main')).stdout).toMatch(/^OK 3 usable Sentinels/);
     }
     const fields = async () => {
@@ -158,7 +146,7 @@ describe('redis-sentinel: converge once, then ask the services', () => {
     };
     const want = ['2', String(DOWN_AFTER_MS), String(FAILOVER_TIMEOUT_MS), '2', '1'];
     // Sentinel finds replicas and other Sentinels by itself (INFO every 10 s, hello messages every 2 s).
-    await waitFor('mon1 to know the replica and the other Sentinels', 25_000, async () => (JSON.stringify(await fields()) === JSON.stringify(want) ? true : undefined)).catch(() => undefined);
+    await waitFor('mon1 to know the replica and the other Sentinels', async () => (JSON.stringify(await fields()) === JSON.stringify(want) ? true : undefined), 25_000).catch(() => undefined);
     expect(await fields()).toEqual(want);
   });
 
@@ -213,12 +201,12 @@ describe('redis-sentinel: converge once, then ask the services', () => {
 describe('redis-sentinel: failover drills', () => {
   it('SENTINEL FAILOVER promotes redis2; a re-apply changes nothing, keeps it master and warns that the inventory disagrees', async () => {
     expect((await sentinel('mon1', 'SENTINEL FAILOVER main')).stdout.trim()).toBe('OK');
-    await waitFor('redis2 named master', 30_000, async () => ((await sentinel('mon1', 'SENTINEL get-master-addr-by-name main')).stdout.startsWith(`${ip.redis2}\n`) ? true : undefined));
+    await waitFor('redis2 named master', async () => ((await sentinel('mon1', 'SENTINEL get-master-addr-by-name main')).stdout.startsWith(`${ip.redis2}\n`) ? true : undefined), 30_000);
     // Sentinel turns the old master into a replica a few seconds after the switch.
-    await waitFor('redis1 replicating redis2', 60_000, async () => {
+    await waitFor('redis1 replicating redis2', async () => {
       const i = await info('redis1');
       return /^role:slave\r?$/m.test(i) && /^master_link_status:up\r?$/m.test(i) ? true : undefined;
-    });
+    }, 60_000);
 
     const again = await apply(ROLE_ONLY);
     expect(again.code).toBe(0);
@@ -243,7 +231,7 @@ describe('redis-sentinel: failover drills', () => {
     expect(await masterOf('mon1')).toBe(ip.redis2);
     const t0 = Date.now();
     await fleet.stop('redis2');
-    await waitFor('a new master', DOWN_AFTER_MS + FAILOVER_TIMEOUT_MS, async () => ((await masterOf('mon1')) === ip.redis1 ? true : undefined));
+    await waitFor('a new master', async () => ((await masterOf('mon1')) === ip.redis1 ? true : undefined), DOWN_AFTER_MS + FAILOVER_TIMEOUT_MS);
     const electedMs = Date.now() - t0;
     console.log(`redis-sentinel: master killed → redis1 elected in ${electedMs} ms (down-after ${DOWN_AFTER_MS} ms)`);
     expect(electedMs).toBeLessThan(DOWN_AFTER_MS + FAILOVER_TIMEOUT_MS);

@@ -6,13 +6,12 @@
  * metrics — including a corrupted repository making the check fail. Then idempotence.
  */
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
-import { mkdtemp, readFile, rm, writeFile, mkdir } from 'node:fs/promises';
+import { readFile, rm, writeFile, mkdir } from 'node:fs/promises';
 import { randomBytes } from 'node:crypto';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parse, stringify } from 'yaml';
 import { startFleet, type Fleet } from '../fleet.js';
-import { vaultEncrypt, infra, REPO, type CliResult } from '../helpers/cli.js';
+import { vaultEncrypt, infra, REPO, type CliResult, cliWorkspace } from '../helpers/cli.js';
 
 const PLAYBOOK = join(REPO, 'test/fixtures/playbooks/restic/site.yaml');
 const FILES_RESTORE = join(REPO, 'playbooks/dr/files-restore.yaml');
@@ -40,11 +39,7 @@ const apply = (playbook: string, args: string[] = []) => infra(['apply', playboo
 /** The tasks that changed something (for a DR playbook: the commands that ran). */
 const ran = (r: CliResult) => r.events.flatMap((e) => (e.type === 'task.result' && e.status === 'changed' ? [e.task] : []));
 const failures = (r: CliResult) => r.events.filter((e) => e.type === 'task.result' && e.status === 'failed');
-const sh = async (host: string, cmd: string): Promise<string> => {
-  const r = await fleet.exec(host, cmd);
-  if (r.code !== 0) throw new Error(`${host}: ${cmd}: exit ${r.code}\n${r.stdout}${r.stderr}`);
-  return r.stdout;
-};
+const sh = (host: string, cmd: string): Promise<string> => fleet.sh(host, cmd);
 /** Runs a oneshot unit and says whether it succeeded (its journal when not). */
 const runUnit = async (host: string, unit: string) => {
   const r = await fleet.exec(host, `systemctl start ${unit}; rc=$?; journalctl -u ${unit} -n 40 --no-pager; exit $rc`);
@@ -57,10 +52,8 @@ const metric = async (host: string, file: string, name: string): Promise<number 
 };
 
 beforeAll(async () => {
-  work = await mkdtemp(join(tmpdir(), 'infra-restic-'));
-  const passwordFile = join(work, 'vault-pass');
-  await writeFile(passwordFile, 'restic test vault\n', { mode: 0o600 });
-  env = { INFRA_VAULT_PASSWORD_FILE: passwordFile, XDG_STATE_HOME: join(work, 'state') };
+  let passwordFile: string;
+  ({ work, passwordFile, env } = await cliWorkspace('restic', 'restic test vault'));
   fleet = await startFleet({
     targets: [
       { name: 'backup1', groups: ['backup'] },

@@ -4,7 +4,8 @@
  */
 import { describe, it, expect } from 'vitest';
 import role, { vars as hardeningVars, SYSCTL_PROFILE } from '../../../roles/hardening/role.js';
-import { resolveRules, type AllowRule, type NftRule } from '../../../roles/hardening/firewall.js';
+import { resolveRules, type AllowRule } from '../../../roles/hardening/firewall.js';
+import type { NftRule } from '../../../src/docs/firewall.js';
 import { createRenderer } from '../../../src/render/template.js';
 import type { Task } from '../../../src/modules/types.js';
 import { UserError } from '../../../src/errors.js';
