@@ -12,12 +12,12 @@
  *     into a scratch instance on backup1, then (explicit) in place, the replica following.
  */
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { parse, stringify } from 'yaml';
 import { startFleet, type Fleet } from './fleet.js';
-import { infra, taskResults, REPO, type CliResult } from './helpers/cli.js';
+import { cliWorkspace, infra, taskResults, REPO, type CliResult } from './helpers/cli.js';
+import { waitFor } from './helpers/wait.js';
 import { Keyring, encryptValue } from '../../src/secrets/vault.js';
 
 const FAILOVER = join(REPO, 'playbooks/dr/postgres-failover.yaml');
@@ -54,20 +54,9 @@ async function sh(host: string, cmd: string): Promise<string> {
 }
 const q = (host: string, sql: string) => sh(host, `cd / && runuser -u postgres -- psql -X -A -t -v ON_ERROR_STOP=1 -d postgres -c "${sql.replace(/"/g, '\\"')}"`);
 
-async function until<T>(what: string, f: () => Promise<T>, ok: (v: T) => boolean, ms = 60_000): Promise<T> {
-  const end = Date.now() + ms;
-  let last: T | undefined;
-  for (;;) {
-    try {
-      last = await f();
-      if (ok(last)) return last;
-    } catch (e) {
-      if (Date.now() > end) throw e;
-    }
-    if (Date.now() > end) throw new Error(`${what}: still ${JSON.stringify(last)} after ${ms} ms`);
-    await new Promise((r) => setTimeout(r, 500));
-  }
-}
+/** q() until it answers `want` (meanwhile a restarting server may answer with an error). */
+const qUntil = (what: string, host: string, sql: string, want: string, ms = 60_000) =>
+  waitFor(what, async () => ((await q(host, sql).catch(() => undefined)) === want ? want : undefined), ms);
 
 /** hosts.yaml with the given primary and replica. */
 async function setPrimary(primary: string, replica: string): Promise<void> {
@@ -83,9 +72,7 @@ const changed = (r: CliResult) => r.events.filter((e) => e.type === 'task.result
 const apply = (playbook: string, extra: string[] = []) => infra(['apply', playbook, '-i', fleet.inventoryDir, '--json', ...extra], { env, timeoutMs: 900_000 });
 
 beforeAll(async () => {
-  work = await mkdtemp(join(tmpdir(), 'infra-postgres-dr-'));
-  await writeFile(join(work, 'vault-pass'), `${VAULT_PASSWORD}\n`, { mode: 0o600 });
-  env = { INFRA_VAULT_PASSWORD_FILE: join(work, 'vault-pass'), XDG_STATE_HOME: join(work, 'state') };
+  ({ work, env } = await cliWorkspace('postgres-dr', VAULT_PASSWORD));
   fleet = await startFleet({
     targets: [
       { name: 'db1', groups: ['postgres', 'postgres_primary'] },
@@ -115,7 +102,7 @@ describe('postgres disaster recovery', () => {
   it('the cluster converged: db1 primary, db2 streaming from it', async () => {
     expect(failures(converge)).toEqual([]);
     expect(converge.code, converge.stderr).toBe(0);
-    expect(await until('db2 streaming', () => q('db1', "select state from pg_stat_replication where application_name = 'db2'"), (s) => s === 'streaming')).toBe('streaming');
+    expect(await qUntil('db2 streaming', 'db1', "select state from pg_stat_replication where application_name = 'db2'", 'streaming')).toBe('streaming');
   });
 
   it('drill postgres-failover: RTO and RPO measured and met; db1 fenced, then rejoined as db2\'s replica; kept in the audit trail', async () => {
@@ -230,7 +217,7 @@ describe('postgres disaster recovery', () => {
     const between = await q('db1', "select to_char(now() at time zone 'UTC', 'YYYY-MM-DD HH24:MI:SS.US') || '+00'");
     await new Promise((r) => setTimeout(r, 1500));
     await q('db1', "insert into inplace values ('undone')");
-    await until('db2 has both rows', () => q('db2', 'select count(*) from inplace'), (n) => n === '2');
+    await qUntil('db2 has both rows', 'db2', 'select count(*) from inplace', '2');
     await sh('backup1', 'cd / && runuser -u postgres -- pgbackrest --stanza=main check');
     const args = ['-e', `postgres_restore_target_time=${between}`, '-e', 'postgres_restore_mode=in-place', '-e', 'postgres_restore_check=select count(*) from inplace'];
     const r = await apply(RESTORE, args);
@@ -240,7 +227,7 @@ describe('postgres disaster recovery', () => {
     expect(await q('db1', 'select pg_is_in_recovery()')).toBe('f');
     expect(await sh('db1', 'ls -d /var/lib/postgresql/15/main.before-restore-* | wc -l')).toBe('1');
     expect(await q('db2', 'select status, sender_host from pg_stat_wal_receiver')).toBe(`streaming|${ipOf('db1')}`);
-    expect(await until('db2 back in time too', () => q('db2', "select string_agg(note, ',') from inplace"), (v) => v === 'kept')).toBe('kept');
+    expect(await qUntil('db2 back in time too', 'db2', "select string_agg(note, ',') from inplace", 'kept')).toBe('kept');
     // A re-run keeps the writes made since: the primary is restored to that time already.
     await q('db1', "insert into inplace values ('after')");
     const again = await apply(RESTORE, args);
@@ -260,7 +247,7 @@ describe('postgres disaster recovery', () => {
     const r = await apply(site);
     expect(failures(r)).toEqual([]);
     expect(await q('db1', 'show synchronous_standby_names')).toBe('ANY 1 ("db2")');
-    expect(await until('db2 synchronous', () => q('db1', "select sync_state from pg_stat_replication where application_name = 'db2'"), (v) => v === 'quorum')).toBe('quorum');
+    expect(await qUntil('db2 synchronous', 'db1', "select sync_state from pg_stat_replication where application_name = 'db2'", 'quorum')).toBe('quorum');
 
     const drill = await infra(['drill', 'postgres-failover', '-i', fleet.inventoryDir], { env, timeoutMs: 900_000 });
     const out = drill.stdout + drill.stderr;
