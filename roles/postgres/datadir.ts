@@ -20,13 +20,23 @@ export function createCluster(v: PostgresVars, p: Paths): Task {
 }
 
 /**
+ * The replication password for libpq (0600 postgres), on every member: a replica streams and
+ * clones with it; after a failover the old primary rejoins with it (pg_basebackup, and
+ * pg_rewind, which reads the new primary's files over a normal connection to "postgres").
+ * Any member may be the primary after a failover: the lines match every host.
+ */
+export function pgpassTask(v: PostgresVars): Task {
+  const escaped = v.postgres_replication_password!.reveal().replace(/\\/g, '\\\\').replace(/:/g, '\\:');
+  const line = (db: string) => `*:${v.postgres_port}:${db}:${v.postgres_replication_user}:${escaped}\n`;
+  return files.file({ path: PGPASS, content: new Secret(line('replication') + line('postgres')), mode: '0600', owner: 'postgres', group: 'postgres' });
+}
+
+/**
  * A replica joins by pg_basebackup from the primary (through its slot, over TLS), into a
  * side directory renamed into place when complete: a join that dies half-way leaves no data
  * directory behind, and an existing one is never overwritten (guarded by PG_VERSION).
  */
-export function joinAsReplica(v: PostgresVars, p: Paths, cluster: Cluster, hostName: string): Task[] {
-  const pw = v.postgres_replication_password!;
-  const escaped = pw.reveal().replace(/\\/g, '\\\\').replace(/:/g, '\\:');
+export function joinAsReplica(v: PostgresVars, p: Paths, cluster: Cluster, hostName: string): Task {
   const primary = privateAddress(cluster.primary);
   const conninfo = `host=${primary} port=${v.postgres_port} user=${v.postgres_replication_user} sslmode=verify-full sslrootcert=${TLS.ca} passfile=${PGPASS}`;
   const joining = `${p.data}.joining`;
@@ -42,15 +52,5 @@ export function joinAsReplica(v: PostgresVars, p: Paths, cluster: Cluster, hostN
     sh`chown -R postgres:postgres ${joining} && mv -- ${joining} ${p.data}`,
     sh`if [ ! -f ${`${p.conf}/postgresql.conf`} ]; then pg_createcluster --port ${v.postgres_port} ${v.postgres_version} ${v.postgres_cluster}; fi`,
   ].join('\n');
-  return [
-    files.file({
-      path: PGPASS,
-      // Any member may be the primary after a failover: the line matches every host.
-      content: new Secret(`*:${v.postgres_port}:replication:${v.postgres_replication_user}:${escaped}\n`),
-      mode: '0600',
-      owner: 'postgres',
-      group: 'postgres',
-    }),
-    command.run({ name: `clone from ${cluster.primary.name} (pg_basebackup)`, cmd: script, creates: `${p.data}/PG_VERSION`, timeoutMs: 6 * 3600_000 }),
-  ];
+  return command.run({ name: `clone from ${cluster.primary.name} (pg_basebackup)`, cmd: script, creates: `${p.data}/PG_VERSION`, timeoutMs: 6 * 3600_000 });
 }

@@ -47,6 +47,10 @@ export function hbaRows(v: PostgresVars, members: HostView[], hosts: (p: string)
   for (const a of resolveSources(members.map((m) => m.name), hosts)) {
     rows.push({ type: 'hostssl', database: 'replication', user: v.postgres_replication_user, address: a, method: 'scram-sha-256', comment: 'streaming replication' });
   }
+  // pg_rewind of a failed primary reads the new primary's files over a normal connection.
+  for (const a of resolveSources(members.map((m) => m.name), hosts)) {
+    rows.push({ type: 'hostssl', database: 'postgres', user: v.postgres_replication_user, address: a, method: 'scram-sha-256', comment: 'pg_rewind (rejoin after a failover)' });
+  }
   rows.push(...rejectServiceRoles([...serviceRoles(v), v.postgres_replication_user]));
   for (const rule of v.postgres_hba_allow) {
     for (const a of resolveSources(rule.from, hosts)) {

@@ -34,7 +34,30 @@ export function databaseTasks(v: PostgresVars, cluster: Cluster): Task[] {
     ]),
     ...v.postgres_grants.map((g) => postgres.grant({ ...g, ...pg })),
 
+    // pg_rewind brings a failed primary back as a replica (playbooks/dr/postgres-rejoin.yaml): it
+    // reads the new primary's files as the replication user, who may copy them all anyway.
+    postgres.sql({ label: `pg_rewind functions for ${v.postgres_replication_user}`, sql: rewindGrantSql(v.postgres_replication_user), unless: rewindGrantPresent(v.postgres_replication_user), ...pg }),
+
     // A slot per replica: the primary keeps the WAL a replica has not received yet.
     ...cluster.replicas.map((r) => postgres.slot({ name: slotName(r.name), ...pg })),
   ];
+}
+
+/** What pg_rewind needs of a non-superuser source connection (its documentation's list). */
+const REWIND_FUNCTIONS = [
+  'pg_catalog.pg_ls_dir(text, boolean, boolean)',
+  'pg_catalog.pg_stat_file(text, boolean)',
+  'pg_catalog.pg_read_binary_file(text)',
+  'pg_catalog.pg_read_binary_file(text, bigint, bigint, boolean)',
+];
+
+const ident = (name: string) => `"${name.replace(/"/g, '""')}"`;
+const lit = (s: string) => `'${s.replace(/'/g, "''")}'`;
+
+export function rewindGrantSql(user: string): string {
+  return `GRANT EXECUTE ON FUNCTION ${REWIND_FUNCTIONS.join(', ')} TO ${ident(user)};`;
+}
+
+export function rewindGrantPresent(user: string): string {
+  return `select bool_and(has_function_privilege(${lit(user)}, f, 'EXECUTE')) from unnest(array[${REWIND_FUNCTIONS.map(lit).join(', ')}]) f`;
 }

@@ -20,7 +20,8 @@ import { databaseTasks } from './objects.js';
 import { pgbouncerTasks } from './pgbouncer.js';
 import { archivingTasks, repositoryTasks } from './backup.js';
 import { pathsOf } from './layout.js';
-import { createCluster, joinAsReplica } from './datadir.js';
+import { createCluster, joinAsReplica, pgpassTask } from './datadir.js';
+import { drTasks } from './dr.js';
 import { exporterTasks, maintenanceTasks } from './services.js';
 
 const PGDG_KEY = readFileSync(new URL('./files/pgdg.asc', import.meta.url), 'utf8');
@@ -59,7 +60,9 @@ function failoverHint(v: PostgresVars, primary: string): string {
     `If a replica was promoted on purpose (a failover): make it the only host of ${v.postgres_primary_group} in the inventory, ` +
     `take ${primary} out of the postgres groups until it is rebuilt, and re-apply. ` +
     `If a replica was promoted by mistake, clone it again from ${primary} (its data is moved aside, not deleted): ` +
-    `infra apply playbooks/site.yaml -l <that replica> -e postgres_rebuild_replica=true. See roles/postgres/README.md "Failover".`
+    `infra apply playbooks/site.yaml -l <that replica> -e postgres_rebuild_replica=true. ` +
+    `A primary fenced by playbooks/dr/postgres-failover.yaml (${pathsOf(v).data}.fenced) comes back with playbooks/dr/postgres-rejoin.yaml. ` +
+    `See docs/runbooks/dr/postgres-failover.md.`
   );
 }
 
@@ -106,7 +109,8 @@ export default defineRole({
       ...tlsTasks(v.postgres_tls, address, ['reload postgresql', ...(v.postgres_pgbouncer.enabled ? ['reload pgbouncer'] : []), ...(archiving ? ['restart pgbackrest'] : [])]),
 
       // 4. The cluster: created on the primary, cloned from it on a replica. Never over existing data.
-      ...(member === 'primary' ? [createCluster(v, p)] : joinAsReplica(v, p, cluster, host.name)),
+      pgpassTask(v),
+      member === 'primary' ? createCluster(v, p) : joinAsReplica(v, p, cluster, host.name),
 
       // 5. Configuration: validated with `postgres -C`, then reload — or restart, only when a
       //    changed setting needs one (the plan names them).
@@ -129,6 +133,8 @@ export default defineRole({
         notify: 'reload postgresql',
       }),
       systemd.service({ name: p.service, enabled: true, state: 'started' }),
+      // The failover's tools; their interim settings end here (50-infra.conf says the same now).
+      ...drTasks(v, p, members, host.name, cluster.primary.name),
 
       // 6. Who may connect: installed, checked by pg_hba_file_rules, then reloaded.
       postgres.hba({ dest: `${p.conf}/pg_hba.conf`, src: 'pg_hba.conf.hbs', vars: { rows: hbaRows(v, members, hosts) }, ...pg }),

@@ -1,5 +1,5 @@
 /** postgres_exporter and the weekly maintenance timer (pure). */
-import { files, systemd, type Facts, type Task } from 'infra';
+import { command, files, systemd, type Facts, type Task } from 'infra';
 import type { PostgresVars } from './vars.js';
 import { timerTasks } from './layout.js';
 
@@ -14,6 +14,13 @@ export function exporterTasks(v: PostgresVars, address: string): Task[] {
       group: 'root',
       vars: { user: v.postgres_exporter.user, pgPort: v.postgres_port, listen },
       notify: 'restart postgres exporter',
+    }),
+    // The package starts the exporter at install, before its DSN is written here: it crash-loops,
+    // and systemd refuses to start a unit that hit its start limit until the failure is cleared.
+    command.run({
+      name: 'clear a start limit the exporter hit before it was configured',
+      cmd: 'systemctl reset-failed prometheus-postgres-exporter.service',
+      onlyIf: 'systemctl is-failed -q prometheus-postgres-exporter.service',
     }),
     systemd.service({ name: 'prometheus-postgres-exporter', enabled: true, state: 'started' }),
   ];

@@ -39,6 +39,8 @@ export interface ServerState {
   /** pg_is_in_recovery() when running, else standby.signal / recovery.signal present. */
   standby?: boolean;
   timeline?: string;
+  /** The note infra-pg-dr's fence left beside the data directory (<dataDir>.fenced) after a failover. */
+  fenced?: string;
 }
 
 const MARK = '@@infra-pg@@';
@@ -50,9 +52,10 @@ export function parseServerState(stdout: string): ServerState {
   const signal = (s.get('signal') ?? '').trim();
   const running = live === 't' || live.startsWith('t|') || live.startsWith('f|') || live === 'f';
   const [rec, timeline] = live.split('|');
+  const fenced = (s.get('fence') ?? '').trim() || undefined;
   if (!cluster) return { cluster, running: false };
-  if (running) return { cluster, running, standby: rec === 't', timeline };
-  return { cluster, running, standby: signal === 'yes' };
+  if (running) return { cluster, running, standby: rec === 't', timeline, ...(fenced ? { fenced } : {}) };
+  return { cluster, running, standby: signal === 'yes', ...(fenced ? { fenced } : {}) };
 }
 
 export function serverStateScript(p: { dataDir: string; service: string; port: number }): string {
@@ -63,6 +66,8 @@ export function serverStateScript(p: { dataDir: string; service: string; port: n
     sh`if systemctl is-active -q -- ${p.service}; then cd / && runuser -u postgres -- psql -X -A -t -p ${p.port} -d postgres -c 'select pg_is_in_recovery(), timeline_id from pg_control_checkpoint()' 2>/dev/null; fi`,
     `echo ${MARK}signal`,
     sh`if [ -f ${`${p.dataDir}/standby.signal`} ] || [ -f ${`${p.dataDir}/recovery.signal`} ]; then echo yes; else echo no; fi`,
+    `echo ${MARK}fence`,
+    sh`head -c 500 ${`${p.dataDir}.fenced`} 2>/dev/null`,
     'exit 0',
   ].join('\n');
 }
@@ -77,6 +82,8 @@ export function describeState(s: ServerState): string {
 /** The decision, pure: a mismatch stops the host (or, with rebuild, moves a standby's data aside). */
 export function decideTopology(p: TopologyParams, s: ServerState, host: string): Check {
   if (!s.cluster) return unchanged('no cluster yet');
+  // A fenced old primary is touched by nothing but the rejoin (it must not come back as a primary).
+  if (s.fenced) throw new Error(`${host} is fenced: ${s.fenced}. Nothing was changed on ${host}.${p.hint ? ` ${p.hint}` : ''}`);
   const isStandby = s.standby === true;
   if (isStandby === (p.expect === 'standby')) return unchanged(`${host} is ${describeState(s)}, as the inventory says`);
   if (p.expect === 'standby' && p.rebuild) {

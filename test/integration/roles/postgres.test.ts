@@ -359,9 +359,10 @@ describe('postgres: a third replica joins', () => {
     expect(await until('db3 streaming', () => q('db1', "select state from pg_stat_replication where application_name = 'db3'"), (s) => s === 'streaming')).toBe('streaming');
     expect(await until('row on db3', () => q('db3', 'select note from replicated where id = 1', 'app'), (s) => s === 'from db1')).toBe('from db1');
     expect({ db1: await startTime('db1'), db2: await startTime('db2'), receiver: await q('db2', 'select pid from pg_stat_wal_receiver') }).toEqual(before);
-    // What the others had to learn: a slot on the primary, db3's address in pg_hba.conf and the firewall
-    // (and hardening's AIDE re-baseline, which follows any watched file infra changes).
-    const allowed = [/postgres\.hba/, /postgres\.slot db3/, /infra\.nft/, /^reload nftables$/, /^aide\.update re-baseline/];
+    // What the others had to learn: a slot on the primary, db3's address in pg_hba.conf, the firewall
+    // and the failover tools' member list (and hardening's AIDE re-baseline, which follows any
+    // watched file infra changes).
+    const allowed = [/postgres\.hba/, /postgres\.slot db3/, /infra\.nft/, /^reload nftables$/, /^aide\.update re-baseline/, /^files\.template \/usr\/local\/sbin\/infra-pg-dr$/];
     for (const h of ['db1', 'db2']) {
       const unexpected = changedOn(r, h).filter((t) => !allowed.some((a) => a.test(t)));
       expect(unexpected, `${h} changed`).toEqual([]);

@@ -244,7 +244,7 @@ describe('restic: converge once, then back up and restore for real', () => {
   it('infra drill: an unknown drill is an input error (exit 2) naming the drills', async () => {
     const unknown = await infra(['drill', 'nope', '-i', fleet.inventoryDir], { env });
     expect(unknown.code).toBe(2);
-    expect(unknown.stderr).toMatch(/drills: redis-failover, restore/);
+    expect(unknown.stderr).toMatch(/drills: postgres-failover, redis-failover, restore/);
   });
 
   it('the daily check passes and says so; a corrupted pack on backup1 makes it fail, and the last success stays', async () => {

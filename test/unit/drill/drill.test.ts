@@ -8,6 +8,7 @@ import { judge, objectivesOf, parseDuration, verdictLines, type Measured } from 
 import { compareMarkers, parseMarkers, restoreDrill } from '../../../src/drill/restore.js';
 import { drillNamed } from '../../../src/drill/index.js';
 import { firstOnNewMaster, lostWrites, parseWrites, redisFailoverDrill } from '../../../src/drill/redis-failover.js';
+import { postgresFailoverDrill } from '../../../src/drill/postgres-failover.js';
 import { Secret } from '../../../src/secrets/secret.js';
 import { UserError } from '../../../src/errors.js';
 import { fakeInventory } from '../roles/context.js';
@@ -134,5 +135,30 @@ describe('redis-failover drill: which host', () => {
     expect(() => redisFailoverDrill.hosts(inv(vaulted), ['api1'])).toThrow(/no Sentinel host selected/);
     expect(() => redisFailoverDrill.hosts(inv({}), [])).toThrow(/no redis_admin_password/);
     expect(() => redisFailoverDrill.hosts(inv({ ...vaulted, redis_tls: { enabled: true } }), [])).toThrow(UserError);
+  });
+});
+
+describe('postgres-failover drill: its hosts', () => {
+  const pg = (primaries: string[], replicas: string[]) =>
+    fakeInventory({
+      hosts: Object.fromEntries([
+        ...primaries.map((h) => [h, { address: '10.0.0.1', groups: ['postgres_primary'] }]),
+        ...replicas.map((h) => [h, { address: '10.0.0.2', groups: ['postgres_replica'] }]),
+        ['backup1', { address: '10.0.0.9', groups: ['backup'] }],
+      ]),
+      groups: { postgres: { children: ['postgres_primary', 'postgres_replica'] } },
+    });
+
+  it('the replica to promote first (-l picks it), then the primary', () => {
+    expect(drillNamed('postgres-failover')).toBe(postgresFailoverDrill);
+    expect(postgresFailoverDrill.hosts(pg(['db1'], ['db2', 'db3']), [])).toEqual(['db2', 'db1']);
+    expect(postgresFailoverDrill.hosts(pg(['db1'], ['db2', 'db3']), ['db3'])).toEqual(['db3', 'db1']);
+  });
+
+  it('no replica, a limit naming none, or not exactly one primary: an input error', () => {
+    expect(() => postgresFailoverDrill.hosts(pg(['db1'], []), [])).toThrow(/no replica selected/);
+    expect(() => postgresFailoverDrill.hosts(pg(['db1'], ['db2']), ['backup1'])).toThrow(UserError);
+    expect(() => postgresFailoverDrill.hosts(pg(['db1', 'db3'], ['db2']), [])).toThrow(/names db1, db3 as the primary/);
+    expect(() => postgresFailoverDrill.hosts(pg([], ['db2']), [])).toThrow(/names no host as the primary/);
   });
 });

@@ -1,7 +1,7 @@
 /**
  * backup1 in the shipped inventories: the hardening role's firewall for it, built from the
  * real inventory files — SSH from the bastion and, for restic's chrooted SFTP users (role
- * restic), from the inventory's own hosts (never from anywhere), pgBackRest's TLS port (8432)
+ * restic), from exactly the hosts that back up (restic_clients: every other inventory host; never from anywhere), pgBackRest's TLS port (8432)
  * from the PostgreSQL hosts only, and the PostgreSQL hosts open 8432 to it.
  */
 import { describe, expect, it } from 'vitest';
@@ -32,13 +32,14 @@ describe.each([
   ['lab', '172.28.77.2', ['172.28.77.31', '172.28.77.32'], '172.28.77.61'],
   ['prod', '10.20.0.2', ['10.20.0.31', '10.20.0.32'], '10.20.0.61'],
 ])('backup1 in inventories/%s', (env, bastion, dbs, backup) => {
-  it('is behind the bastion, SSH from the inventory\'s hosts only (restic over SFTP), pgBackRest TLS from the postgres hosts only', async () => {
+  it('is behind the bastion, SSH from the restic clients only (every other inventory host), pgBackRest TLS from the postgres hosts only', async () => {
     const inv = await loadInventory(env, { cwd: REPO_ROOT, decryptor: lockedDecryptor });
     expect(inv.hosts.get('backup1')!.conn).toMatchObject({ address: backup, bastion: 'bastion' });
     const rules = firewallOf(inv, 'backup1');
-    const everyHost = [...inv.hosts.values()].map((h) => (h.vars.private_address as string | undefined) ?? h.conn.address).sort();
-    expect(rules.find((r) => r.match === 'tcp dport 22')).toMatchObject({ sources4: everyHost, any: false });
-    expect(everyHost).toContain(bastion);
+    const clients = [...inv.hosts.values()].filter((h) => !h.groups.includes('backup')).map((h) => (h.vars.private_address as string | undefined) ?? h.conn.address).sort();
+    expect(rules.find((r) => r.match === 'tcp dport 22')).toMatchObject({ sources4: clients, any: false });
+    expect(clients).toContain(bastion);
+    expect(clients).not.toContain(backup);
     expect(rules.find((r) => r.match === 'tcp dport 8432')).toMatchObject({ sources4: dbs, sources6: [], any: false });
     expect(rules.filter((r) => r.any)).toEqual([]);
   });

@@ -89,6 +89,32 @@ describe('task lists', () => {
     expect(byModule(tasks, 'postgres.role')).toEqual([]);
   });
 
+  it('every member: the failover tools (members sorted by name), the DR drop-in removed, .pgpass for replication and pg_rewind', async () => {
+    for (const host of ['db1', 'db2']) {
+      const tasks = tasksOf(host);
+      const script = byModule(tasks, 'files.template').find((t) => params(t).dest === '/usr/local/sbin/infra-pg-dr')!;
+      expect(params(script)).toMatchObject({ mode: '0755', owner: 'root', src: 'infra-pg-dr.sh.hbs' });
+      expect(params(script).vars).toMatchObject({ self: host, slot: host, service: 'postgresql@15-main', dropIn: '/etc/postgresql/15/main/conf.d/60-infra-dr.conf', pgbouncerPort: '6432', syncReplicas: 0 });
+      expect(params(script).vars.members).toEqual([{ name: 'db1', address: '10.20.0.31' }, { name: 'db2', address: '10.20.0.32' }]);
+      const dropIn = byModule(tasks, 'files.absent').find((t) => params(t).path === '/etc/postgresql/15/main/conf.d/60-infra-dr.conf')!;
+      expect(dropIn.notify).toEqual(['reload postgresql']);
+      const pgpass = byModule(tasks, 'files.file').find((t) => params(t).path === '/var/lib/postgresql/.pgpass')!;
+      expect((params(pgpass).content as Secret).reveal()).toBe('*:5432:replication:replicator:repl-pass\n*:5432:postgres:replicator:repl-pass\n');
+    }
+    // pg_rewind's functions for the replication user, guarded by a read-only query.
+    const grant = byModule(tasksOf('db1'), 'postgres.sql').find((t) => /pg_rewind/.test(params(t).label))!;
+    expect(params(grant).sql).toBe('GRANT EXECUTE ON FUNCTION pg_catalog.pg_ls_dir(text, boolean, boolean), pg_catalog.pg_stat_file(text, boolean), pg_catalog.pg_read_binary_file(text), pg_catalog.pg_read_binary_file(text, bigint, bigint, boolean) TO "replicator";');
+    expect(params(grant).unless).toMatch(/^select bool_and\(has_function_privilege\('replicator', f, 'EXECUTE'\)\)/);
+  });
+
+  it('the exporter: a start limit hit before its configuration (the package starts it without a DSN) is cleared before the start', () => {
+    const tasks = tasksOf('db2');
+    const clear = tasks.findIndex((t) => t.module.name === 'command.run' && params(t).cmd === 'systemctl reset-failed prometheus-postgres-exporter.service');
+    expect(clear).toBeGreaterThan(0);
+    expect(params(tasks[clear]).onlyIf).toBe('systemctl is-failed -q prometheus-postgres-exporter.service');
+    expect(params(tasks[clear + 1])).toMatchObject({ name: 'prometheus-postgres-exporter', state: 'started' });
+  });
+
   it('the backup host: repository tasks only, the cipher pass in a 0640 file owned by postgres', () => {
     const tasks = tasksOf('backup1');
     expect(byModule(tasks, 'postgres.topology')).toEqual([]);
@@ -176,6 +202,8 @@ describe('pg_hba from the inventory', () => {
       'local all all scram-sha-256',
       'hostssl replication replicator 10.20.0.31/32 scram-sha-256',
       'hostssl replication replicator 10.20.0.32/32 scram-sha-256',
+      'hostssl postgres replicator 10.20.0.31/32 scram-sha-256',
+      'hostssl postgres replicator 10.20.0.32/32 scram-sha-256',
       'hostssl all postgres,postgres_exporter,pgbouncer_auth,replicator 0.0.0.0/0 reject',
       'hostssl all postgres,postgres_exporter,pgbouncer_auth,replicator ::/0 reject',
       'hostssl all all 10.20.0.21/32 scram-sha-256',
@@ -258,6 +286,16 @@ describe('bad input through the CLI: exit 2 with file:line, before connecting', 
   it('the fixture itself passes check (the edits below are what fails)', async () => {
     const r = await infra(['check', `${FIXTURE}/site.yaml`, '-i', `${FIXTURE}/inventory`, '--vault-password-file', `${FIXTURE}/vault-password`]);
     expect([r.code, r.stderr]).toEqual([0, '']);
+  });
+
+  it('the DR playbooks: each passes check with its -e; the failover without the replica to promote exits 2 at its line', async () => {
+    const check = (playbook: string, extra: string[]) => infra(['check', `playbooks/dr/${playbook}.yaml`, '-i', `${FIXTURE}/inventory`, '--vault-password-file', `${FIXTURE}/vault-password`, ...extra]);
+    expect((await check('postgres-failover', ['-e', 'postgres_failover_to=db2'])).code).toBe(0);
+    expect((await check('postgres-rejoin', ['-e', 'postgres_rejoin_host=db1', '-e', 'postgres_failover_to=db2'])).code).toBe(0);
+    expect((await check('postgres-restore', ['-e', 'postgres_restore_target_time=2026-11-30 14:00:00+00', '-e', 'postgres_restore_mode=in-place'])).code).toBe(0);
+    const r = await check('postgres-failover', []);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/playbooks\/dr\/postgres-failover\.yaml:\d+:\d+: invalid parameters for cluster\.primary on db\d: expected: /);
   });
 
   it('an unknown postgres_* variable', async () => {
