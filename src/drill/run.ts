@@ -41,7 +41,7 @@ export async function runDrill(req: DrillRequest): Promise<number> {
     session.reporter.emit({ type: 'task.result', host, task: what, module: `drill.${drill.name}`, status, changes: [], ...(error ? { error: redact(error) } : { reason: what }), ms: 0 });
     session.hosts.get(host).count(status, what);
   };
-  try {
+  return session.guard(async () => {
     session.start();
     session.reporter.emit({ type: 'play.start', play: `drill ${drill.name}: ${drill.describe}`, hosts });
     await forEachLimit(hosts, req.forks, async (host) => {
@@ -77,10 +77,5 @@ export async function runDrill(req: DrillRequest): Promise<number> {
     if (req.control.stopping) exitCode = EXIT.interrupted;
     await session.end({ exitCode, aborted: req.control.aborted, recordOn: hosts });
     return exitCode;
-  } catch (e) {
-    if (!(e instanceof UserError)) await session.crashed();
-    throw e;
-  } finally {
-    await session.close();
-  }
+  });
 }

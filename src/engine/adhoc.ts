@@ -47,7 +47,7 @@ export async function execOnHosts(req: ExecRequest): Promise<number> {
   const hosts = selectHosts(inventory, req.limit ?? 'all');
   const session = new RunSession({ ...req, inventory, hosts, mode: 'exec', diff: false });
   const startedOn: string[] = [];
-  try {
+  return session.guard(async () => {
     session.start();
     const lock = { meta: session.lockMeta(), waitMs: req.lockWaitMs };
     await forEachLimit(hosts, req.forks, async (host) => {
@@ -72,12 +72,7 @@ export async function execOnHosts(req: ExecRequest): Promise<number> {
     const exitCode = session.exitCode({ anyFailed: recap.some((r) => r.failed > 0 || r.unreachable) });
     await session.end({ exitCode, aborted: req.control.aborted, recordOn: startedOn });
     return exitCode;
-  } catch (e) {
-    await session.crashed();
-    throw e;
-  } finally {
-    await session.close();
-  }
+  });
 }
 
 /** Gathers facts from every selected host: host → facts, or host → error. Read-only: no lock, no record. */

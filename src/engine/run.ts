@@ -65,7 +65,7 @@ export async function runPlaybook(req: RunRequest): Promise<number> {
   });
   const planKey = req.planOut ? newPlanKey() : undefined;
   const keep = req.check ? undefined : new RunKeeper(session.runId, { command: req.commandLine, inventory: input.inventory.env });
-  try {
+  return session.guard(async () => {
     session.start();
     const result = await execute(executorDeps(session, input), {
       runId: session.runId,
@@ -90,12 +90,7 @@ export async function runPlaybook(req: RunRequest): Promise<number> {
     const exitCode = session.exitCode({ anyFailed: result.anyFailed, changesPending: req.check && req.detailedExitcode && result.anyChanges });
     await session.end({ exitCode, aborted: result.aborted });
     return exitCode;
-  } catch (e) {
-    if (!(e instanceof UserError)) await session.crashed();
-    throw e;
-  } finally {
-    await session.close();
-  }
+  });
 }
 
 /** The executor's dependencies for a session over loaded input (apply, plan, run, rollback). */

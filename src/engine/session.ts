@@ -13,7 +13,7 @@ import type { LockMeta, Transport } from '../transport/types.js';
 import { createReporter } from '../report/index.js';
 import type { Reporter } from '../report/events.js';
 import type { AuditMode } from '../audit/record.js';
-import { EXIT } from '../errors.js';
+import { EXIT, UserError } from '../errors.js';
 import { redact } from '../secrets/secret.js';
 import type { RunControl } from './control.js';
 import { HostRuns } from './host-run.js';
@@ -160,6 +160,21 @@ export class RunSession {
 
   get #inventoryName(): string {
     return this.req.inventoryName ?? this.req.inventory.env;
+  }
+
+  /**
+   * Runs the session's work and closes the session whatever happens. A bug (anything but bad
+   * input) ends the run as crashed first: what runs on the hosts is killed, the record is written.
+   */
+  async guard<T>(work: () => Promise<T>): Promise<T> {
+    try {
+      return await work();
+    } catch (e) {
+      if (!(e instanceof UserError)) await this.crashed();
+      throw e;
+    } finally {
+      await this.close();
+    }
   }
 
   /** A bug ended the run (the CLI reports it, exit 70): kill what runs on the hosts, record what is known. */

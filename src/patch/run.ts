@@ -101,7 +101,7 @@ export async function patchFleet(req: PatchRequest): Promise<number> {
   let stopped: PatchReport['stopped'];
   let plan: Planned[] = [];
   let exitCode: number = EXIT.ok;
-  try {
+  return session.guard(async () => {
     session.start();
     // 2. connect and lock everything the run touches; 3. scan what it patches.
     await forEachLimit(everyone, req.forks, async (host) => {
@@ -146,12 +146,7 @@ export async function patchFleet(req: PatchRequest): Promise<number> {
     await session.end({ exitCode, aborted: req.control.aborted, recordOn: req.check ? [] : undefined });
     if (files) process.stderr.write(`patch report: ${files.json}\n              ${files.markdown}\n`);
     return exitCode;
-  } catch (e) {
-    if (!(e instanceof UserError)) await session.crashed();
-    throw e;
-  } finally {
-    await session.close();
-  }
+  });
 }
 
 /** Groups in order; in each, the hosts that need patching in the strategy's live order, in batches; the hosts carrying the run last. */

@@ -70,7 +70,7 @@ export async function rollback(req: RollbackRequest): Promise<number> {
     keepalive: req.keepalive,
     control: req.control,
   });
-  try {
+  return session.guard(async () => {
     session.start();
     const { kept, unread } = await readManifests(session, hosts, req);
     if (kept.size === 0 && unread === 0) {
@@ -93,12 +93,7 @@ export async function rollback(req: RollbackRequest): Promise<number> {
     const exitCode = session.exitCode({ anyFailed: result.anyFailed });
     await session.end({ exitCode, aborted: result.aborted });
     return exitCode;
-  } catch (e) {
-    if (!(e instanceof UserError)) await session.crashed();
-    throw e;
-  } finally {
-    await session.close();
-  }
+  });
 }
 
 /** Each host's manifest of the run; hosts that keep none are said so, unreachable ones counted. */
