@@ -33,12 +33,8 @@ const ipOf = (h: string) => fleet.targets.find((t) => t.name === h)!.ip;
 const keyring = new Keyring({}, VAULT_PASSWORD);
 const vault = (keyPath: string, value: string) => `!vault ${JSON.stringify(encryptValue(value, keyPath, keyring))}`;
 
-/** A root shell on a host; throws with the output when the command fails. */
-async function sh(host: string, cmd: string): Promise<string> {
-  const r = await fleet.exec(host, cmd);
-  if (r.code !== 0) throw new Error(`${host}: ${cmd}\nexit ${r.code}\n${r.stdout}\n${r.stderr}`);
-  return r.stdout.trim();
-}
+/** A root shell on a host, trimmed; throws with the output when the command fails. */
+const sh = async (host: string, cmd: string): Promise<string> => (await fleet.sh(host, cmd)).trim();
 /** psql as postgres on a database host. */
 const q = (host: string, sql: string, db = 'postgres') => sh(host, `cd / && runuser -u postgres -- psql -X -A -t -v ON_ERROR_STOP=1 -d ${db} -c "${sql.replace(/"/g, '\\"')}"`);
 
