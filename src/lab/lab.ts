@@ -72,9 +72,28 @@ export async function labDown(o: LabOptions): Promise<string[]> {
   const names = ids.length ? (await docker(['inspect', '--format', '{{.Name}}', ...ids])).split('\n').filter(Boolean) : [];
   if (ids.length) await docker(['rm', '-f', '-v', ...ids]);
   const nets = (await docker(['network', 'ls', '-q', ...filters])).split('\n').filter(Boolean);
-  if (nets.length) await docker(['network', 'rm', ...nets]);
   await rm(join(o.inventoryDir, 'known_hosts'), { force: true });
+  if (nets.length) await removeNetworks(nets);
   return names.map((n) => n.replace(/^\//, ''));
+}
+
+/**
+ * Docker may take a moment to release the endpoints of containers just removed; Docker 20.10
+ * sometimes keeps one for good (a daemon bug: only a dockerd restart clears it).
+ */
+async function removeNetworks(nets: string[]): Promise<void> {
+  for (let attempt = 1; ; attempt++) {
+    const r = await dockerRun(['network', 'rm', ...nets]);
+    if (r.code === 0) return;
+    if (!/active endpoints/.test(r.stderr) || attempt === 5) {
+      throw new UserError(`the lab's containers are removed, its network is not: ${r.stderr.trim()}`, {
+        hint: /active endpoints/.test(r.stderr)
+          ? 'docker kept an endpoint of a removed container: restart dockerd, then run `infra lab down` again'
+          : 'see docker\'s message; `docker network ls --filter label=infra-lab` shows it',
+      });
+    }
+    await new Promise((res) => setTimeout(res, 1000));
+  }
 }
 
 export async function labStatus(o: LabOptions): Promise<LabHostStatus[]> {
