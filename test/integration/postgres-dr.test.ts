@@ -16,7 +16,7 @@ import { readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { parse, stringify } from 'yaml';
 import { startFleet, type Fleet } from './fleet.js';
-import { cliWorkspace, infra, taskResults, REPO, type CliResult } from './helpers/cli.js';
+import { cliWorkspace, infra, taskResults, REPO, type CliResult, drillVerdicts } from './helpers/cli.js';
 import { waitFor } from './helpers/wait.js';
 import { Keyring, encryptValue } from '../../src/secrets/vault.js';
 
@@ -106,8 +106,7 @@ describe('postgres disaster recovery', () => {
     const drill = await infra(['drill', 'postgres-failover', '-i', fleet.inventoryDir], { env, timeoutMs: 900_000 });
     const out = drill.stdout + drill.stderr;
     expect(drill.code, out).toBe(0);
-    const rto = /drill postgres-failover: RTO (\S+) (ms|s) \(target 60\.0 min\): met/.exec(drill.stderr);
-    const rpo = /drill postgres-failover: RPO (\S+) (ms|s), (\d+) of (\d+) acknowledged writes lost \(target 5\.0 min\): met/.exec(drill.stderr);
+    const { rto, rpo } = drillVerdicts('postgres-failover', drill.stderr);
     expect(rto, out).not.toBeNull();
     expect(rpo, out).not.toBeNull();
     expect(Number(rpo![4])).toBeGreaterThan(10);

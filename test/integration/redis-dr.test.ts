@@ -13,7 +13,7 @@ import { readFile, rm, writeFile, mkdir } from 'node:fs/promises';
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { startFleet, type Fleet } from './fleet.js';
-import { vaultEncrypt, infra, REPO, type CliResult, cliWorkspace } from './helpers/cli.js';
+import { vaultEncrypt, infra, REPO, type CliResult, cliWorkspace, drillVerdicts } from './helpers/cli.js';
 import { waitFor } from './helpers/wait.js';
 
 const PLAYBOOK = join(REPO, 'test/fixtures/playbooks/redis/role-only.yaml');
@@ -81,8 +81,7 @@ describe('redis disaster recovery', () => {
     const drill = await infra(['drill', 'redis-failover', '-i', fleet.inventoryDir], { env, timeoutMs: 600_000 });
     const out = drill.stdout + drill.stderr;
     expect(drill.code, out).toBe(0);
-    const rto = /drill redis-failover: RTO (\S+) (ms|s) \(target 60\.0 min\): met/.exec(drill.stderr);
-    const rpo = /drill redis-failover: RPO (\S+) (ms|s), (\d+) of (\d+) acknowledged writes lost \(target 5\.0 min\): met/.exec(drill.stderr);
+    const { rto, rpo } = drillVerdicts('redis-failover', drill.stderr);
     expect(rto, out).not.toBeNull();
     expect(rpo, out).not.toBeNull();
     expect(Number(rpo![4])).toBeGreaterThan(10);

@@ -95,3 +95,11 @@ export async function cliWorkspace(name: string, vaultPassword: string): Promise
   await writeFile(passwordFile, `${vaultPassword}\n`, { mode: 0o600 });
   return { work, passwordFile, env: { INFRA_VAULT_PASSWORD_FILE: passwordFile, XDG_STATE_HOME: join(work, 'state') } };
 }
+
+/** A drill's verdict lines on stderr ("drill NAME: RTO … : met", "drill NAME: RPO …, N of M … : met"), or null each. */
+export function drillVerdicts(name: string, stderr: string): { rto: RegExpExecArray | null; rpo: RegExpExecArray | null } {
+  return {
+    rto: new RegExp(`drill ${name}: RTO (\\S+) (ms|s) \\(target 60\\.0 min\\): met`).exec(stderr),
+    rpo: new RegExp(`drill ${name}: RPO (\\S+) (ms|s), (\\d+) of (\\d+) acknowledged writes lost \\(target 5\\.0 min\\): met`).exec(stderr),
+  };
+}
