@@ -30,7 +30,7 @@ async function registerTypeScript(): Promise<void> {
   const { register: registerTsx } = await import('tsx/esm/api');
   registerTsx();
   // Registered after tsx, so it is asked first.
-  register(new URL('./infra-resolve-hook.js', import.meta.url), {
+  register(pathToFileURL(join(DIST_DIR, 'src', 'playbook', 'infra-resolve-hook.js')), {
     data: { infra: pathToFileURL(join(DIST_DIR, 'src', 'index.js')).href },
   });
 }
