@@ -3,7 +3,8 @@
  * compiled build (`npm run build`: bundled under <root>/dist/): the shared templates/ and
  * roles/ are read from the root either way.
  */
-import { basename, dirname, resolve } from 'node:path';
+import { homedir } from 'node:os';
+import { basename, dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const here = fileURLToPath(import.meta.url);
@@ -16,6 +17,11 @@ export const INFRA_HOME = COMPILED ? parentOfDist(dirname(here)) : resolve(dirna
 
 /** The compiled build's directory: dist/<path under the root>.js mirrors <path>.ts. */
 export const DIST_DIR = resolve(INFRA_HOME, 'dist');
+
+/** Where infra keeps what it can rebuild (compiled user roles, compiled templates): ${XDG_CACHE_HOME:-~/.cache}/infra. */
+export function userCacheDir(env: NodeJS.ProcessEnv = process.env): string {
+  return join(env.XDG_CACHE_HOME || join(homedir(), '.cache'), 'infra');
+}
 
 /** Bundled, this code sits in an entry point or a chunk at some depth under dist/. */
 function parentOfDist(dir: string): string {

@@ -1,12 +1,12 @@
 /**
  * `npm run build` (bin/build.mjs) in a copy of the repository: the compiled CLI answers exactly
  * like the sources, runs the shipped roles compiled, and a role from outside the package (a
- * user's repository: TypeScript, loaded through tsx on demand) imports the compiled library,
- * not a second copy from the sources. No containers, but slow
- * (a full tsc emit), so it lives with the integration tests.
+ * user's repository: TypeScript, compiled into the user's cache, or loaded through tsx when it
+ * cannot be) imports the compiled library, not a second copy from the sources. No containers,
+ * but slow (a type check and a bundle), so it lives with the integration tests.
  */
 import { execFile } from 'node:child_process';
-import { cpSync, existsSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -14,6 +14,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 const REPO = fileURLToPath(new URL('../..', import.meta.url));
 let root: string;
+let cacheHome: string;
 
 interface Out {
   code: number;
@@ -28,7 +29,7 @@ function node(args: string[], opts: { cwd?: string; fromSource?: boolean } = {})
       args,
       {
         cwd: opts.cwd ?? root,
-        env: { ...process.env, CI: '1', NO_COLOR: '1', INFRA_FROM_SOURCE: opts.fromSource ? '1' : '0' },
+        env: { ...process.env, CI: '1', NO_COLOR: '1', INFRA_FROM_SOURCE: opts.fromSource ? '1' : '0', XDG_CACHE_HOME: cacheHome },
         timeout: 300_000,
       },
       (err, stdout, stderr) => resolve({ code: err ? (typeof err.code === 'number' ? err.code : -1) : 0, stdout, stderr }),
@@ -48,8 +49,21 @@ export default defineRole({
 });
 `;
 
+/** A role the cache can compile: no import.meta beyond its own location. */
+const cachedRole = (version: string) => `import { defineRole, z, files, UserError } from 'infra';
+export default defineRole({
+  name: 'cached',
+  vars: z.object({ cached_refuse: z.boolean().default(false) }),
+  tasks: ({ vars }) => {
+    if (vars.cached_refuse) throw new UserError(\`cached role ${version} refuses (\${import.meta.url})\`);
+    return [files.line({ path: '/etc/cached', line: 'managed' })];
+  },
+});
+`;
+
 beforeAll(async () => {
   root = mkdtempSync(join(tmpdir(), 'infra-build-'));
+  cacheHome = join(root, 'cache');
   for (const p of ['bin', 'src', 'roles', 'templates', 'inventories', 'playbooks', 'docs', 'package.json', 'tsconfig.json', 'tsconfig.build.json']) {
     cpSync(join(REPO, p), join(root, p), { recursive: true, filter: (src) => !src.includes('/dist') });
   }
@@ -60,6 +74,9 @@ beforeAll(async () => {
   writeFileSync(join(work, 'roles', 'outside', 'role.ts'), OUTSIDE_ROLE);
   writeFileSync(join(work, 'hosts.yaml'), 'hosts:\n  one: { address: 192.0.2.1 }\ngroups:\n  all: { connection: local }\n');
   writeFileSync(join(work, 'site.yaml'), '- hosts: all\n  roles: [outside]\n');
+  mkdirSync(join(work, 'roles', 'cached'), { recursive: true });
+  writeFileSync(join(work, 'roles', 'cached', 'role.ts'), cachedRole('v1'));
+  writeFileSync(join(work, 'cached.yaml'), '- hosts: all\n  roles: [cached]\n');
   const build = await node([join(root, 'bin', 'build.mjs')]);
   expect(build, build.stderr + build.stdout).toMatchObject({ code: 0 });
 }, 600_000);
@@ -96,6 +113,24 @@ describe('the compiled build', () => {
     expect(refused.stderr).toContain(`the outside role refuses (infra is file://${join(root, 'dist', 'src', 'index.js')})`);
     const fromSource = await infra(['check', 'site.yaml', '-i', 'hosts.yaml', '-e', '{"outside_refuse": true}'], { cwd, fromSource: true });
     expect(fromSource.stderr).toContain(`(infra is file://${join(root, 'src', 'index.ts')})`);
+  }, 120_000);
+
+  it("a user's role is compiled once into the user's cache, imports the compiled library, and an edit is seen", async () => {
+    const cwd = join(root, 'work');
+    const refuse = ['check', 'cached.yaml', '-i', 'hosts.yaml', '-e', '{"cached_refuse": true}'];
+    const ok = await infra(['check', 'cached.yaml', '-i', 'hosts.yaml'], { cwd });
+    expect(ok).toMatchObject({ code: 0, stdout: 'ok: 1 hosts in hosts.yaml, 1 plays over 1 hosts, 1 roles, 0 templates\n' });
+    const entries = readdirSync(join(cacheHome, 'infra', 'roles'));
+    expect(entries).toHaveLength(1);
+    // Exit 2: the role's UserError is the CLI's own class (one copy of the library); its
+    // import.meta.url is still the source file's.
+    const v1 = await infra(refuse, { cwd });
+    expect(v1.code, v1.stderr).toBe(2);
+    expect(v1.stderr).toContain(`cached role v1 refuses (file://${join(cwd, 'roles', 'cached', 'role.ts')})`);
+    writeFileSync(join(cwd, 'roles', 'cached', 'role.ts'), cachedRole('v2'));
+    const v2 = await infra(refuse, { cwd });
+    expect(v2.stderr).toContain('cached role v2 refuses');
+    expect(readdirSync(join(cacheHome, 'infra', 'roles'))).toEqual(entries);
   }, 120_000);
 
   it('an edit to a source file after the build runs the sources (a stale build is never used)', async () => {
