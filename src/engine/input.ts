@@ -14,7 +14,7 @@ import { createRenderer, type Renderer } from '../render/template.js';
 import { Keyring, createDecryptor } from '../secrets/vault.js';
 import { Secret } from '../secrets/secret.js';
 import type { VaultDecryptor } from '../secrets/types.js';
-import { INFRA_HOME } from '../home.js';
+import { INFRA_HOME, userCacheDir } from '../home.js';
 
 export interface InputRequest {
   cwd: string;
@@ -65,7 +65,7 @@ export async function loadRunInput(req: InputRequest): Promise<RunInput> {
   const keyring = await loadKeyring(req);
   const decryptor = decryptorFor(keyring, req.vaultOptional);
   const inventory = await loadInventory(req.inventory, { cwd: req.cwd, decryptor });
-  const renderer = createRenderer({ sharedDir: join(INFRA_HOME, 'templates') });
+  const renderer = createRenderer({ sharedDir: join(INFRA_HOME, 'templates'), cacheDir: join(userCacheDir(), 'templates') });
   const extraVars = parseExtraVars(req.extraVars, req.cwd);
   const dirs = rolesDirs(req.cwd);
   if (req.role) {

@@ -13,6 +13,7 @@ import { isSecret } from '../secrets/secret.js';
 import { helpers, HelperError } from './helpers.js';
 import { resolveInside } from './paths.js';
 import { SHELL_HINT, SHELL_WORD_HELPER, ShellTemplateError, quoteShellTemplate, shellWord } from './shell-template.js';
+import { templateStore, type StoredTemplate, type TemplateRef } from './template-store.js';
 
 export { resolveInside } from './paths.js';
 
@@ -37,12 +38,24 @@ const BUILTIN_HELPERS = ['if', 'unless', 'each', 'with', 'lookup', 'log'];
 const STRING_CACHE_LIMIT = 2000;
 
 type Compiled = (data: unknown) => string;
+/** A template file as this run knows it. */
+interface Loaded {
+  source: string;
+  stored: StoredTemplate;
+  ast?: hbs.AST.Program;
+  fn?: Compiled;
+}
 
-export function createRenderer(opts: { sharedDir: string }): Renderer {
+/**
+ * `cacheDir`: where compiled role templates are kept between runs (template-store.ts); without
+ * one, every run compiles them.
+ */
+export function createRenderer(opts: { sharedDir: string; cacheDir?: string }): Renderer {
   const hb = Handlebars.create();
   hb.registerHelper(helpers);
   hb.registerHelper(SHELL_WORD_HELPER, shellWord);
-  const fileCache = new Map<string, { source: string; fn: Compiled; ast?: hbs.AST.Program }>();
+  const store = templateStore(opts.cacheDir, `handlebars ${Handlebars.VERSION} ${JSON.stringify(COMPILE_OPTIONS)}`);
+  const fileCache = new Map<string, Loaded>();
   /** roleDir + src → the template file (resolving proves it stays inside; the files do not move during a run). */
   const located = new Map<string, string>();
   const stringCache = new Map<string, Compiled>();
@@ -79,27 +92,38 @@ export function createRenderer(opts: { sharedDir: string }): Renderer {
     });
   }
 
-  /** Read and compiled once; `infra check` parses first and the compile reuses its parse. */
-  function loadFile(file: string, parse = false): { source: string; fn: Compiled; ast?: hbs.AST.Program } {
-    let entry = fileCache.get(file);
-    if (!entry) {
+  /** Read once per run; parsed and compiled at most once, and only when the store does not already know. */
+  function loadFile(file: string): Loaded {
+    let t = fileCache.get(file);
+    if (!t) {
       const source = readFileSync(file, 'utf8');
-      const ast = parse ? hb.parse(source) : undefined;
-      entry = { source, ast, fn: hb.compile(ast ?? source, COMPILE_OPTIONS) };
-      fileCache.set(file, entry);
+      fileCache.set(file, (t = { source, stored: store.get(source) ?? {} }));
     }
-    return entry;
+    return t;
+  }
+  /** Throws Handlebars' syntax errors. */
+  const parsed = (t: Loaded) => (t.ast ??= hb.parse(t.source));
+  /** Stored with the compiled spec (a template `infra check` only reads is parsed again next time). */
+  const refsOf = (t: Loaded) => (t.stored.refs ??= references(parsed(t)));
+  function compiled(t: Loaded): Compiled {
+    if (!t.fn) {
+      if (!t.stored.spec) {
+        t.stored.spec = String(hb.precompile(parsed(t), COMPILE_OPTIONS));
+        store.put(t.source, { refs: refsOf(t), spec: t.stored.spec });
+      }
+      t.fn = hb.template(evaluateSpec(t.stored.spec));
+    }
+    return t.fn;
   }
 
   return {
     async renderFile(roleDir, src, data) {
       const names = ensurePartials();
       const file = locate(roleDir, src);
-      const { source, fn } = loadFile(file);
       try {
-        return fn(revealSecrets(data));
+        return compiled(loadFile(file))(revealSecrets(data));
       } catch (e) {
-        throw templateError(e, file, source, names);
+        throw templateError(e, file, fileCache.get(file)?.source ?? readFileSync(file, 'utf8'), names);
       }
     },
 
@@ -122,14 +146,13 @@ export function createRenderer(opts: { sharedDir: string }): Renderer {
     compile(roleDir, src) {
       const names = ensurePartials();
       const file = locate(roleDir, src);
-      const source = readFileSync(file, 'utf8');
-      let ast: hbs.AST.Program;
+      let refs: TemplateRef[];
       try {
-        ast = loadFile(file, true).ast ?? hb.parse(source);
+        refs = refsOf(loadFile(file));
       } catch (e) {
-        throw templateError(e, file, source, names);
+        throw templateError(e, file, readFileSync(file, 'utf8'), names);
       }
-      checkReferences(ast, file, names, Object.keys(helpers).concat(BUILTIN_HELPERS));
+      checkReferences(refs, file, names, Object.keys(helpers).concat(BUILTIN_HELPERS));
       return file;
     },
   };
@@ -255,31 +278,43 @@ function textAt(source: string, line?: number, col?: number, endLine?: number, e
   return text || undefined;
 }
 
-/** `infra check`: partials and helpers a template names must exist (handlebars only finds out when rendering). */
-function checkReferences(ast: hbs.AST.Program, file: string, partials: string[], knownHelpers: string[]): void {
+/** Handlebars' precompiled spec (an object literal in JavaScript) as the object it spells. */
+function evaluateSpec(spec: string): TemplateSpecification {
+  return new Function(`return ${spec};`)() as TemplateSpecification;
+}
+
+/** The partials and helpers a template names, in document order (handlebars only finds out when rendering). */
+function references(ast: hbs.AST.Program): TemplateRef[] {
+  const refs: TemplateRef[] = [];
   const visit = (node: unknown): void => {
     if (!node || typeof node !== 'object') return;
     if (Array.isArray(node)) return node.forEach(visit);
     const n = node as { type?: string; name?: hbs.AST.PathExpression; path?: hbs.AST.PathExpression; params?: unknown[]; loc?: hbs.AST.SourceLocation };
-    const pos = (loc?: hbs.AST.SourceLocation) => ({ file, line: loc?.start.line, col: loc ? loc.start.column + 1 : undefined });
+    const at = { line: n.loc?.start.line, col: n.loc ? n.loc.start.column + 1 : undefined };
     if ((n.type === 'PartialStatement' || n.type === 'PartialBlockStatement') && n.name?.type === 'PathExpression') {
-      const name = n.name.original;
-      if (!partials.includes(name)) {
-        throw new UserError(`template: unknown partial "${name}"`, {
-          pos: pos(n.loc),
-          hint: partials.length ? `shared partials: ${partials.join(', ')}` : 'no shared partials (templates/*.hbs) were found',
-        });
-      }
+      refs.push({ kind: 'partial', name: n.name.original, ...at });
     }
     // A call has arguments; {{#vars.list}}…{{/vars.list}} without any is a section, not a helper.
     const isCall = ['BlockStatement', 'SubExpression', 'MustacheStatement'].includes(n.type ?? '') && (n.params?.length ?? 0) > 0;
-    if (isCall && n.path?.type === 'PathExpression' && !knownHelpers.includes(n.path.original)) {
-      throw new UserError(`template: unknown helper "${n.path.original}"`, {
-        pos: pos(n.loc),
-        hint: `helpers: ${knownHelpers.join(', ')}`,
-      });
-    }
+    if (isCall && n.path?.type === 'PathExpression') refs.push({ kind: 'helper', name: n.path.original, ...at });
     for (const [k, v] of Object.entries(n)) if (k !== 'loc') visit(v);
   };
   visit(ast);
+  return refs;
+}
+
+/** `infra check`: partials and helpers a template names must exist. */
+function checkReferences(refs: TemplateRef[], file: string, partials: string[], knownHelpers: string[]): void {
+  for (const r of refs) {
+    const pos = { file, line: r.line, col: r.col };
+    if (r.kind === 'partial' && !partials.includes(r.name)) {
+      throw new UserError(`template: unknown partial "${r.name}"`, {
+        pos,
+        hint: partials.length ? `shared partials: ${partials.join(', ')}` : 'no shared partials (templates/*.hbs) were found',
+      });
+    }
+    if (r.kind === 'helper' && !knownHelpers.includes(r.name)) {
+      throw new UserError(`template: unknown helper "${r.name}"`, { pos, hint: `helpers: ${knownHelpers.join(', ')}` });
+    }
+  }
 }
