@@ -57,8 +57,11 @@ export async function runbookLinks(rolesDir: string): Promise<RunbookLink[]> {
   const roles = (await readdir(rolesDir, { withFileTypes: true }).catch(() => [])).filter((e) => e.isDirectory()).map((e) => e.name).sort();
   for (const role of roles) {
     for (const sub of ['files', 'templates']) {
-      for (const file of await filesUnder(join(rolesDir, role, sub))) {
-        const text = await readFile(file, 'utf8');
+      const files = await filesUnder(join(rolesDir, role, sub));
+      // Read side by side: one after another, ~100 small files cost `infra check` 50 ms of waiting.
+      const texts = await Promise.all(files.map((f) => readFile(f, 'utf8')));
+      for (const [k, file] of files.entries()) {
+        const text = texts[k];
         if (text.includes('\0')) continue; // binary
         text.split('\n').forEach((line, i) => {
           for (const m of line.matchAll(LINK)) {
