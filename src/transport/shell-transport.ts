@@ -44,10 +44,7 @@ export abstract class ShellTransport implements Transport {
 
   async lock(meta: LockMeta, waitMs = 0): Promise<void> {
     const s = await this.#live();
-    const r = await s.evalInShell(lockScript(waitMs), {
-      stdin: lockMetaJson(meta),
-      timeoutMs: waitMs + 30_000,
-    });
+    const r = await s.evalInShell(lockScript(waitMs, s.uid, lockMetaJson(meta)), { timeoutMs: waitMs + 30_000 });
     if (r.code === 0) return;
     if (r.code === LOCK_HELD) throw new HostLocked(this.host, parseHolder(r.stdout));
     throw new Error(`${this.host}: taking the run lock failed (exit ${r.code}): ${r.stderr.trim()}`);
