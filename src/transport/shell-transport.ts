@@ -13,6 +13,8 @@ export abstract class ShellTransport implements Transport {
   readonly counters: Counters = emptyCounters();
   #session?: Session;
   #connecting?: Promise<Session>;
+  /** A connection started ahead of need (warm()): the next connect() takes its outcome, failure included. */
+  #warming?: Promise<unknown>;
   #closed = false;
 
   constructor(readonly host: string) {}
@@ -23,7 +25,22 @@ export abstract class ShellTransport implements Transport {
   protected abstract release(): Promise<void>;
 
   async connect(): Promise<void> {
+    const warm = this.#warming;
+    this.#warming = undefined;
+    if (warm) await warm;
     await this.#live();
+  }
+
+  /**
+   * Starts connecting now, for a connect() that comes later (the run still loads its input).
+   * Nothing is sent but the session's start; a failure waits, unreported, for that connect()
+   * (which rethrows it rather than trying a second time).
+   */
+  warm(): void {
+    if (this.#warming || this.#connecting || this.#session || this.#closed) return;
+    const attempt = this.#live();
+    attempt.catch(() => {});
+    this.#warming = attempt;
   }
 
   async run(cmd: string, opts?: RunOptions): Promise<RunResult> {
