@@ -14,6 +14,8 @@
  * command and stops there (nothing reaches the host; a check that fails before reading just
  * has nothing to batch: its real check() reports the error).
  */
+import { randomBytes } from 'node:crypto';
+import { quote } from '../shell/quote.js';
 import type { HostContext } from '../modules/types.js';
 import type { RunOptions, RunResult } from '../transport/types.js';
 import { HostUnreachable } from '../transport/types.js';
@@ -50,15 +52,16 @@ export async function prefetchReads(h: HostRun, tasks: BoundTask[], context: (bt
   }
   // One read gains nothing over the task's own round trip.
   if (commands.length < 2) return;
+  const marker = `@@infra-read-${randomBytes(9).toString('hex')}@@`;
   let r: RunResult;
   try {
-    r = await h.transport!.run(batchScript(commands), { timeoutMs: BATCH_TIMEOUT_MS, maxOutputBytes: BATCH_MAX_OUTPUT_BYTES });
+    r = await h.transport!.run(batchScript(commands, marker), { timeoutMs: BATCH_TIMEOUT_MS, maxOutputBytes: BATCH_MAX_OUTPUT_BYTES });
   } catch (e) {
     if (e instanceof HostUnreachable) throw e;
     return; // the tasks read live
   }
   if (r.code !== 0 || r.dropped) return;
-  parseBatch(r.stdoutBytes, commands).forEach((res, cmd) => h.prefetched.set(cmd, res));
+  parseBatch(r.stdoutBytes, r.stderr, commands, marker).forEach((res, cmd) => h.prefetched.set(cmd, res));
 }
 
 /** The command a check() sends first, or undefined when it sends none or fails before. */
@@ -114,41 +117,31 @@ function fits(r: RunResult, o?: RunOptions): boolean {
 
 /**
  * One sh script: each read in its own subshell (its variables, `exit` and `cd` stay there),
- * stdin from /dev/null like a session command, then "<code> <stdout bytes> <stderr bytes>\n"
- * and both outputs. Our own names start with __infra_b_ (a read sees them, but cannot clobber them).
+ * stdin from /dev/null like a session command, its stdout and stderr straight into the
+ * script's, each followed by a line with the marker (and, on stdout, the read's exit code).
+ * Nothing but the subshell is forked per read: no temp files, no `stat`, no `cat`. The marker is
+ * random per batch, so no output contains it by accident.
  */
-export function batchScript(commands: string[]): string {
-  const lines = [
-    '__infra_b_d=$(mktemp -d "${TMPDIR:-/tmp}/infra-reads.XXXXXX") || exit 90',
-    `trap 'rm -rf "$__infra_b_d"' EXIT`,
-    '__infra_b_o=$__infra_b_d/o __infra_b_e=$__infra_b_d/e',
-  ];
-  for (const cmd of commands) {
-    lines.push(
-      `(\n${cmd}\n) </dev/null >"$__infra_b_o" 2>"$__infra_b_e"; __infra_b_rc=$?`,
-      `set -- $(stat -c %s -- "$__infra_b_o" "$__infra_b_e")`,
-      `printf '%s %s %s\\n' "$__infra_b_rc" "$1" "$2"; cat -- "$__infra_b_o" "$__infra_b_e"`,
-    );
-  }
-  return lines.join('\n');
+export function batchScript(commands: string[], marker: string): string {
+  const m = quote(marker);
+  return commands.map((cmd) => `(\n${cmd}\n) </dev/null; printf '\\n%s %s\\n' ${m} $?; printf '\\n%s\\n' ${m} >&2`).join('\n');
 }
 
-/** Command → its result, for as many reads as the output holds whole (a cut-short batch keeps the rest live). */
-export function parseBatch(out: Buffer, commands: string[]): Map<string, RunResult> {
+/** Command → its result, for as many reads as arrived whole (a cut-short batch leaves the rest to read live). */
+export function parseBatch(out: Buffer, err: string, commands: string[], marker: string): Map<string, RunResult> {
   const results = new Map<string, RunResult>();
+  const stderrs = err.split(`\n${marker}\n`);
+  const sep = Buffer.from(`\n${marker} `);
   let at = 0;
-  for (const cmd of commands) {
-    const nl = out.indexOf(0x0a, at);
-    if (nl < 0) break;
-    const m = /^(\d+) (\d+) (\d+)$/.exec(out.subarray(at, nl).toString('latin1'));
-    if (!m) break;
-    const [code, outLen, errLen] = [Number(m[1]), Number(m[2]), Number(m[3])];
-    const start = nl + 1;
-    if (start + outLen + errLen > out.length) break;
-    const stdoutBytes = Buffer.from(out.subarray(start, start + outLen));
-    const stderr = out.subarray(start + outLen, start + outLen + errLen).toString('utf8');
-    results.set(cmd, { code, stdout: stdoutBytes.toString('utf8'), stderr, stdoutBytes });
-    at = start + outLen + errLen;
+  for (const [i, cmd] of commands.entries()) {
+    const end = out.indexOf(sep, at);
+    if (end < 0 || i >= stderrs.length - 1) break;
+    const nl = out.indexOf(0x0a, end + sep.length);
+    const code = nl < 0 ? NaN : Number(out.subarray(end + sep.length, nl).toString('latin1'));
+    if (!Number.isInteger(code)) break;
+    const stdoutBytes = Buffer.from(out.subarray(at, end));
+    results.set(cmd, { code, stdout: stdoutBytes.toString('utf8'), stderr: stderrs[i]!, stdoutBytes });
+    at = nl + 1;
   }
   return results;
 }

@@ -66,7 +66,7 @@ export interface ExecuteResult {
 export async function execute(deps: ExecutorDeps, opts: ExecuteOptions): Promise<ExecuteResult> {
   const hosts = deps.hosts ?? new HostRuns(deps.reporter);
   const views = new HostViews(deps.inventory, deps.hostsMatching, (name) => hosts.find(name)?.facts);
-  const connect = { transports: deps.transports, reporter: deps.reporter, lock: opts.lock, gatherFacts: deps.gatherFacts };
+  const connect = { transports: deps.transports, reporter: deps.reporter, lock: opts.lock, gatherFacts: deps.gatherFacts, pendingHandlers: true };
   // One connection attempt per joined host, even when tasks of two hosts ask for it at once.
   const joining = new Map<string, Promise<boolean>>();
   const join = async (name: string): Promise<HostRun> => {

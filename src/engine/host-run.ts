@@ -9,7 +9,7 @@ import type { Counters, LockMeta, RunResult, Transport } from '../transport/type
 import { HostUnreachable } from '../transport/types.js';
 import { redact } from '../secrets/secret.js';
 import { messageOf } from '../errors.js';
-import type { PendingHandlers } from './handlers.js';
+import { PendingHandlers } from './handlers.js';
 
 export const STATE_UNKNOWN = 'connection lost: state unknown';
 
@@ -112,11 +112,18 @@ export interface ConnectOptions {
   lock?: { meta: LockMeta; waitMs: number };
   /** Facts for the tasks (runs); exec needs none. */
   gatherFacts?(run: Transport['run']): Promise<Facts>;
+  /** Read the handlers an earlier run left pending (runs with tasks). */
+  pendingHandlers?: boolean;
 }
 
 /**
- * Connects (once), locks, gathers facts. A connection failure makes the host unreachable;
- * anything else (lock held, become or host key refused, facts unreadable) is a refusal.
+ * Connects (once), locks, gathers facts and reads the pending handlers. A connection failure
+ * makes the host unreachable; anything else (lock held, become or host key refused, facts
+ * unreadable) is a refusal.
+ *
+ * The lock and the reads go out back to back, one round trip: the session shell runs its
+ * commands in the order sent, so the reads see the host as it is once the lock is held, and
+ * when the lock is refused their results are dropped (they only read).
  */
 export async function connectHost(h: HostRun, o: ConnectOptions): Promise<boolean> {
   if (h.connected) return true;
@@ -126,8 +133,15 @@ export async function connectHost(h: HostRun, o: ConnectOptions): Promise<boolea
   try {
     const t = (h.transport = o.transports.get(h.name));
     await t.connect();
-    if (o.lock) await t.lock(o.lock.meta, o.lock.waitMs);
-    if (o.gatherFacts) h.facts = await o.gatherFacts((cmd, opts) => t.run(cmd, opts));
+    const run: Transport['run'] = (cmd, opts) => t.run(cmd, opts);
+    const [locked, facts, pending] = await Promise.allSettled([
+      o.lock && t.lock(o.lock.meta, o.lock.waitMs),
+      o.gatherFacts?.(run),
+      o.pendingHandlers ? PendingHandlers.load(run) : undefined,
+    ]);
+    for (const r of [locked, facts, pending]) if (r.status === 'rejected') throw r.reason;
+    if (facts.status === 'fulfilled' && facts.value) h.facts = facts.value;
+    if (pending.status === 'fulfilled' && pending.value) h.pending = pending.value;
     h.connected = true;
     o.reporter.emit({ type: 'host.connected', host: h.name, ms: Date.now() - t0 });
     return true;

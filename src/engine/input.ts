@@ -61,7 +61,11 @@ export async function loadInventoryFor(req: Pick<InputRequest, 'cwd' | 'inventor
   return loadInventory(req.inventory, { cwd: req.cwd, decryptor: decryptorFor(keyring, req.vaultOptional) });
 }
 
-export async function loadRunInput(req: InputRequest): Promise<RunInput> {
+/**
+ * The run's input. `onTargets` hears, as soon as they are known and before any role loads,
+ * the inventory and the `hosts:` patterns of the plays (a caller starts connecting there).
+ */
+export async function loadRunInput(req: InputRequest, onTargets?: (inventory: Inventory, patterns: string[]) => void): Promise<RunInput> {
   const keyring = await loadKeyring(req);
   const decryptor = decryptorFor(keyring, req.vaultOptional);
   const inventory = await loadInventory(req.inventory, { cwd: req.cwd, decryptor });
@@ -69,6 +73,7 @@ export async function loadRunInput(req: InputRequest): Promise<RunInput> {
   const extraVars = parseExtraVars(req.extraVars, req.cwd);
   const dirs = rolesDirs(req.cwd);
   if (req.role) {
+    onTargets?.(inventory, [req.limit ?? 'all']);
     const role = await loadRole(req.role, dirs);
     const play: Play = {
       name: `run ${req.role}`,
@@ -83,6 +88,11 @@ export async function loadRunInput(req: InputRequest): Promise<RunInput> {
     return { inventory, plays: [play], playbookDir: req.cwd, extraVars, renderer };
   }
   const playbookPath = resolve(req.cwd, req.playbook ?? 'playbooks/site.yaml');
-  const playbook = await loadPlaybook(playbookPath, { modules: moduleRegistry, rolesDirs: dirs, decryptor });
+  const playbook = await loadPlaybook(playbookPath, {
+    modules: moduleRegistry,
+    rolesDirs: dirs,
+    decryptor,
+    onHostPatterns: onTargets && ((patterns) => onTargets(inventory, patterns)),
+  });
   return { inventory, plays: playbook.plays, playbookDir: dirname(playbookPath), extraVars, renderer };
 }

@@ -15,11 +15,14 @@ import { execute, type ExecutorDeps } from './executor.js';
 import { preparePlaysOf } from './prepare.js';
 import { loadRunInput, type InputRequest, type RunInput } from './input.js';
 import { checkTasksOffline } from './validate.js';
-import { RunSession, type KeepaliveOptions } from './session.js';
+import { RunSession, sessionPool, type KeepaliveOptions } from './session.js';
+import type { TransportPool } from '../transport/index.js';
+import type { Inventory } from '../inventory/types.js';
+import type { PreparedPlay } from './types.js';
 import type { RunControl } from './control.js';
 import { newPlanKey } from './plan-drift.js';
 import type { Shard } from './shard.js';
-import { RunKeeper, pruneKept, retentionOf } from '../rollback/keeper.js';
+import { RunKeeper, pruneKept, retentionOf, type Retention } from '../rollback/keeper.js';
 
 export interface RunRequest extends InputRequest {
   check: boolean;
@@ -49,20 +52,36 @@ export async function runPlaybook(req: RunRequest): Promise<number> {
     expectedPlan = await readPlan(req.planIn);
     Object.assign(req, planArgs(expectedPlan, req.cwd));
   }
-  const input = await loadRunInput(req);
-  const plays = preparePlaysOf(input, req.limit, req.shard);
-  // Input errors (a missing template variable, a bad template path) before any connection.
-  await checkTasksOffline(input, plays);
-  const hosts = [...new Set(plays.flatMap((p) => p.hosts))];
-  // What an applying run replaces is kept on each host for `infra rollback`, within its retention.
-  const retention = new Map(hosts.map((h) => [h, retentionOf(input.inventory, h)]));
-  const session = new RunSession({
-    ...req,
-    inventory: input.inventory,
-    inventoryName: expectedPlan?.args.inventoryName,
-    hosts,
-    mode: req.check ? 'check' : req.mode,
-  });
+  // Connections start while the roles load and every task is checked offline: the handshakes
+  // overlap that work. Input errors still stop the run before any command reaches a host.
+  let pool: TransportPool | undefined;
+  let session: RunSession;
+  let input: RunInput;
+  let plays: PreparedPlay[];
+  let retention: Map<string, Retention>;
+  try {
+    input = await loadRunInput(req, (inventory, patterns) => {
+      pool = sessionPool({ ...req, inventory });
+      pool.warm(targetsOf(inventory, patterns, req));
+    });
+    plays = preparePlaysOf(input, req.limit, req.shard);
+    // Input errors (a missing template variable, a bad template path) before any command.
+    await checkTasksOffline(input, plays);
+    const hosts = [...new Set(plays.flatMap((p) => p.hosts))];
+    // What an applying run replaces is kept on each host for `infra rollback`, within its retention.
+    retention = new Map(hosts.map((h) => [h, retentionOf(input.inventory, h)]));
+    session = new RunSession({
+      ...req,
+      inventory: input.inventory,
+      inventoryName: expectedPlan?.args.inventoryName,
+      hosts,
+      mode: req.check ? 'check' : req.mode,
+      pool,
+    });
+  } catch (e) {
+    await pool?.closeAll();
+    throw e;
+  }
   const planKey = req.planOut ? newPlanKey() : undefined;
   const keep = req.check ? undefined : new RunKeeper(session.runId, { command: req.commandLine, inventory: input.inventory.env });
   return session.guard(async () => {
@@ -91,6 +110,26 @@ export async function runPlaybook(req: RunRequest): Promise<number> {
     await session.end({ exitCode, aborted: result.aborted });
     return exitCode;
   });
+}
+
+/**
+ * The hosts worth connecting to early: those of the plays' patterns within --limit. None with
+ * --shard (the shard is cut from whole rollouts, known only once the plays are prepared); a
+ * pattern that does not resolve here is left to the run to report.
+ */
+function targetsOf(inventory: Inventory, patterns: string[], req: Pick<RunRequest, 'limit' | 'shard'>): Set<string> {
+  const out = new Set<string>();
+  if (req.shard) return out;
+  const hostsOf = (pattern: string): string[] => {
+    try {
+      return selectHosts(inventory, pattern);
+    } catch {
+      return [];
+    }
+  };
+  const limited = req.limit === undefined ? undefined : new Set(hostsOf(req.limit));
+  for (const h of patterns.flatMap(hostsOf)) if (!limited || limited.has(h)) out.add(h);
+  return out;
 }
 
 /** The executor's dependencies for a session over loaded input (apply, plan, run, rollback). */

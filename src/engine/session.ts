@@ -42,6 +42,18 @@ export interface SessionRequest {
   shard?: Shard;
   keepalive?: KeepaliveOptions;
   control: RunControl;
+  /** Transports already connecting (sessionPool, warmed while the run loaded its input). */
+  pool?: TransportPool;
+}
+
+/** The run's transports: made by the session, or earlier by a run that warms connections. */
+export function sessionPool(req: Pick<SessionRequest, 'inventory' | 'acceptNew' | 'keepalive'>): TransportPool {
+  return new TransportPool(req.inventory, {
+    knownHostsPath: req.inventory.knownHostsPath,
+    acceptNew: req.acceptNew,
+    keepaliveIntervalMs: req.keepalive?.intervalMs,
+    keepaliveCountMax: req.keepalive?.countMax,
+  });
 }
 
 export interface RunEnd {
@@ -73,12 +85,7 @@ export class RunSession {
   constructor(private readonly req: SessionRequest) {
     this.reporter = chooseReporter(req);
     this.hosts = new HostRuns(this.reporter);
-    this.pool = new TransportPool(req.inventory, {
-      knownHostsPath: req.inventory.knownHostsPath,
-      acceptNew: req.acceptNew,
-      keepaliveIntervalMs: req.keepalive?.intervalMs,
-      keepaliveCountMax: req.keepalive?.countMax,
-    });
+    this.pool = req.pool ?? sessionPool(req);
     this.#unsubscribe = [
       req.control.onAbort(() => void this.#kill()),
       req.control.onCrash(async () => {

@@ -13,7 +13,8 @@ export const cpus: FactSource = {
 /** Total memory in MiB, from MemTotal in /proc/meminfo (kB). */
 export const memory: FactSource = {
   name: 'memory',
-  command: 'grep -m1 "^MemTotal:" /proc/meminfo',
+  // A `read` loop, not grep: no fork.
+  command: 'while read -r k v u; do [ "$k" = MemTotal: ] && { echo "$k $v $u"; break; }; done </proc/meminfo',
   parse(stdout) {
     const m = /MemTotal:\s+(\d+)\s*kB/.exec(stdout);
     return m ? { memoryMb: Math.floor(Number(m[1]) / 1024) } : {};

@@ -31,9 +31,13 @@ export const defaultFacts = (): Facts => ({
   initSystem: 'other',
 });
 
-/** The script: each command in a subshell with stderr dropped, after its marker. */
+/**
+ * The script: each command after its marker, stderr dropped. A group, not a subshell: the
+ * commands are ours (no `exit`, no `cd`), and a fork per source would be 9 processes on every
+ * host at every run.
+ */
 export function factScript(marker: string, sources: FactSource[] = factSources): string {
-  return sources.map((s) => `echo '${marker}${s.name}'\n( ${s.command} ) 2>/dev/null`).join('\n') + '\nexit 0\n';
+  return sources.map((s) => `echo '${marker}${s.name}'\n{ ${s.command}\n} 2>/dev/null`).join('\n') + '\nexit 0\n';
 }
 
 export function parseFactOutput(stdout: string, marker: string, sources: FactSource[] = factSources): Facts {

@@ -23,10 +23,11 @@ export const APT_ENV = 'DEBIAN_FRONTEND=noninteractive';
 export const APT_OPTS = '-y -q -o DPkg::Lock::Timeout=120';
 export const UPDATE_COMMAND = `${APT_ENV} apt-get ${APT_OPTS} update && mkdir -p /var/lib/apt/periodic && touch ${STAMP}`;
 
-/** Prints "<newest of stamp / lists mtime> <now> <number of Packages lists>". */
-const LISTS_AGE_COMMAND =
-  `printf '%s %s %s\\n' "$(stat -c %Y ${STAMP} ${LISTS} 2>/dev/null | sort -n | tail -1)" "$(date +%s)" ` +
-  `"$(ls ${LISTS} 2>/dev/null | grep -c '_Packages' )"`;
+/**
+ * Prints "<number of Packages lists> <now>", then the mtimes of the stamp and the lists dir (the
+ * newest counts). A glob counts the lists: `date` and `stat` are the only forks (every run reads it).
+ */
+const LISTS_AGE_COMMAND = `set -- ${LISTS}/*_Packages*; [ -e "$1" ] || set --; echo "$# $(date +%s)"; stat -c %Y ${STAMP} ${LISTS} 2>/dev/null`;
 
 export interface ListsAge {
   /** Seconds since the last update; null when there are no lists at all. */
@@ -34,9 +35,10 @@ export interface ListsAge {
 }
 
 export function parseListsAge(stdout: string): ListsAge {
-  const [mtime, now, count] = stdout.trim().split(/\s+/).map(Number);
-  if (!count || !Number.isFinite(mtime)) return { ageSeconds: null };
-  return { ageSeconds: Math.max(0, now - mtime) };
+  const [count, now, ...mtimes] = stdout.trim().split(/\s+/).map(Number);
+  const newest = Math.max(...mtimes.filter(Number.isFinite));
+  if (!count || !Number.isFinite(now) || !Number.isFinite(newest)) return { ageSeconds: null };
+  return { ageSeconds: Math.max(0, now - newest) };
 }
 
 /** Why the lists need an update before installing, or undefined when they are fresh. */

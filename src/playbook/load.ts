@@ -23,6 +23,8 @@ export interface LoadPlaybookOptions {
   rolesDirs: string[];
   decryptor?: VaultDecryptor;
   cwd?: string;
+  /** Called with every play's `hosts:` once the playbook parsed, before its roles load. */
+  onHostPatterns?(patterns: string[]): void;
 }
 
 export async function loadPlaybook(path: string, opts: LoadPlaybookOptions): Promise<Playbook> {
@@ -30,6 +32,7 @@ export async function loadPlaybook(path: string, opts: LoadPlaybookOptions): Pro
   if (doc.errors.length) throw collected(doc.errors);
   const parsed = playbookSchema.safeParse(doc.value);
   if (!parsed.success) throw collected(zodErrors(parsed.error, doc, playbookSchema));
+  opts.onHostPatterns?.(parsed.data.map((p) => p.hosts));
 
   const errors: UserError[] = [];
   const roleCache = new Map<string, Promise<RoleDef>>();

@@ -74,11 +74,18 @@ export class RunKeeper {
     if (!k) this.#hosts.set(name, (k = new HostKeeper(this)));
     return k;
   }
+
+  /** Whether this run wrote (or tried to write) to the host's kept runs: only then is retention applied there. */
+  keptOn(name: string): boolean {
+    return this.#hosts.get(name)?.wrote ?? false;
+  }
 }
 
 export class HostKeeper {
   #task = 0;
   readonly #replaced = new Set<string>();
+  /** Set before the first write to the run's area (a failed write may have made it). */
+  wrote = false;
 
   constructor(private readonly run: RunKeeper) {}
 
@@ -104,12 +111,14 @@ export class HostKeeper {
   }
 
   #keep(task: number, path: string): KeepOptions {
+    this.wrote = true;
     return { runId: this.run.runId, header: this.run.header, task, seen: this.#replaced.has(path) };
   }
 
   /** Appends a changed task's record to the host's manifest. */
   async recordTask(run: Transport['run'], r: Omit<TaskRecord, 't'>): Promise<void> {
     const line = JSON.stringify(redactDeep({ t: 'task', ...r }));
+    this.wrote = true;
     const res = await run(appendScript(this.run.runId, this.run.header, line));
     if (res.code === KEEP_FAILED) throw new Error(`the run's manifest could not be written (disk full?): ${res.stderr.trim()}`);
     if (res.code !== 0) throw new Error(`recording the task failed (exit ${res.code}): ${res.stderr.trim()}`);
@@ -137,9 +146,13 @@ export function retentionOf(inventory: Inventory, host: string): Retention {
   return { runs: get('infra_keep_runs', KEEP_RUNS_DEFAULT), days: get('infra_keep_days', KEEP_DAYS_DEFAULT) };
 }
 
-/** Prunes, on every host the run reached, the kept runs beyond its retention; failures are warnings. */
+/**
+ * Prunes the kept runs beyond retention on every host this run kept something on (a run that
+ * changed nothing adds no area, so it has nothing to prune for: a no-op run sends no command for
+ * it); failures are warnings.
+ */
 export async function pruneKept(keep: RunKeeper, hosts: HostRuns, runOn: (host: string) => Transport['run'], retention: Map<string, Retention>): Promise<void> {
-  const reached = [...retention.keys()].filter((h) => hosts.find(h)?.connected && hosts.find(h)?.down !== 'unreachable');
+  const reached = [...retention.keys()].filter((h) => keep.keptOn(h) && hosts.find(h)?.connected && hosts.find(h)?.down !== 'unreachable');
   await Promise.all(
     reached.map(async (host) => {
       try {

@@ -7,19 +7,25 @@
  */
 import { redact } from '../secrets/secret.js';
 import type { LockMeta } from './types.js';
+import { quote } from '../shell/quote.js';
 
 /** Exit code of the lock script when someone else holds the lock (stdout: their metadata). */
 export const LOCK_HELD = 75;
 
-/** Evaluated in the session shell (kind "e"), stdin = metadata JSON. */
-export function lockScript(waitMs: number): string {
+/**
+ * Evaluated in the session shell (kind "e"). The session's uid picks the lock file, and the
+ * metadata is in the script itself (quoted): no stdin, no `id`, so taking the lock forks only
+ * flock and the metadata's write (it runs before every apply on every host).
+ */
+export function lockScript(waitMs: number, uid: number, metaJson: string): string {
   const wait = waitMs > 0 ? `-w ${Math.ceil(waitMs / 1000)}` : '-n';
+  const file = uid === 0 ? '[ -d /run/infra ] || mkdir -p /run/infra; infra_lock=/run/infra/lock' : `infra_lock="\${XDG_RUNTIME_DIR:-/tmp}/infra-${uid}.lock"`;
   // No `exit` here: this runs in the session shell. `command exec` keeps a failed
   // redirection from ending the shell.
-  return `if [ "$(id -u)" = 0 ]; then mkdir -p /run/infra; infra_lock=/run/infra/lock; else infra_lock="\${XDG_RUNTIME_DIR:-/tmp}/infra-$(id -u).lock"; fi
+  return `${file}
 if command exec 9>>"$infra_lock"; then
   if flock ${wait} 9; then
-    (umask 077 && set -C && rm -f "$infra_lock.json.new" && cat > "$infra_lock.json.new" && mv -f "$infra_lock.json.new" "$infra_lock.json")
+    (umask 077 && set -C && rm -f "$infra_lock.json.new" && printf '%s' ${quote(metaJson)} > "$infra_lock.json.new" && mv -f "$infra_lock.json.new" "$infra_lock.json")
   else
     command exec 9>&-
     cat "$infra_lock.json" 2>/dev/null

@@ -53,6 +53,15 @@ export class TransportPool {
     return t;
   }
 
+  /**
+   * Starts connecting to these hosts while the caller still prepares the run (loading roles,
+   * checking tasks offline): the handshakes overlap that work. The run's connect() takes each
+   * outcome; hosts never used are closed by closeAll() like any other.
+   */
+  warm(hosts: Iterable<string>): void {
+    for (const h of hosts) if (this.inventory.hosts.has(h)) (this.get(h) as ShellTransport).warm();
+  }
+
   /** Per host; bastion connections are added to the bastion's entry (or their own, by spec). */
   counters(): Record<string, Counters> {
     const out: Record<string, Counters> = {};

@@ -13,6 +13,8 @@ export abstract class ShellTransport implements Transport {
   readonly counters: Counters = emptyCounters();
   #session?: Session;
   #connecting?: Promise<Session>;
+  /** A connection started ahead of need (warm()): the next connect() takes its outcome, failure included. */
+  #warming?: Promise<unknown>;
   #closed = false;
 
   constructor(readonly host: string) {}
@@ -23,7 +25,22 @@ export abstract class ShellTransport implements Transport {
   protected abstract release(): Promise<void>;
 
   async connect(): Promise<void> {
+    const warm = this.#warming;
+    this.#warming = undefined;
+    if (warm) await warm;
     await this.#live();
+  }
+
+  /**
+   * Starts connecting now, for a connect() that comes later (the run still loads its input).
+   * Nothing is sent but the session's start; a failure waits, unreported, for that connect()
+   * (which rethrows it rather than trying a second time).
+   */
+  warm(): void {
+    if (this.#warming || this.#connecting || this.#session || this.#closed) return;
+    const attempt = this.#live();
+    attempt.catch(() => {});
+    this.#warming = attempt;
   }
 
   async run(cmd: string, opts?: RunOptions): Promise<RunResult> {
@@ -44,10 +61,7 @@ export abstract class ShellTransport implements Transport {
 
   async lock(meta: LockMeta, waitMs = 0): Promise<void> {
     const s = await this.#live();
-    const r = await s.evalInShell(lockScript(waitMs), {
-      stdin: lockMetaJson(meta),
-      timeoutMs: waitMs + 30_000,
-    });
+    const r = await s.evalInShell(lockScript(waitMs, s.uid, lockMetaJson(meta)), { timeoutMs: waitMs + 30_000 });
     if (r.code === 0) return;
     if (r.code === LOCK_HELD) throw new HostLocked(this.host, parseHolder(r.stdout));
     throw new Error(`${this.host}: taking the run lock failed (exit ${r.code}): ${r.stderr.trim()}`);

@@ -144,6 +144,7 @@ describe('batched reads', () => {
 });
 
 describe('batchScript / parseBatch', () => {
+  const MARKER = '@@infra-read-0123456789abcdef@@';
   it('runs each read in its own subshell: exit codes, stderr, bytes and variables stay its own', async () => {
     const t = new LocalTransport({ name: 'local', conn: { connection: 'local', address: 'localhost', port: 22, user: 'root', become: false } });
     const cmds = [
@@ -153,9 +154,9 @@ describe('batchScript / parseBatch', () => {
       'exit 0',
     ];
     try {
-      const r = await t.run(batchScript(cmds));
+      const r = await t.run(batchScript(cmds, MARKER));
       expect(r.code).toBe(0);
-      const got = parseBatch(r.stdoutBytes, cmds);
+      const got = parseBatch(r.stdoutBytes, r.stderr, cmds, MARKER);
       expect([...got.values()].map((x) => [x.code, x.stdout, x.stderr])).toEqual([
         [3, 'one\n', 'err\n'],
         [0, 'a\0b\n\n', ''],
@@ -168,8 +169,11 @@ describe('batchScript / parseBatch', () => {
   });
 
   it('keeps only the reads that arrived whole', () => {
-    const out = Buffer.from('0 3 0\nabc1 5 0\nab');
-    expect([...parseBatch(out, ['x', 'y']).keys()]).toEqual(['x']);
-    expect(parseBatch(Buffer.from('garbage\n'), ['x']).size).toBe(0);
+    const out = Buffer.from(`abc\n${MARKER} 0\nab`);
+    const err = `\n${MARKER}\n`;
+    expect([...parseBatch(out, err, ['x', 'y'], MARKER).keys()]).toEqual(['x']);
+    // stdout whole, its stderr marker missing (stderr cut short): not taken
+    expect(parseBatch(out, '', ['x'], MARKER).size).toBe(0);
+    expect(parseBatch(Buffer.from('garbage\n'), err, ['x'], MARKER).size).toBe(0);
   });
 });

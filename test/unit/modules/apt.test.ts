@@ -50,9 +50,11 @@ describe('apt parsers', () => {
     ['nginx=1.22.1-9', { name: 'nginx', version: '1.22.1-9' }],
   ])('splitPin %s', (spec, want) => expect(splitPin(spec)).toEqual(want));
   it.each([
-    ['1000 1500 3', 500],
-    ['1000 1500 0', null],
-    [' 1500 0', null],
+    ['3 1500\n1000\n900', 500],
+    ['3 1500\n900\n1000', 500],
+    ['3 1500\n1000', 500],
+    ['0 1500\n1000', null],
+    ['3 1500', null],
   ])('lists age %j', (out, age) => expect(parseListsAge(out).ageSeconds).toBe(age));
   it.each([
     [{ ageSeconds: null }, 3600, 'package lists are missing'],
@@ -97,7 +99,7 @@ describe('decidePackages', () => {
   });
 
   it('check reads the host, then the candidates of what is missing; apply updates then installs non-interactively', async () => {
-    const out = `@@infra-apt@@age\n1000 1000 0\n@@infra-apt@@dpkg\n`;
+    const out = `@@infra-apt@@age\n0 1000\n1000\n@@infra-apt@@dpkg\n`;
     const host = fakeHost([{ stdout: out }, { stdout: POLICY }, { stdout: '' }]);
     const params = p({ names: ['tree'] });
     const c = await apt.packages.module.check(host, params);
@@ -108,14 +110,14 @@ describe('decidePackages', () => {
   });
 
   it('apply failure carries exit code and stderr tail', async () => {
-    const host = fakeHost([{ stdout: '@@infra-apt@@age\n1 1 3\n@@infra-apt@@dpkg\n' }, { stdout: POLICY }, { code: 100, stderr: 'E: Unable to fetch\n' }]);
+    const host = fakeHost([{ stdout: '@@infra-apt@@age\n3 1\n1\n@@infra-apt@@dpkg\n' }, { stdout: POLICY }, { code: 100, stderr: 'E: Unable to fetch\n' }]);
     const params = p({ names: ['tree'] });
     const c = await apt.packages.module.check(host, params);
     await expect(apt.packages.module.apply(host, params, withChanges(c))).rejects.toThrow(/exit 100\):\nE: Unable to fetch/);
   });
 
   it("a host's package checks share one read: no apt-cache in a no-op run, candidates only for what is missing or latest", async () => {
-    const snapshot = `@@infra-apt@@age\n1000 1100 3\n@@infra-apt@@dpkg\n${DPKG}tree\t2.1.0-1\tii \n`;
+    const snapshot = `@@infra-apt@@age\n3 1100\n1000\n@@infra-apt@@dpkg\n${DPKG}tree\t2.1.0-1\tii \n`;
     const host = withCache(fakeHost([{ stdout: snapshot }, { stdout: POLICY }]));
     const ok1 = await apt.packages.module.check(host, p({ names: ['nginx', 'tree'] }));
     const ok2 = await apt.packages.module.check(host, p({ names: ['nginx=1.22.1-9'] }));
@@ -135,10 +137,10 @@ describe('decidePackages', () => {
 
 describe('apt.update and apt.repository', () => {
   it.each([
-    ['1000 1100 3', 3600, 0],
-    ['1000 9000 3', 3600, 1],
-    ['1000 1100 0', 3600, 1],
-    ['1000 1100 3', 0, 1],
+    ['3 1100\n1000', 3600, 0],
+    ['3 9000\n1000', 3600, 1],
+    ['0 1100\n1000', 3600, 1],
+    ['3 1100\n1000', 0, 1],
   ])('update %s valid %d → %d change(s)', async (out, valid, n) => {
     const c = await apt.update.module.check(fakeHost([{ stdout: `@@infra-apt@@age\n${out}\n@@infra-apt@@dpkg\n` }]), apt.update.module.params.parse({ cacheValidTime: valid }));
     expect(c.changes).toHaveLength(n);

@@ -2,7 +2,8 @@
 import { describe, expect, it } from 'vitest';
 import { describeState, isSensitive, notFileTasks, parseManifest, sameState, writersOf, type PathState } from '../../../src/rollback/manifest.js';
 import { formatHistory, parseHistory } from '../../../src/rollback/history.js';
-import { retentionOf } from '../../../src/rollback/keeper.js';
+import { pruneKept, retentionOf, RunKeeper } from '../../../src/rollback/keeper.js';
+import type { HostRuns } from '../../../src/engine/host-run.js';
 import { UserError } from '../../../src/errors.js';
 import type { Inventory } from '../../../src/inventory/types.js';
 
@@ -109,5 +110,21 @@ describe('retentionOf', () => {
     }
     expect(err).toBeInstanceOf(UserError);
     expect((err as UserError).format()).toMatch(/^host_vars\/web1.yaml:3.*infra_keep_runs of web1 must be a positive integer/);
+  });
+});
+
+describe('pruneKept', () => {
+  const hosts = { find: () => ({ connected: true }) } as unknown as HostRuns;
+  const retention = new Map([['web1', { runs: 20, days: 30 }], ['web2', { runs: 20, days: 30 }]]);
+
+  it('prunes only where the run kept something: a no-op run sends nothing for retention', async () => {
+    const keep = new RunKeeper('0123abcd', { command: 'infra apply', inventory: 'lab' });
+    const sent: string[] = [];
+    const runOn = (host: string) => async () => (sent.push(host), { code: 0, stdout: '0\n', stderr: '', stdoutBytes: Buffer.from('0\n') });
+    await pruneKept(keep, hosts, runOn, retention);
+    expect(sent).toEqual([]);
+    await keep.host('web2').recordTask(runOn('record'), { task: 1, label: 'x', module: 'files.file', notify: [], changes: [] });
+    await pruneKept(keep, hosts, runOn, retention);
+    expect(sent).toEqual(['record', 'web2']);
   });
 });
