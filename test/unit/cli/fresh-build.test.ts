@@ -1,4 +1,4 @@
-/** bin/infra runs dist/ only while it is newer than every source file (bin/compiled.mjs). */
+/** bin/infra runs dist/ only while it is newer than every source file and the installed packages (bin/compiled.mjs). */
 import { mkdirSync, mkdtempSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -34,6 +34,13 @@ describe('freshBuild', () => {
 
   it.each(['src/engine/run.ts', 'roles/web/role.ts', 'src/new-file.ts', 'roles/web/files/key.asc'])('an edit after the build (%s) means the sources', (rel) => {
     file(rel, AFTER);
+    expect(freshBuild(root)).toBeUndefined();
+  });
+
+  it.each(['package.json', 'node_modules/.package-lock.json'])('packages installed after the build (%s) mean the sources: the bundle carries the old ones', (rel) => {
+    file(rel, BEFORE, '{}');
+    expect(freshBuild(root)).toBe(join(root, 'dist/src/cli/main.js'));
+    file(rel, AFTER, '{}');
     expect(freshBuild(root)).toBeUndefined();
   });
 
