@@ -6,9 +6,9 @@
  *
  * Never stale: the manifest beside the module records a hash of the exact bytes esbuild compiled
  * for every input file; a lookup re-reads and re-hashes them all, and any difference rebuilds.
- * A role the cache cannot reproduce faithfully (it imports a package, or reads import.meta
- * beyond url/filename/dirname, or does not compile) is not cached: undefined, and the caller
- * loads it through tsx as before.
+ * A role the cache cannot reproduce faithfully (it imports a package, reads import.meta beyond
+ * url/filename/dirname, uses CommonJS names, or does not compile) is not cached: undefined, and
+ * the caller loads it through tsx as before.
  */
 import { createHash } from 'node:crypto';
 import { mkdir, readFile, readdir, rename, rm, stat, writeFile } from 'node:fs/promises';
@@ -103,6 +103,8 @@ async function compile(file: string, infraUrl: string): Promise<{ code: string; 
           JSON.stringify(k === 'url' ? pathToFileURL(args.path).href : k === 'filename' ? args.path : dirname(args.path)),
         );
         if (/\bimport\.meta\b/.test(text)) faithful = false;
+        // CommonJS names: tsx runs such a file as CommonJS (no "type": "module"); the bundle is ESM.
+        if (/\b(__dirname|__filename|require\s*\(|module\.exports)/.test(text)) faithful = false;
         return { contents: text, loader, resolveDir: dirname(args.path) };
       });
     },

@@ -100,6 +100,7 @@ describe('cachedRoleUrl', () => {
     ['imports a package (it would resolve from the cache dir)', "import { z } from 'zod';\nexport default z;\n"],
     ['reads import.meta beyond its location', "export default import.meta.resolve('./vars.js');\n"],
     ['has a syntax error (tsx reports it as before)', 'export default {;\n'],
+    ['uses CommonJS names (tsx may run it as CommonJS)', 'export default __dirname;\n'],
   ])('a role that %s is not cached', async (_what, text) => {
     write('roles/web/role.ts', text);
     expect(await cachedRoleUrl(role, { infraUrl, cacheDir })).toBeUndefined();
