@@ -7,6 +7,14 @@ import { apt, command, files, restic, systemd, privateAddress, quote, sh, Secret
 import { CLIENT_KEY, clientUser, repositoryHost } from './repository.js';
 import type { ResticVars } from './role.js';
 
+/** Written by the role on every client (the backup script writes restic-backup/-check.prom). */
+const CONFIGURED_METRIC = [
+  '# HELP restic_backup_configured 1: this host is a restic client (role restic); its backups are expected.',
+  '# TYPE restic_backup_configured gauge',
+  'restic_backup_configured 1',
+  '',
+].join('\n');
+
 export const CONF_DIR = '/etc/restic';
 /** The ssh_config Host (and HostKeyAlias) naming the repository host: its address may change, its key may not. */
 export const REPOSITORY_ALIAS = 'restic-repository';
@@ -49,6 +57,8 @@ export function clientTasks(v: ResticVars, host: { name: string; groups: string[
     files.file({ path: `${CONF_DIR}/excludes`, content: lines(v.restic_excludes), owner: 'root', group: 'root', mode: '0644' }),
     files.directory({ path: '/var/cache/restic', owner: 'root', group: 'root', mode: '0700' }),
     files.directory({ path: v.textfile_dir, owner: 'root', group: 'root', mode: '0755' }),
+    // Says a backup is expected here: alerts fire when the timers never write a result.
+    files.file({ path: `${v.textfile_dir}/restic-configured.prom`, content: CONFIGURED_METRIC, owner: 'root', group: 'root', mode: '0644' }),
 
     // The tools: every one of them sets the repository up the same way (infra-restic).
     files.template({

@@ -18,11 +18,10 @@ import { checkTasksOffline } from './validate.js';
 import { RunSession, sessionPool, type KeepaliveOptions } from './session.js';
 import type { TransportPool } from '../transport/index.js';
 import type { Inventory } from '../inventory/types.js';
-import type { PreparedPlay } from './types.js';
 import type { RunControl } from './control.js';
 import { newPlanKey } from './plan-drift.js';
 import type { Shard } from './shard.js';
-import { RunKeeper, pruneKept, retentionOf, type Retention } from '../rollback/keeper.js';
+import { RunKeeper, pruneKept, retentionOf } from '../rollback/keeper.js';
 
 export interface RunRequest extends InputRequest {
   check: boolean;
@@ -52,36 +51,7 @@ export async function runPlaybook(req: RunRequest): Promise<number> {
     expectedPlan = await readPlan(req.planIn);
     Object.assign(req, planArgs(expectedPlan, req.cwd));
   }
-  // Connections start while the roles load and every task is checked offline: the handshakes
-  // overlap that work. Input errors still stop the run before any command reaches a host.
-  let pool: TransportPool | undefined;
-  let session: RunSession;
-  let input: RunInput;
-  let plays: PreparedPlay[];
-  let retention: Map<string, Retention>;
-  try {
-    input = await loadRunInput(req, (inventory, patterns) => {
-      pool = sessionPool({ ...req, inventory });
-      pool.warm(targetsOf(inventory, patterns, req));
-    });
-    plays = preparePlaysOf(input, req.limit, req.shard);
-    // Input errors (a missing template variable, a bad template path) before any command.
-    await checkTasksOffline(input, plays);
-    const hosts = [...new Set(plays.flatMap((p) => p.hosts))];
-    // What an applying run replaces is kept on each host for `infra rollback`, within its retention.
-    retention = new Map(hosts.map((h) => [h, retentionOf(input.inventory, h)]));
-    session = new RunSession({
-      ...req,
-      inventory: input.inventory,
-      inventoryName: expectedPlan?.args.inventoryName,
-      hosts,
-      mode: req.check ? 'check' : req.mode,
-      pool,
-    });
-  } catch (e) {
-    await pool?.closeAll();
-    throw e;
-  }
+  const { input, plays, retention, session } = await prepareRun(req, expectedPlan);
   const planKey = req.planOut ? newPlanKey() : undefined;
   const keep = req.check ? undefined : new RunKeeper(session.runId, { command: req.commandLine, inventory: input.inventory.env });
   return session.guard(async () => {
@@ -113,13 +83,47 @@ export async function runPlaybook(req: RunRequest): Promise<number> {
 }
 
 /**
- * The hosts worth connecting to early: those of the plays' patterns within --limit. None with
- * --shard (the shard is cut from whole rollouts, known only once the plays are prepared); a
- * pattern that does not resolve here is left to the run to report.
+ * Loads the run's input and checks every task offline while its connections start: the
+ * handshakes overlap that work. Input errors still stop the run before any command reaches a
+ * host (the early connections are closed, having run nothing).
  */
-function targetsOf(inventory: Inventory, patterns: string[], req: Pick<RunRequest, 'limit' | 'shard'>): Set<string> {
+async function prepareRun(req: RunRequest, expectedPlan?: PlanFile) {
+  let pool: TransportPool | undefined;
+  try {
+    const input = await loadRunInput(req, (inventory, patterns) => {
+      pool = sessionPool({ ...req, inventory });
+      pool.warm(targetsOf(inventory, patterns, req));
+    });
+    const plays = preparePlaysOf(input, req.limit, req.shard);
+    // Input errors (a missing template variable, a bad template path) before any command.
+    await checkTasksOffline(input, plays);
+    const hosts = [...new Set(plays.flatMap((p) => p.hosts))];
+    // What an applying run replaces is kept on each host for `infra rollback`, within its retention.
+    const retention = new Map(hosts.map((h) => [h, retentionOf(input.inventory, h)]));
+    const session = new RunSession({
+      ...req,
+      inventory: input.inventory,
+      inventoryName: expectedPlan?.args.inventoryName,
+      hosts,
+      mode: req.check ? 'check' : req.mode,
+      pool,
+    });
+    return { input, plays, retention, session };
+  } catch (e) {
+    await pool?.closeAll();
+    throw e;
+  }
+}
+
+/**
+ * The hosts worth connecting to early: those of the plays' patterns within --limit. None with
+ * --shard (the shard is cut from whole rollouts, known only once the plays are prepared) or
+ * --accept-new (a run refused for its input must not have recorded host keys); a pattern that
+ * does not resolve here is left to the run to report.
+ */
+function targetsOf(inventory: Inventory, patterns: string[], req: Pick<RunRequest, 'limit' | 'shard' | 'acceptNew'>): Set<string> {
   const out = new Set<string>();
-  if (req.shard) return out;
+  if (req.shard || req.acceptNew) return out;
   const hostsOf = (pattern: string): string[] => {
     try {
       return selectHosts(inventory, pattern);

@@ -145,3 +145,19 @@ export async function inBatches<T, R>(items: T[], size: number, fn: (item: T) =>
   for (let i = 0; i < items.length; i += size) out.push(...(await Promise.all(items.slice(i, i + size).map(fn))));
   return out;
 }
+
+/**
+ * Runs `f` and counts the processes started meanwhile on the first target: the last pid its
+ * pid namespace handed out (/proc/loadavg), before and after. One reading costs a few pids
+ * itself (docker exec): measured by two readings in a row and taken off. Services on the host
+ * (cron, timers) may add a few: it is a count for comparing the tools, not an exact one.
+ */
+export async function countHostProcesses<T>(fleet: Fleet, f: () => Promise<T>): Promise<[T, number]> {
+  const host = fleet.targets[0]!.name;
+  const lastPid = async (): Promise<number> => Number((await fleet.sh(host, 'cat /proc/loadavg')).trim().split(/\s+/)[4]);
+  const a = await lastPid();
+  const b = await lastPid();
+  const r = await f();
+  const c = await lastPid();
+  return [r, c - b - (b - a)];
+}

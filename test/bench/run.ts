@@ -13,7 +13,7 @@ import { join, resolve } from 'node:path';
 import { startFleet, type Fleet } from '../integration/fleet.js';
 import { ANSIBLE_DIR, ensureAnsible, runAnsibleAdhoc, runAnsiblePlaybook, writeAnsibleSetup, type AnsibleRun, type AnsibleSetup } from './ansible.js';
 import { blobContent } from './expected.js';
-import { checkHosts, prepareHosts, resetHosts } from './hosts.js';
+import { checkHosts, countHostProcesses, prepareHosts, resetHosts } from './hosts.js';
 import { WORKDIR, runInfraApply, runInfraExec, type InfraRun } from './infra.js';
 import type { Measured } from './measure.js';
 import { UsageError, parseOptions, type BenchOptions, type WorkloadId } from './options.js';
@@ -165,6 +165,7 @@ async function benchHostCount(n: number, opts: BenchOptions, samples: Sample[]):
             log(
               `${s.phase.padEnd(10)} ${String(n).padStart(2)}h ${tool.padEnd(7)} run ${run}: ${(s.wallMs / 1000).toFixed(2)}s wall, ` +
                 `${s.cpuS.toFixed(2)}s cpu, ${(s.maxRssKb / 1024).toFixed(0)} MB` +
+                (s.hostProcs !== undefined ? `, ${s.hostProcs} procs on ${fleet.targets[0]!.name}` : '') +
                 (s.infra ? `, ${s.infra.commands.join('-')} cmds/host, ${s.infra.sessions.join('-')} sessions/host, connect ${s.infra.connectMs.toFixed(0)} ms` : '') +
                 (s.problems.length ? `  PROBLEMS: ${s.problems.slice(0, 3).join('; ')}` : ''),
             );
@@ -184,11 +185,11 @@ async function runWorkload(w: WorkloadId, tool: Tool, fleet: Fleet, setup: Ansib
   const base = { hosts, tool, run };
   if (w === 'w1') {
     if (tool === 'infra') {
-      const r = await runInfraExec(fleet, W1_COMMAND);
-      return [sample({ ...base, phase: 'W1 command' }, r.m, 0, infraExecProblems(fleet, r), infraDetail(fleet, r))];
+      const [r, procs] = await countHostProcesses(fleet, () => runInfraExec(fleet, W1_COMMAND));
+      return [{ ...sample({ ...base, phase: 'W1 command' }, r.m, 0, infraExecProblems(fleet, r), infraDetail(fleet, r)), hostProcs: procs }];
     }
-    const r = await runAnsibleAdhoc(setup, W1_COMMAND);
-    return [sample({ ...base, phase: 'W1 command' }, r.m, 0, ansibleProblems(fleet, r, false))];
+    const [r, procs] = await countHostProcesses(fleet, () => runAnsibleAdhoc(setup, W1_COMMAND));
+    return [{ ...sample({ ...base, phase: 'W1 command' }, r.m, 0, ansibleProblems(fleet, r, false)), hostProcs: procs }];
   }
   const playbook = `${w}.yaml`;
   const label = w.toUpperCase() as 'W2' | 'W3';
@@ -198,13 +199,15 @@ async function runWorkload(w: WorkloadId, tool: Tool, fleet: Fleet, setup: Ansib
     const noop = phase.endsWith('no-op');
     let s: Sample;
     if (tool === 'infra') {
-      const r = await runInfraApply(fleet, playbook);
+      const [r, procs] = await countHostProcesses(fleet, () => runInfraApply(fleet, playbook));
       const changed = r.recap.reduce((a, h) => a + h.changed, 0);
       s = sample({ ...base, phase }, r.m, changed, infraApplyProblems(fleet, r, noop), infraDetail(fleet, r));
+      s.hostProcs = procs;
     } else {
-      const r = await runAnsiblePlaybook(setup, playbook);
+      const [r, procs] = await countHostProcesses(fleet, () => runAnsiblePlaybook(setup, playbook));
       const changed = [...r.hosts.values()].reduce((a, h) => a + h.changed, 0);
       s = sample({ ...base, phase }, r.m, changed, ansibleProblems(fleet, r, noop));
+      s.hostProcs = procs;
     }
     if (!noop) {
       for (const c of await checkHosts(fleet, w)) if (c.problems.length) s.problems.push(`end state on ${c.host}: ${c.problems.join(', ')}`);

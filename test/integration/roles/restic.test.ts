@@ -134,6 +134,8 @@ describe('restic: converge once, then back up and restore for real', () => {
     expect(timers).toMatch(/OnCalendar=\*-\*-\* 03:30:00/);
     expect(timers.match(/^Persistent=yes$/gm)).toHaveLength(2);
     expect(await sh('app1', 'systemctl is-enabled infra-backup.timer infra-backup-check.timer')).toBe('enabled\nenabled\n');
+    // Before any backup ran: the role's own metric says one is expected (the "never ran" alerts read it).
+    expect(await metric('app1', 'restic-configured.prom', 'restic_backup_configured')).toBe(1);
   });
 
   it('a scheduled backup (the unit the timer starts) makes the repository and a snapshot, and reports it', async () => {
