@@ -5,6 +5,7 @@
  * no key); it keeps what it was sent, so its copy carries the controller's chain head at each
  * run that touched it: a controller file cut short or rewritten no longer matches it.
  */
+import { dirname } from 'node:path';
 import { quote } from '../shell/quote.js';
 import { redact } from '../secrets/secret.js';
 
@@ -19,17 +20,21 @@ export interface RemoteAppend {
 
 export function remoteAppendScript(line: string, path: string = REMOTE_AUDIT_FILE): RemoteAppend {
   if (line.includes('\n')) throw new Error('audit: a record line cannot contain a newline');
+  // Builtins where they do the job (`[ -d ]`, `read`/`printf`): this runs on every host a run
+  // changed, and each fork costs the host more than the whole script otherwise.
   const command = [
     'set -eu',
     `f=${quote(path)}`,
     'umask 077',
-    'mkdir -p "$(dirname "$f")"',
+    `[ -d ${quote(dirname(path))} ] || mkdir -p ${quote(dirname(path))}`,
     'exec 9>>"$f"',
     'chmod 600 "$f"',
     'if command -v flock >/dev/null 2>&1; then flock -w 60 9; fi',
     // A line cut short earlier (a full disk) must not swallow this one.
     'if [ -s "$f" ] && [ -n "$(tail -c 1 "$f")" ]; then printf \'\\n\' >&9; fi',
-    'cat >&9',
+    // The record is one line without NUL bytes: `read -r` with an empty IFS keeps it byte for byte.
+    'IFS= read -r line',
+    'printf \'%s\\n\' "$line" >&9',
   ].join('\n');
   return { command, stdin: `${line}\n` };
 }

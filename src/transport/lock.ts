@@ -19,13 +19,23 @@ export const LOCK_HELD = 75;
  */
 export function lockScript(waitMs: number, uid: number, metaJson: string): string {
   const wait = waitMs > 0 ? `-w ${Math.ceil(waitMs / 1000)}` : '-n';
-  const file = uid === 0 ? '[ -d /run/infra ] || mkdir -p /run/infra; infra_lock=/run/infra/lock' : `infra_lock="\${XDG_RUNTIME_DIR:-/tmp}/infra-${uid}.lock"`;
+  const meta = quote(metaJson);
+  // Root's lock lives in /run/infra, which only root can write: the metadata is written in
+  // place. Anyone else's is in a shared /tmp: a fresh file (noclobber) moved over the old one,
+  // so a link planted there is never followed.
+  const [file, writeMeta] =
+    uid === 0
+      ? ['[ -d /run/infra ] || mkdir -p /run/infra; infra_lock=/run/infra/lock', `(umask 077 && printf '%s' ${meta} > "$infra_lock.json")`]
+      : [
+          `infra_lock="\${XDG_RUNTIME_DIR:-/tmp}/infra-${uid}.lock"`,
+          `(umask 077 && set -C && rm -f "$infra_lock.json.new" && printf '%s' ${meta} > "$infra_lock.json.new" && mv -f "$infra_lock.json.new" "$infra_lock.json")`,
+        ];
   // No `exit` here: this runs in the session shell. `command exec` keeps a failed
   // redirection from ending the shell.
   return `${file}
 if command exec 9>>"$infra_lock"; then
   if flock ${wait} 9; then
-    (umask 077 && set -C && rm -f "$infra_lock.json.new" && printf '%s' ${quote(metaJson)} > "$infra_lock.json.new" && mv -f "$infra_lock.json.new" "$infra_lock.json")
+    ${writeMeta}
   else
     command exec 9>&-
     cat "$infra_lock.json" 2>/dev/null
