@@ -1,6 +1,6 @@
 /**
  * Samples → cells (median per workload × hosts × tool) → the terminal table, the ratios,
- * where infra's time goes, and the targets of issue 7 (PASS/FAIL).
+ * where infra's time goes, and the targets of issue 20 (PASS/FAIL).
  */
 export type Tool = 'infra' | 'ansible';
 export type Phase = 'W1 command' | 'W2 first' | 'W2 no-op' | 'W3 first' | 'W3 no-op';

@@ -65,7 +65,7 @@ async function main(): Promise<number> {
     'inventory and role loading, bastion connection, output):',
     renderTimeSplit(rs),
     '',
-    'targets (issue 7):',
+    'targets (issue 20):',
     renderTargets(ts),
     '',
   ].join('\n');
