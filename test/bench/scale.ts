@@ -44,7 +44,7 @@ export async function runScale(
   const problems: string[] = [];
   log(`scale: starting bastion + ${asked} targets (${SCALE_MEMORY_MB} MB each)`);
   const t0 = Date.now();
-  const fleet = await startFleet({ targets: asked, memoryMb: SCALE_MEMORY_MB });
+  const fleet = await startFleet({ targets: asked, memoryMb: SCALE_MEMORY_MB, startConcurrency: 12 });
   track(fleet);
   try {
     log(`scale: fleet up in ${((Date.now() - t0) / 1000).toFixed(0)}s; preparing hosts`);
