@@ -62,7 +62,8 @@ d=$(newdir) || exit 97
 g=0 tp=
 trap 'rm -rf "$d"' EXIT
 trap '[ -z "$tp" ] || kill -TERM "$tp" 2>/dev/null; exit 129' HUP INT TERM PIPE
-printf '\\n${READY_MARKER} %s\\n' "$(id -u)"
+uid=; while read -r uk ur ue _; do [ "$uk" = Uid: ] && { uid=$ue; break; }; done </proc/self/status
+printf '\\n${READY_MARKER} %s\\n' "\${uid:-$(id -u)}"
 while IFS=' ' read -r id clen ilen tmo kind nl; do
   case "$id$clen$ilen$nl" in ''|*[!0-9]*) echo "infra session: bad frame header" >&2; exit 98;; esac
   if [ "$nl" -gt 0 ]; then

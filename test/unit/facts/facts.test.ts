@@ -3,7 +3,7 @@ import { factScript, gatherFacts, parseFactOutput, factSources } from '../../../
 import { host } from '../../../src/facts/host.js';
 import { os, parseOsRelease } from '../../../src/facts/os.js';
 import { kernel } from '../../../src/facts/kernel.js';
-import { cpus, memory } from '../../../src/facts/hardware.js';
+import { countCpuList, cpus, memory } from '../../../src/facts/hardware.js';
 import { container } from '../../../src/facts/virt.js';
 import { network } from '../../../src/facts/network.js';
 import { init, uid } from '../../../src/facts/session.js';
@@ -117,5 +117,18 @@ describe('gatherFacts', () => {
 
   it('a failed round trip is an error', async () => {
     await expect(gatherFacts(async () => ({ code: 127, stdout: '', stderr: 'sh: not found', stdoutBytes: Buffer.alloc(0) }))).rejects.toThrow(/exit 127/);
+  });
+});
+
+describe('cpus: the affinity list', () => {
+  it.each([
+    ['0-1', 2],
+    ['0', 1],
+    ['0-3,6,8-9', 7],
+    ['0-3,x', NaN],
+  ])('%s → %d', (list, n) => expect(countCpuList(list)).toBe(n));
+  it('falls back to the count nproc printed', () => {
+    expect(cpus.parse('4\n')).toEqual({ cpus: 4 });
+    expect(cpus.parse('list 0-7\n')).toEqual({ cpus: 8 });
   });
 });
