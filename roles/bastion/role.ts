@@ -3,7 +3,7 @@
  * the inventory's hosts), stricter fail2ban, and session logging of interactive logins.
  * Apply it before `hardening` on the bastion: both drop-ins agree, and this one is read first.
  */
-import { defineRole, z, apt, files, systemd, aide, privateAddress } from 'infra';
+import { defineRole, z, apt, files, systemd, aide, confirm, privateAddress } from 'infra';
 
 export const vars = z.object({
   bastion_permit_open: z
@@ -18,6 +18,9 @@ export const vars = z.object({
   ssh_port: z.number().int().default(22),
 });
 
+/** Seconds the host waits for the new connection before it puts the old drop-in back. */
+const CONFIRM_WITHIN = 60;
+
 export default defineRole({
   name: 'bastion',
   vars,
@@ -28,15 +31,22 @@ export default defineRole({
         : v.bastion_permit_open;
     const tasks = [
       apt.packages({ names: ['openssh-server', 'fail2ban', 'python3-systemd', 'bsdutils'] }),
-      files.template({
-        src: 'sshd-bastion.conf.hbs',
-        dest: '/etc/ssh/sshd_config.d/05-bastion.conf',
-        mode: '0644',
-        owner: 'root',
-        group: 'root',
+      // Commit-confirmed, like hardening's drop-in: every run goes through this host, so a
+      // drop-in that shuts logins out is reloaded here and kept only if a new connection gets in.
+      confirm.files({
+        files: [
+          {
+            path: '/etc/ssh/sshd_config.d/05-bastion.conf',
+            template: 'sshd-bastion.conf.hbs',
+            mode: '0644',
+            owner: 'root',
+            group: 'root',
+            vars: { permitOpen: permitOpen.length ? permitOpen : ['none'] },
+          },
+        ],
         validate: 'sshd -t -f %s',
-        vars: { permitOpen: permitOpen.length ? permitOpen : ['none'] },
-        notify: 'reload ssh',
+        activate: 'systemctl reload ssh',
+        within: CONFIRM_WITHIN,
       }),
       files.directory({ path: '/etc/fail2ban/jail.d', mode: '0755', owner: 'root', group: 'root' }),
       files.template({
@@ -56,7 +66,6 @@ export default defineRole({
     return tasks.map((t) => ({ ...t, notify: [...t.notify, 'update aide database'] }));
   },
   handlers: {
-    'reload ssh': systemd.reload('ssh'),
     'restart fail2ban': systemd.restart('fail2ban'),
     'update aide database': aide.update({}),
   },

@@ -38,6 +38,8 @@ const PROBE_ATTEMPTS = 3;
 const PROBE_PAUSE_MS = 1000;
 /** A probe that failed after this long timed out: the route is cut, trying again only waits. */
 const PROBE_TIMED_OUT_MS = 5000;
+/** How long the check after a rollback may retry a refused connection. */
+const AFTER_ROLLBACK_PROBE_MS = 10_000;
 
 type FileInput = Omit<Parameters<typeof file>[0], keyof TaskOptions | 'validate'>;
 
@@ -336,7 +338,7 @@ async function rollBack(host: HostContext, g: Guard, data: ConfirmData, o: { cau
     if (!(e instanceof HostUnreachable)) throw e;
     const firesAt = o.armed + g.within * 1000;
     await sleep(firesAt + 2000 - Date.now());
-    const after = await host.probeConnection();
+    const after = await probeUntil(host, Date.now() + AFTER_ROLLBACK_PROBE_MS);
     throw new Error(
       `${o.cause}; the session was lost too: the host's own timer ${after.ok ? 'rolled' : 'was to roll'} back at ${clock(firesAt)} (${restored}); ` +
         (after.ok ? 'a new connection works again' : `a new connection still fails (${after.error})`),
@@ -345,6 +347,7 @@ async function rollBack(host: HostContext, g: Guard, data: ConfirmData, o: { cau
   if (r.code === CLAIMED) throw new Error(`${o.cause}; the host had already rolled back by itself (${restored})`);
   const how = r.code === 0 ? `${restored}; the session stayed up` : `${restored}, but the rollback command failed (exit ${r.code}): ${tail(r.stderr, 5)}`;
   if (!o.activated) throw new Error(`${o.cause}: ${how}`);
-  const after = await host.probeConnection();
+  // sshd re-executes on a reload: a connection at that moment is refused. A few tries, like the first check.
+  const after = await probeUntil(host, Date.now() + AFTER_ROLLBACK_PROBE_MS);
   throw new Error(`${o.cause}: ${how}; a new connection ${after.ok ? 'works again' : `still fails (${after.error})`}`);
 }

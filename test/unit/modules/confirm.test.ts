@@ -308,8 +308,13 @@ describe('apply', () => {
     const h = host([{ stdout: 'none\n' }, { stdout: 'absent\n' }, {}, {}, {}], { probes: [REFUSED, REFUSED, REFUSED, TIMEOUT] });
     const c = await checked(h);
     await expect(m.apply(h, P, withChanges(c))).rejects.toThrow(
-      /failed \(All configured authentication methods failed; 3 attempt\(s\) in \d+\.\d s\): rolled back: removed the new \/etc\/x\.nft \(there was none before\); the session stayed up; a new connection still fails \(bastion/,
+      /failed \(All configured authentication methods failed; 3 attempt\(s\) in \d+\.\d s\): rolled back: removed the new \/etc\/x\.nft \(there was none before\); the session stayed up; a new connection still fails \(timeout after 10\.0 s: bastion/,
     );
+  });
+
+  it('after a rollback, a refused connection (sshd reloading) is tried again before the task says it still fails', async () => {
+    const h = host([{ stdout: 'none\n' }, { stdout: 'absent\n' }, {}, {}, {}], { probes: [REFUSED, REFUSED, REFUSED, REFUSED, OK] });
+    await expect(m.apply(h, P, withChanges(await checked(h)))).rejects.toThrow(/the session stayed up; a new connection works again$/);
   });
 
   it('a refusal and then success confirms', async () => {

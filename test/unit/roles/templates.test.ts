@@ -195,6 +195,14 @@ describe('bastion templates', () => {
     for (const l of sshd.filter((x) => x && !x.startsWith('#'))) expect(l).toMatch(/^[A-Z][A-Za-z0-9]+ \S/);
   });
 
+  it('the sshd drop-in is commit-confirmed (validated, reloaded in its task, kept only if a new connection gets in)', () => {
+    const tasks = bastion.tasks(contextFor(bastionVars, inv, 'bastion'));
+    const units = tasks.filter((t) => t.module.name === 'confirm.files').map((t) => t.params as { files: { path: string }[]; validate: string; activate: string; within: number });
+    expect(units.map((u) => [u.files.map((f) => f.path), u.validate, u.activate])).toEqual([[['/etc/ssh/sshd_config.d/05-bastion.conf'], 'sshd -t -f %s', 'systemctl reload ssh']]);
+    expect(units[0]!.within).toBeGreaterThanOrEqual(30);
+    expect(tasks.flatMap((t) => t.notify)).not.toContain('reload ssh');
+  });
+
   it('an explicit bastion_permit_open list is used as written', async () => {
     const o = await renderRole(bastion, contextFor(bastionVars, inv, 'bastion', { vars: { bastion_permit_open: ['db1.internal:22', '10.0.0.9:2222'] } }));
     expect(lines(o.get('sshd-bastion.conf.hbs')!)).toContain('PermitOpen db1.internal:22 10.0.0.9:2222');
