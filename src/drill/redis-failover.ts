@@ -23,6 +23,8 @@ import type { Drill, DrillContext } from './types.js';
 
 const WRITE_INTERVAL_MS = 100;
 const WAIT_FOR_NEW_MASTER_MS = 120_000;
+/** How long the drill waits for the Sentinel to see a replica it can promote (before the disaster, outside the RTO). */
+const REPLICA_READY_MS = 30_000;
 const AFTER_RECOVERY_MS = 2000;
 
 interface RedisSettings {
@@ -131,8 +133,17 @@ async function runRedisFailover(ctx: DrillContext): Promise<Measured> {
   ctx.step(host, `load marker: a SET every ${WRITE_INTERVAL_MS} ms to the master the Sentinel names (unit ${unit})`, true);
   try {
     await sleep(1500);
-    const [at, answer] = (await run('SENTINEL FAILOVER', sh`date +%s%3N; redis-cli -p ${r.sentinelPort} SENTINEL FAILOVER ${r.masterName}`)).trim().split('\n');
-    if (answer?.trim() !== 'OK') throw new Error(`SENTINEL FAILOVER ${r.masterName} answered: ${answer ?? '(nothing)'}`);
+    // Right after a (re)start the Sentinel may see no replica it can promote yet ("NOGOODSLAVE"):
+    // ask again for a while (before the disaster, outside the RTO).
+    const ready = Date.now() + REPLICA_READY_MS;
+    let at: string | undefined;
+    let answer: string | undefined;
+    for (;;) {
+      [at, answer] = (await run('SENTINEL FAILOVER', sh`date +%s%3N; redis-cli -p ${r.sentinelPort} SENTINEL FAILOVER ${r.masterName}`)).trim().split('\n');
+      if (answer?.trim() === 'OK') break;
+      if (!/NOGOODSLAVE/.test(answer ?? '') || Date.now() > ready) throw new Error(`SENTINEL FAILOVER ${r.masterName} answered: ${answer ?? '(nothing)'}`);
+      await sleep(1000);
+    }
     const start = Number(at);
     ctx.step(host, `disaster: SENTINEL FAILOVER ${r.masterName} (master was ${oldMaster})`, true);
 
