@@ -1,6 +1,6 @@
 /** A fresh ed25519 login key pair in OpenSSH format (what both OpenSSH and ssh2 read). */
+import { generateKeyPairSync, randomBytes } from 'node:crypto';
 import { chmod, writeFile } from 'node:fs/promises';
-import ssh2 from 'ssh2';
 
 export interface KeyPair {
   privateKey: string;
@@ -8,9 +8,40 @@ export interface KeyPair {
   publicKey: string;
 }
 
+/**
+ * Encoded here rather than by ssh2's generateKeyPairSync: ssh2 drops a public key's leading zero
+ * byte, so about one key in 256 came out 31 bytes long and no SSH client could parse it (CI saw
+ * "Malformed OpenSSH private key" on a fresh fleet).
+ */
 export function generateKeyPair(comment: string): KeyPair {
-  const { private: privateKey, public: publicKey } = ssh2.utils.generateKeyPairSync('ed25519', { comment });
-  return { privateKey, publicKey: publicKey.trim() };
+  const jwk = generateKeyPairSync('ed25519').privateKey.export({ format: 'jwk' });
+  const pub = Buffer.from(jwk.x!, 'base64url');
+  const seed = Buffer.from(jwk.d!, 'base64url');
+  const publicBlob = Buffer.concat([sshString('ssh-ed25519'), sshString(pub)]);
+  const check = randomBytes(4);
+  const secret = Buffer.concat([
+    check,
+    check,
+    sshString('ssh-ed25519'),
+    sshString(pub),
+    sshString(Buffer.concat([seed, pub])),
+    sshString(comment),
+  ]);
+  const padding = Buffer.from(Array.from({ length: (8 - (secret.length % 8)) % 8 }, (_, i) => i + 1));
+  const body = Buffer.concat([
+    Buffer.from('openssh-key-v1\0'),
+    sshString('none'),
+    sshString('none'),
+    sshString(''),
+    uint32(1),
+    sshString(publicBlob),
+    sshString(Buffer.concat([secret, padding])),
+  ]);
+  const lines = body.toString('base64').match(/.{1,70}/g)!;
+  return {
+    privateKey: ['-----BEGIN OPENSSH PRIVATE KEY-----', ...lines, '-----END OPENSSH PRIVATE KEY-----', ''].join('\n'),
+    publicKey: `ssh-ed25519 ${publicBlob.toString('base64')} ${comment}`,
+  };
 }
 
 /** Writes `path` (0600) and `path.pub`. */
@@ -18,4 +49,16 @@ export async function writeKeyPair(path: string, pair: KeyPair): Promise<void> {
   await writeFile(path, pair.privateKey, { mode: 0o600 });
   await chmod(path, 0o600);
   await writeFile(`${path}.pub`, `${pair.publicKey}\n`, { mode: 0o644 });
+}
+
+function uint32(n: number): Buffer {
+  const b = Buffer.alloc(4);
+  b.writeUInt32BE(n);
+  return b;
+}
+
+/** SSH wire "string": a uint32 length, then the bytes. */
+function sshString(v: string | Buffer): Buffer {
+  const bytes = typeof v === 'string' ? Buffer.from(v) : v;
+  return Buffer.concat([uint32(bytes.length), bytes]);
 }
