@@ -85,7 +85,14 @@ export function repositoryTasks(v: PostgresVars, address: string, cluster: Clust
       notify: 'restart pgbackrest',
     }),
     systemd.service({ name: 'pgbackrest', enabled: true, state: 'started' }),
-    command.run({ name: `stanza ${b.stanza}`, cmd: asPostgres('stanza-create'), creates: `${b.repo_path}/backup/${b.stanza}/backup.info` }),
+    // Until the stanza exists the members' archive_command keeps retrying its push, and each
+    // push holds the repository's archive lock for a moment: a lock refusal (exit 50) is
+    // waited out, any other failure is reported at once.
+    command.run({
+      name: `stanza ${b.stanza}`,
+      cmd: `(tries=0; until ${asPostgres('stanza-create')}; do rc=$?; tries=$((tries + 1)); if [ "$rc" != 50 ] || [ "$tries" -ge 30 ]; then exit "$rc"; fi; sleep 2; done)`,
+      creates: `${b.repo_path}/backup/${b.stanza}/backup.info`,
+    }),
 
     // Backups and their verification, reporting to the node exporter's textfile collector.
     files.template({

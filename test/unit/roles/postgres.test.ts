@@ -14,6 +14,10 @@ import { UserError } from '../../../src/errors.js';
 import type { Task } from '../../../src/modules/types.js';
 import { contextFor, fakeInventory, hostsOf, FACTS, type FakeInventory } from './context.js';
 import { infra, REPO } from '../cli/run-cli.js';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { spawnSync } from 'node:child_process';
 
 const secret = (v: string) => new Secret(v);
 const PEM = '-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n';
@@ -124,6 +128,25 @@ describe('task lists', () => {
     expect(params(conf).vars.members.map((m: { name: string }) => m.name)).toEqual(['db1', 'db2']);
     const timers = byModule(tasks, 'systemd.unit').map((t) => params(t).name).filter((n: string) => n.endsWith('.timer'));
     expect(timers).toEqual(['infra-pgbackrest-full.timer', 'infra-pgbackrest-diff.timer', 'infra-pgbackrest-verify.timer']);
+  });
+
+  it("the stanza: a repository lock held by a member's WAL push (exit 50) is waited out, any other failure is not", async () => {
+    const stanza = byModule(tasksOf('backup1'), 'command.run').find((t) => t.name === 'stanza main')!;
+    const dir = await mkdtemp(join(tmpdir(), 'infra-stanza-'));
+    try {
+      // A fake runuser: answers the exit codes listed in $dir/codes, one per call.
+      await writeFile(join(dir, 'runuser'), `#!/bin/sh\nn=$(cat ${dir}/calls 2>/dev/null || echo 0); n=$((n + 1)); echo $n > ${dir}/calls\nexit $(sed -n "\${n}p" ${dir}/codes)\n`, { mode: 0o755 });
+      const run = async (codes: number[]) => {
+        await writeFile(join(dir, 'codes'), codes.join('\n') + '\n');
+        await rm(join(dir, 'calls'), { force: true });
+        const r = spawnSync('sh', ['-c', params(stanza).cmd], { env: { PATH: `${dir}:/usr/bin:/bin` } });
+        return { code: r.status, calls: Number(await readFile(join(dir, 'calls'), 'utf8')) };
+      };
+      expect(await run([50, 0])).toEqual({ code: 0, calls: 2 });
+      expect(await run([7, 0])).toEqual({ code: 7, calls: 1 });
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 
   it('Ubuntu 22.04: PostgreSQL 15, pgbouncer and pgBackRest come from the PGDG repository', () => {
@@ -274,8 +297,7 @@ describe('bad input through the CLI: exit 2 with file:line, before connecting', 
   const FIXTURE = 'test/fixtures/playbooks/postgres';
   /** A copy of the fixture inventory with one file edited; `infra apply` on it (TEST-NET addresses: a connection would hang, not exit 2). */
   async function applyWith(file: string, edit: (text: string) => string) {
-    const { cp, mkdtemp, readFile, writeFile } = await import('node:fs/promises');
-    const { tmpdir } = await import('node:os');
+    const { cp } = await import('node:fs/promises');
     const dir = await mkdtemp(`${tmpdir()}/infra-pg-input-`);
     await cp(`${REPO}/${FIXTURE}/inventory`, dir, { recursive: true });
     await writeFile(`${dir}/${file}`, edit(await readFile(`${dir}/${file}`, 'utf8')));
