@@ -90,8 +90,17 @@ export async function rollback(req: RollbackRequest): Promise<number> {
       keep,
     });
     if (keep) await pruneKept(keep, session.hosts, (h) => (cmd, o) => session.pool.get(h).run(cmd, o), retention);
-    const exitCode = session.exitCode({ anyFailed: result.anyFailed });
+    // A path left alone (a conflict, or a kind that cannot be restored) means the hosts are not
+    // back as they were: say so, and exit 1, so that a script or an on-call engineer cannot take
+    // a partial rollback for a whole one.
+    const leftAlone = req.check ? 0 : session.hosts.recap({}).reduce((n, r) => n + r.skipped, 0);
+    const exitCode = session.exitCode({ anyFailed: result.anyFailed || leftAlone > 0 });
     await session.end({ exitCode, aborted: result.aborted });
+    if (leftAlone > 0 && !result.aborted) {
+      process.stderr.write(
+        `rollback incomplete: ${leftAlone} path(s) left alone (the warnings above say why); --force also restores files changed after run ${req.runId}\n`,
+      );
+    }
     return exitCode;
   });
 }
