@@ -1,6 +1,8 @@
 /**
  * sysctl.param: the value persisted in a sysctl.d file (one `name = value` line, other lines
- * kept, so several params can share a file) and the live kernel value (`sysctl -n`).
+ * kept, so several params can share a file) and the live kernel value (`sysctl -n`; not read
+ * for a persisted-only param). Not the shell's `read` on /proc/sys: a sysctl file answers only
+ * a read from offset 0, and `read` takes one byte at a time.
  */
 import { z } from 'zod';
 import { sh } from '../shell/quote.js';
@@ -14,7 +16,11 @@ const MARK = '@@infra-sysctl@@';
 
 const sysctlParams = z
   .object({
-    name: z.string().regex(/^[A-Za-z0-9_][A-Za-z0-9_.\/-]*$/, 'a sysctl key such as net.ipv4.ip_forward'),
+    name: z
+      .string()
+      .regex(/^[A-Za-z0-9_][A-Za-z0-9_.\/-]*$/, 'a sysctl key such as net.ipv4.ip_forward')
+      // Root reads /proc/sys/<key>: no component may climb out of it, or be empty.
+      .refine((k) => procSysPath(k).slice('/proc/sys/'.length).split('/').every((c) => c !== '' && c !== '.' && c !== '..'), 'a sysctl key such as net.ipv4.ip_forward'),
     value: z.union([z.string(), z.number()]).transform(String).refine((v) => !v.includes('\n'), 'one line'),
     file: pathSchema.default('/etc/sysctl.d/99-infra.conf'),
     /** Also set the running kernel's value (default true). */
@@ -27,6 +33,16 @@ export type SysctlParams = z.infer<typeof sysctlParams>;
 export const normalizeValue = (v: string): string => v.trim().split(/\s+/).join(' ');
 /** net/ipv4/ip_forward and net.ipv4.ip_forward are the same key. */
 const normalizeKey = (k: string): string => k.trim().replace(/\//g, '.');
+
+/**
+ * The key's file (what `sysctl -n` reads), as sysctl(8) finds it: in dotted form dots are separators and a slash stands
+ * for a dot inside a name (net.ipv4.conf.eth0/100.rp_filter); a key whose first separator is a
+ * slash is already a path.
+ */
+export function procSysPath(name: string): string {
+  const rel = /^[^./]*\//.test(name) ? name : name.replace(/[./]/g, (c) => (c === '.' ? '/' : '.'));
+  return `/proc/sys/${rel}`;
+}
 
 /** Sets `name = value` in the file's lines: replaces the last existing line for the key. */
 export function setSysctlLine(lines: string[], name: string, value: string): string[] {
@@ -55,12 +71,13 @@ export const param = defineModule<SysctlParams, z.input<typeof sysctlParams>, Sy
   params: sysctlParams,
   describe: (p) => `${p.name} = ${p.value}`,
   async check(host, p) {
-    const script = [`echo ${MARK}live`, sh`sysctl -n -- ${p.name}`, `echo ${MARK}file`, probeCommand(p.file, 'always')].join('\n');
-    const r = await host.run(script);
+    // A persisted-only param does not read the kernel's value (a container's /proc/sys is read-only, or the key is not there yet).
+    const readLive = p.live ? [`echo ${MARK}live`, sh`sysctl -n -- ${p.name}`] : [];
+    const r = await host.run([...readLive, `echo ${MARK}file`, probeCommand(p.file, 'always')].join('\n'));
     if (r.dropped?.stdout) throw new Error(`read ${p.file}: the output is too large`);
     const s = splitSections(r.stdout, MARK);
     const liveText = s.get('live')?.trim() ?? '';
-    if (!liveText && p.live) throw new Error(`sysctl ${p.name}: ${r.stderr.trim() || 'unknown key'}`);
+    if (!liveText && p.live) throw new Error(`sysctl ${p.name}: ${r.stderr.trim() || `no ${procSysPath(p.name)} (unknown key, or its module is not loaded)`}`);
     const state = parseProbe(s.get('file') ?? '');
     if (state.kind !== 'absent' && state.kind !== 'file') throw new Error(`${p.file} is a ${state.kind}`);
     const changes: Change[] = [];

@@ -76,8 +76,9 @@ export function parseUserStatus(stdout: string): UserStatus {
   const s = splitSections(stdout, MARK);
   const entry = parsePasswd(s.get('passwd') ?? '');
   if (!entry) return { entry: null, groups: [] };
-  const primaryGroup = (s.get('gid') ?? '').trim() || undefined;
-  const groups = (s.get('groups') ?? '').trim().split(/\s+/).filter((g) => g && g !== primaryGroup);
+  // `id -Gn` lists the primary group first.
+  const [primaryGroup, ...rest] = (s.get('groups') ?? '').trim().split(/\s+/).filter(Boolean);
+  const groups = rest.filter((g) => g !== primaryGroup);
   return { entry, primaryGroup, groups };
 }
 
@@ -150,8 +151,6 @@ export const user = defineModule<UserParams, z.input<typeof userParams>, UserDat
     const script = [
       `echo ${MARK}passwd`,
       sh`getent passwd -- ${p.name}`,
-      `echo ${MARK}gid`,
-      sh`id -gn -- ${p.name} 2>/dev/null`,
       `echo ${MARK}groups`,
       sh`id -Gn -- ${p.name} 2>/dev/null`,
       'exit 0',

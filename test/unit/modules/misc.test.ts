@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { command, moduleRegistry, sysctl } from '../../../src/modules/index.js';
 import { decideCommand, guardScript } from '../../../src/modules/command.js';
-import { normalizeValue, setSysctlLine } from '../../../src/modules/sysctl.js';
+import { normalizeValue, procSysPath, setSysctlLine } from '../../../src/modules/sysctl.js';
 import { fakeHost, fileProbe, withChanges } from './fake-host.js';
 
 describe('registry', () => {
@@ -54,6 +54,25 @@ describe('sysctl', () => {
   it('an unknown key fails', async () => {
     const host = fakeHost([{ stdout: '@@infra-sysctl@@live\n@@infra-sysctl@@file\nabsent\n', stderr: 'sysctl: cannot stat /proc/sys/net/nope', code: 1 }]);
     await expect(sysctl.param.module.check(host, sysctl.param.module.params.parse({ name: 'net.nope', value: 1 }))).rejects.toThrow(/cannot stat/);
+  });
+
+  it('a persisted-only param does not read the live value', async () => {
+    const host = fakeHost([{ stdout: '@@infra-sysctl@@live\n1\n@@infra-sysctl@@file\nabsent\n' }, { stdout: '@@infra-sysctl@@file\nabsent\n' }]);
+    await sysctl.param.module.check(host, sysctl.param.module.params.parse({ name: 'net.ipv4.tcp_syncookies', value: 1 }));
+    await sysctl.param.module.check(host, sysctl.param.module.params.parse({ name: 'net.ipv4.tcp_syncookies', value: 1, live: false }));
+    expect(host.commands[0]).toContain('sysctl -n -- net.ipv4.tcp_syncookies\n');
+    expect(host.commands[1]).not.toContain('sysctl -n');
+  });
+
+  it.each([
+    ['net.ipv4.ip_forward', '/proc/sys/net/ipv4/ip_forward'],
+    ['net/ipv4/ip_forward', '/proc/sys/net/ipv4/ip_forward'],
+    ['net.ipv4.conf.eth0/100.rp_filter', '/proc/sys/net/ipv4/conf/eth0.100/rp_filter'],
+    ['net/ipv4/conf/eth0.100/rp_filter', '/proc/sys/net/ipv4/conf/eth0.100/rp_filter'],
+  ])('key %s is read from %s', (name, path) => expect(procSysPath(name)).toBe(path));
+
+  it.each(['net/../../etc/shadow', 'net.ipv4..x', 'net/ipv4/./x', 'net.'])('key %s, leaving /proc/sys or with an empty part, is refused', (name) => {
+    expect(sysctl.param.module.params.safeParse({ name, value: 1 }).success).toBe(false);
   });
 });
 

@@ -3,8 +3,7 @@ import { users } from '../../../src/modules/index.js';
 import { decideGroup, decideUser, editAuthorizedKeys, keyIdentity, parseGroup, parseUserStatus } from '../../../src/modules/users.js';
 import { fakeHost, withChanges } from './fake-host.js';
 
-const status = (passwd: string, gid = 'deploy', groups = 'deploy sudo') =>
-  parseUserStatus(`@@infra-users@@passwd\n${passwd}\n@@infra-users@@gid\n${gid}\n@@infra-users@@groups\n${groups}\n`);
+const status = (passwd: string, groups = 'deploy sudo') => parseUserStatus(`@@infra-users@@passwd\n${passwd}\n@@infra-users@@groups\n${groups}\n`);
 const DEPLOY = 'deploy:x:1001:1001:Deploy:/home/deploy:/bin/bash';
 const up = (v: Record<string, unknown>) => users.user.module.params.parse({ name: 'deploy', ...v });
 
@@ -16,6 +15,14 @@ describe('users.user decisions', () => {
       groups: ['sudo'],
     });
     expect(status('').entry).toBeNull();
+    // One `id -Gn` per user: its first group is the primary one.
+    expect(status(DEPLOY, 'staff deploy sudo')).toMatchObject({ primaryGroup: 'staff', groups: ['deploy', 'sudo'] });
+  });
+
+  it('reads a user with getent and one id', async () => {
+    const host = fakeHost([{ stdout: `@@infra-users@@passwd\n${DEPLOY}\n@@infra-users@@groups\ndeploy sudo\n` }]);
+    await users.user.module.check(host, up({}));
+    expect(host.commands[0].match(/\bid -/g)).toEqual(['id -']);
   });
 
   it.each([
