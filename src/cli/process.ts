@@ -20,7 +20,7 @@ const CRASH_RECORD_MS = 15_000;
 
 /** Runs fn with a RunControl driven by SIGINT/SIGTERM for as long as it runs. */
 export async function withRunControl<T>(fn: (control: RunControl) => Promise<T>): Promise<T> {
-  const control = new RunControl();
+  const control = new RunControl({ processExits: true });
   let signals = 0;
   const onSignal = (): void => {
     signals++;

@@ -12,6 +12,12 @@ export class RunControl {
   #onAbort = new Set<() => void>();
   #onCrash = new Set<() => Promise<void>>();
 
+  /**
+   * `processExits`: the process ends with the run (the CLI). The session then hangs up its
+   * connections at the end rather than waiting for every host to say goodbye.
+   */
+  constructor(readonly opts: { processExits?: boolean } = {}) {}
+
   /** Nothing new may start (stopped or aborted). */
   get stopping(): boolean {
     return this.#stopped || this.#aborted;

@@ -66,6 +66,19 @@ async function leftovers(host: string, pattern: string): Promise<{ procs: string
   return { procs, lock };
 }
 
+/**
+ * leftovers() once the host had its moment: the controller exits right after it TERMs the
+ * session (it does not wait for the host to confirm), so the kill may land a little later.
+ */
+async function leftoversAfterKill(host: string, pattern: string): Promise<{ procs: string; lock: string }> {
+  const until = Date.now() + 5000;
+  for (;;) {
+    const l = await leftovers(host, pattern);
+    if ((l.procs === '' && l.lock === 'free') || Date.now() > until) return l;
+    await new Promise((r) => setTimeout(r, 250));
+  }
+}
+
 beforeAll(async () => {
   work = await mkdtemp(join(tmpdir(), 'infra-engine-'));
   passwordFile = join(work, 'vault-pass');
@@ -110,6 +123,10 @@ describe('engine through the bastion', () => {
     for (const t of fleet.targets) {
       // The handler was not notified again.
       expect((await fleet.exec(t.name, 'cat /opt/infra-test/handler.log')).stdout).toBe('ran\n');
+      // The CLI hangs up at its end without waiting for the hosts: each session shell still
+      // goes on its EOF, with its lock and its temp dir.
+      expect(await leftoversAfterKill(t.name, '__INFRA_READY__')).toEqual({ procs: '', lock: 'free' });
+      expect((await fleet.exec(t.name, 'ls -d /tmp/infra-session.* 2>/dev/null || true')).stdout).toBe('');
     }
 
     const plan = await infra(['plan', PLAYBOOK, '-i', fleet.inventoryDir, '--json', '--detailed-exitcode']);
@@ -275,7 +292,7 @@ describe('engine under faults', () => {
     const abortMs = Date.now() - t0;
     console.log(`abort: exit ${abortMs} ms after the second Ctrl-C`);
     expect(abortMs).toBeLessThan(10_000);
-    expect(await leftovers('target1', 'sleep 300')).toEqual({ procs: '', lock: 'free' });
+    expect(await leftoversAfterKill('target1', 'sleep 300')).toEqual({ procs: '', lock: 'free' });
     const end = run.output().split('\n').find((l) => l.includes('"run.end"'))!;
     const { runId, recap } = JSON.parse(end);
     expect(recap).toEqual([expect.objectContaining({ host: 'target1', changed: 1, failed: 1, error: expect.stringContaining('aborted') })]);
@@ -295,7 +312,7 @@ describe('engine under faults', () => {
     const stderr = run.stderr();
     expect(stderr).toMatch(/internal error \(a bug\): .*boom with \*+ inside/);
     expect(stderr + run.output()).not.toContain(secret);
-    expect(await leftovers('target2', 'sleep 300')).toEqual({ procs: '', lock: 'free' });
+    expect(await leftoversAfterKill('target2', 'sleep 300')).toEqual({ procs: '', lock: 'free' });
     const start = JSON.parse(run.output().split('\n')[0]);
     expect((await localAudit()).at(-1)).toMatchObject({ runId: start.runId, result: 'aborted', exitCode: 70 });
     expect((await hostAudit('target2')).at(-1)).toMatchObject({ runId: start.runId, result: 'aborted' });
