@@ -50,7 +50,7 @@ try {
     splitting: true,
     chunkNames: 'chunks/[name]-[hash]',
     // Native code, wasm and the TypeScript loader stay packages, loaded when a command needs them.
-    external: ['ssh2', '@hpcc-js/wasm-graphviz', 'listr2', 'tsx', 'tsx/*', 'esbuild'],
+    external: ['ssh2', 'ssh2/*', '@hpcc-js/wasm-graphviz', 'listr2', 'tsx', 'tsx/*', 'esbuild'],
   });
   const roles = readdirSync(join(root, 'roles'), { withFileTypes: true })
     .filter((e) => e.isDirectory())
