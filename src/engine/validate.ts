@@ -66,6 +66,7 @@ export async function checkTasksOffline(input: RunInput, plays: PreparedPlay[]):
       return { name: n, address: h.conn.address, groups: h.groups, vars: h.vars, facts: placeholder(n) };
     });
   const groups = Object.fromEntries([...input.inventory.groups.keys()].map((g) => [g, hostsView(g)]));
+  const parse = parseOnce();
 
   for (const play of plays) {
     for (const [host, hp] of play.byHost) {
@@ -78,7 +79,7 @@ export async function checkTasksOffline(input: RunInput, plays: PreparedPlay[]):
         continue;
       }
       for (const bt of [...tasks, ...hp.handlers.values()]) {
-        const parsed = bt.task.module.params.safeParse(bt.task.params);
+        const parsed = parse(bt);
         if (!parsed.success) {
           add(host, new UserError(describeParamsError(bt, parsed.error), { hint: bt.roleName ? `a bug in role ${bt.roleName}, or a variable it got` : undefined }), bt.roleName);
           continue;
@@ -98,6 +99,39 @@ export async function checkTasksOffline(input: RunInput, plays: PreparedPlay[]):
     return new UserError(`${error.message} (${where})`, { pos: error.pos, hint: error.hint, cause: error });
   });
   if (errors.length) throw errors.length === 1 ? errors[0] : new UserErrors(errors);
+}
+
+/**
+ * Parses a task's params, once per module and identical params: most of a role's tasks are the
+ * same on every host (≈ 1,900 parses for 11 hosts in prod, far fewer distinct). Only params that
+ * are plain JSON share a parse (a Secret, a Buffer or an undefined field is parsed on its own),
+ * and the parsed data is only read by the offline checks.
+ */
+type Parsed = ReturnType<BoundTask['task']['module']['params']['safeParse']>;
+
+function parseOnce(): (bt: BoundTask) => Parsed {
+  const parsed = new Map<string, Parsed>();
+  return (bt) => {
+    const json = plainJson(bt.task.params);
+    if (json === undefined) return bt.task.module.params.safeParse(bt.task.params);
+    const key = `${bt.task.module.name}\0${json}`;
+    let r = parsed.get(key);
+    if (!r) parsed.set(key, (r = bt.task.module.params.safeParse(bt.task.params)));
+    return r;
+  };
+}
+
+/** JSON of a value made only of strings, finite numbers, booleans, null, arrays and plain objects; else undefined. */
+function plainJson(v: unknown): string | undefined {
+  const plain = (x: unknown): boolean => {
+    if (x === null || typeof x === 'string' || typeof x === 'boolean') return true;
+    if (typeof x === 'number') return Number.isFinite(x);
+    if (Array.isArray(x)) return x.every(plain);
+    if (typeof x !== 'object') return false;
+    const proto = Object.getPrototypeOf(x);
+    return (proto === Object.prototype || proto === null) && Object.getOwnPropertySymbols(x).length === 0 && Object.values(x as object).every(plain);
+  };
+  return plain(v) ? JSON.stringify(v) : undefined;
 }
 
 /** What check() gets instead of a connection: the first remote call ends it. */
