@@ -17,7 +17,7 @@
 import { randomBytes } from 'node:crypto';
 import { quote } from '../shell/quote.js';
 import type { HostContext } from '../modules/types.js';
-import type { RunOptions, RunResult } from '../transport/types.js';
+import type { RunOptions, RunResult, Transport } from '../transport/types.js';
 import { HostUnreachable } from '../transport/types.js';
 import type { BoundTask } from './types.js';
 import type { HostRun } from './host-run.js';
@@ -52,16 +52,62 @@ export async function prefetchReads(h: HostRun, tasks: BoundTask[], context: (bt
   }
   // One read gains nothing over the task's own round trip.
   if (commands.length < 2) return;
+  const results = await runBatch((c, o) => h.transport!.run(c, o), commands, { timeoutMs: BATCH_TIMEOUT_MS, maxOutputBytes: BATCH_MAX_OUTPUT_BYTES });
+  results.forEach((res, cmd) => h.prefetched.set(cmd, res)); // the others read live
+}
+
+/**
+ * Runs the reads as one batchScript: command → result for each that came back whole. A lost
+ * host throws; any other failure of the batch as a whole gives no results.
+ */
+async function runBatch(run: Transport['run'], commands: string[], opts?: RunOptions): Promise<Map<string, RunResult>> {
   const marker = `@@infra-read-${randomBytes(9).toString('hex')}@@`;
   let r: RunResult;
   try {
-    r = await h.transport!.run(batchScript(commands, marker), { timeoutMs: BATCH_TIMEOUT_MS, maxOutputBytes: BATCH_MAX_OUTPUT_BYTES });
+    r = await run(batchScript(commands, marker), opts);
   } catch (e) {
     if (e instanceof HostUnreachable) throw e;
-    return; // the tasks read live
+    return new Map();
   }
-  if (r.code !== 0 || r.dropped) return;
-  parseBatch(r.stdoutBytes, r.stderr, commands, marker).forEach((res, cmd) => h.prefetched.set(cmd, res));
+  return r.code === 0 && !r.dropped ? parseBatch(r.stdoutBytes, r.stderr, commands, marker) : new Map();
+}
+
+/**
+ * A run() whose first calls, made in the same tick without options, go to the host as ONE
+ * command (batchScript) and each get their own result; every later call goes straight through.
+ * The reads of a connect (facts, pending handlers) then cost one command's processes, not two.
+ * A batch that fails as a whole is sent again read by read, so each caller sees its own error.
+ */
+export function joinFirstReads(run: Transport['run']): Transport['run'] {
+  let queue: { cmd: string; resolve: (r: RunResult) => void; reject: (e: unknown) => void }[] | undefined;
+  let joining = true;
+  const flush = async (): Promise<void> => {
+    joining = false;
+    const q = queue!;
+    const alone = (i: number) => run(q[i].cmd).then(q[i].resolve, q[i].reject);
+    if (q.length === 1) return void alone(0);
+    let results: Map<string, RunResult>;
+    try {
+      results = await runBatch(run, q.map((e) => e.cmd));
+    } catch (e) {
+      return q.forEach((entry) => entry.reject(e)); // the host is lost
+    }
+    q.forEach((entry, i) => {
+      const r = results.get(entry.cmd);
+      if (r) entry.resolve(r);
+      else void alone(i);
+    });
+  };
+  return (cmd, opts) => {
+    if (!joining || opts !== undefined) return run(cmd, opts);
+    return new Promise<RunResult>((resolve, reject) => {
+      if (!queue) {
+        queue = [];
+        queueMicrotask(() => void flush());
+      }
+      queue.push({ cmd, resolve, reject });
+    });
+  };
 }
 
 /** The command a check() sends first, or undefined when it sends none or fails before. */

@@ -14,6 +14,7 @@ import { messageOf } from '../errors.js';
 import type { BoundTask, PreparedPlay } from './types.js';
 import type { HostRun } from './host-run.js';
 import { runTask, type TaskEnv } from './task-run.js';
+import { SESSION_UID } from '../transport/session-script.js';
 
 interface PendingEntry {
   name: string;
@@ -22,7 +23,7 @@ interface PendingEntry {
 }
 
 const DIR =
-  'if [ "$(id -u)" = 0 ]; then d=/var/lib/infra/pending-handlers; else d="${XDG_STATE_HOME:-$HOME/.local/state}/infra/pending-handlers"; fi';
+  `if [ "${SESSION_UID}" = 0 ]; then d=/var/lib/infra/pending-handlers; else d="\${XDG_STATE_HOME:-$HOME/.local/state}/infra/pending-handlers"; fi`;
 
 /** The pending notifications stored on one host, by owner. */
 export class PendingHandlers {
@@ -32,8 +33,9 @@ export class PendingHandlers {
   ) {}
 
   /** Reads every pending file of the host (one command). */
-  static async load(run: Transport['run']): Promise<PendingHandlers> {
-    const r = await run(`${DIR}\nfor f in "$d"/*.json; do [ -f "$f" ] && { cat "$f"; echo; }; done; exit 0`);
+  /** `read`: how the files are read (by default `run`, which later writes go through). */
+  static async load(run: Transport['run'], read: Transport['run'] = run): Promise<PendingHandlers> {
+    const r = await read(`${DIR}\nfor f in "$d"/*.json; do [ -f "$f" ] && { cat "$f"; echo; }; done; exit 0`);
     if (r.code !== 0) throw new Error(`cannot read pending handlers: ${r.stderr.trim()}`);
     const files = new Map<string, PendingEntry[]>();
     for (const line of r.stdout.split('\n')) {

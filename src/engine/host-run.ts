@@ -10,6 +10,7 @@ import { HostUnreachable } from '../transport/types.js';
 import { redact } from '../secrets/secret.js';
 import { messageOf } from '../errors.js';
 import { PendingHandlers } from './handlers.js';
+import { joinFirstReads } from './batched-reads.js';
 
 export const STATE_UNKNOWN = 'connection lost: state unknown';
 
@@ -134,10 +135,12 @@ export async function connectHost(h: HostRun, o: ConnectOptions): Promise<boolea
     const t = (h.transport = o.transports.get(h.name));
     await t.connect();
     const run: Transport['run'] = (cmd, opts) => t.run(cmd, opts);
+    // The facts and the pending handlers are read by one command (after the lock's).
+    const firstReads = joinFirstReads(run);
     const [locked, facts, pending] = await Promise.allSettled([
       o.lock && t.lock(o.lock.meta, o.lock.waitMs),
-      o.gatherFacts?.(run),
-      o.pendingHandlers ? PendingHandlers.load(run) : undefined,
+      o.gatherFacts?.(firstReads),
+      o.pendingHandlers ? PendingHandlers.load(run, firstReads) : undefined,
     ]);
     for (const r of [locked, facts, pending]) if (r.status === 'rejected') throw r.reason;
     if (facts.status === 'fulfilled' && facts.value) h.facts = facts.value;

@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { execute, type ExecutorDeps } from '../../../src/engine/executor.js';
-import { batchScript, parseBatch } from '../../../src/engine/batched-reads.js';
+import { batchScript, joinFirstReads, parseBatch } from '../../../src/engine/batched-reads.js';
 import { RunControl } from '../../../src/engine/control.js';
 import type { BoundTask, PreparedPlay } from '../../../src/engine/types.js';
 import type { Facts } from '../../../src/facts/types.js';
@@ -18,6 +18,7 @@ import { defineModule, type Task } from '../../../src/modules/types.js';
 import type { RunEvent } from '../../../src/report/events.js';
 import { sh } from '../../../src/shell/quote.js';
 import { LocalTransport } from '../../../src/transport/local.js';
+import type { Transport } from '../../../src/transport/types.js';
 
 let dir: string;
 beforeAll(async () => {
@@ -175,5 +176,36 @@ describe('batchScript / parseBatch', () => {
     // stdout whole, its stderr marker missing (stderr cut short): not taken
     expect(parseBatch(out, '', ['x'], MARKER).size).toBe(0);
     expect(parseBatch(Buffer.from('garbage\n'), err, ['x'], MARKER).size).toBe(0);
+  });
+});
+
+describe('joinFirstReads', () => {
+  const local = () => new LocalTransport({ name: 'local', conn: { connection: 'local', address: 'localhost', port: 22, user: 'root', become: false } });
+
+  it('reads asked in the same tick go as one command, each with its own result; later ones go alone', async () => {
+    const t = local();
+    const sent: string[] = [];
+    const run: Transport['run'] = (cmd, o) => (sent.push(cmd), t.run(cmd, o));
+    try {
+      const joined = joinFirstReads(run);
+      const [a, b] = await Promise.all([joined('echo a; exit 0'), joined('echo b >&2; exit 4')]);
+      expect([a.code, a.stdout, a.stderr, b.code, b.stdout, b.stderr]).toEqual([0, 'a\n', '', 4, '', 'b\n']);
+      expect(sent).toHaveLength(1);
+      expect((await joined('echo c')).stdout).toBe('c\n');
+      expect(sent.slice(1)).toEqual(['echo c']);
+    } finally {
+      await t.close();
+    }
+  });
+
+  it('a batch the host could not run whole is sent again read by read', async () => {
+    const sent: string[] = [];
+    const run: Transport['run'] = async (cmd) => {
+      sent.push(cmd);
+      return cmd.includes('@@infra-read-') ? { code: 124, stdout: '', stderr: 'timed out', stdoutBytes: Buffer.alloc(0) } : { code: 0, stdout: `${cmd}!`, stderr: '', stdoutBytes: Buffer.from(`${cmd}!`) };
+    };
+    const joined = joinFirstReads(run);
+    expect((await Promise.all([joined('x'), joined('y')])).map((r) => r.stdout)).toEqual(['x!', 'y!']);
+    expect(sent.slice(1)).toEqual(['x', 'y']);
   });
 });

@@ -1,7 +1,7 @@
 /**
  * connectHost: the run lock, the facts and the pending handlers go to the host in ONE round
- * trip (sent back to back, lock first: the session shell runs them in that order), and a
- * refused lock refuses the host whatever the reads returned.
+ * trip (sent back to back, lock first: the session shell runs them in that order; the two
+ * reads as one command), and a refused lock refuses the host whatever the reads returned.
  */
 import { describe, expect, it } from 'vitest';
 import { connectHost, HostRun, type TransportSource } from '../../../src/engine/host-run.js';
@@ -26,8 +26,13 @@ function slowHost(lockHeld: boolean) {
       });
     },
     run: (cmd: string) => {
-      sent.push(cmd.includes('pending-handlers') ? 'pending' : cmd.includes('@@infra-fact-') ? 'facts' : cmd);
-      return reply(() => ok(''));
+      const what = [cmd.includes('@@infra-fact-') && 'facts', cmd.includes('pending-handlers') && 'pending'].filter(Boolean).join('+');
+      sent.push(what || cmd);
+      // A joined read (batchScript): each part answers empty, exit 0, after its marker.
+      const marker = /@@infra-read-[0-9a-f]+@@/.exec(cmd)?.[0];
+      const parts = marker ? cmd.split(marker).length - 1 : 0;
+      const stderr = marker ? `\n${marker}\n`.repeat(parts / 2) : '';
+      return reply(() => ({ ...ok(marker ? `\n${marker} 0\n`.repeat(parts / 2) : ''), stderr }));
     },
     put: async () => {},
     remove: async () => {},
@@ -43,12 +48,12 @@ const reporter = { emit: (_e: RunEvent) => {} };
 const lock = { meta: { runId: 'r', user: 'u', controller: 'c', pid: 1, since: '', command: 'infra apply' } as unknown as LockMeta, waitMs: 0 };
 
 describe('connectHost', () => {
-  it('sends the lock, the facts and the pending handlers before any reply: one round trip', async () => {
+  it('sends the lock, then the facts and the pending handlers as one command, before any reply: one round trip', async () => {
     const host = slowHost(false);
     const h = new HostRun('web1', reporter as never);
     const done = connectHost(h, { transports: host.transports, reporter: reporter as never, lock, gatherFacts: (run) => gatherFacts((c) => run(c)), pendingHandlers: true });
     await new Promise((r) => setTimeout(r, 10));
-    expect(host.sent).toEqual(['lock', 'facts', 'pending']);
+    expect(host.sent).toEqual(['lock', 'facts+pending']);
     host.release();
     expect(await done).toBe(true);
     expect(h.facts).toBeDefined();
