@@ -12,6 +12,7 @@ import { parseProbe, probeCommand, sha256, type FileState } from './file-state.j
 import { applyFile, planFile, type DesiredFile, type FilePlan } from './file-plan.js';
 import { readChecked, runChecked, splitSections } from './run-checked.js';
 import { cachedRead, defineModule, nonEmpty, unchanged, type Change, type Check, type Diff, type HostContext } from './types.js';
+import { SESSION_NOW } from '../transport/session-script.js';
 
 const LISTS = '/var/lib/apt/lists';
 /** apt's own "update succeeded" stamp (Ubuntu touches it after every update; we do too). */
@@ -25,9 +26,10 @@ export const UPDATE_COMMAND = `${APT_ENV} apt-get ${APT_OPTS} update && mkdir -p
 
 /**
  * Prints "<number of Packages lists> <now>", then the mtimes of the stamp and the lists dir (the
- * newest counts). A glob counts the lists: `date` and `stat` are the only forks (every run reads it).
+ * newest counts). A glob counts the lists and the session gives the time: `stat` is the only
+ * fork (every run reads it).
  */
-const LISTS_AGE_COMMAND = `set -- ${LISTS}/*_Packages*; [ -e "$1" ] || set --; echo "$# $(date +%s)"; stat -c %Y ${STAMP} ${LISTS} 2>/dev/null`;
+const LISTS_AGE_COMMAND = `set -- ${LISTS}/*_Packages*; [ -e "$1" ] || set --; echo "$# ${SESSION_NOW}"; stat -c %Y ${STAMP} ${LISTS} 2>/dev/null`;
 
 export interface ListsAge {
   /** Seconds since the last update; null when there are no lists at all. */

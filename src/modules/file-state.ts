@@ -50,7 +50,10 @@ function probeBody(fetch: Fetch): string {
     // size is the last field), sha256sum without a pipe (the name "-" cut by the shell).
     `  st=$(stat -c '%a %U %G %u %g %s' -- "$p"); printf '%s %s\\n' "$k" "$st"`,
     `  if [ "$k" = link ]; then printf 'target:'; readlink -- "$p"; fi`,
-    `  if [ "$k" = file ]; then s=$(sha256sum < "$p"); s=\${s%% *}; echo "$s"; ${fetchCmd || ':'}; fi`,
+    // Fetched whole: the controller hashes the content itself (one fork less).
+    fetch === 'always'
+      ? `  if [ "$k" = file ]; then ${fetchCmd}; fi`
+      : `  if [ "$k" = file ]; then s=$(sha256sum < "$p"); s=\${s%% *}; echo "$s"; ${fetchCmd || ':'}; fi`,
     `fi`,
   ].join('\n');
 }
@@ -86,9 +89,10 @@ export function parseProbe(text: string): FileState {
     if (target !== undefined) state.linkTarget = target.slice('target:'.length);
   }
   if (kind === 'file') {
-    state.sha256 = lines[1]?.trim();
     const content = lines.find((l) => l.startsWith('content:'));
     if (content !== undefined) state.content = Buffer.from(content.slice('content:'.length).trim(), 'base64');
+    // Without a hash line the content was fetched whole ('always').
+    state.sha256 = lines[1]?.startsWith('content:') && state.content ? sha256(state.content) : lines[1]?.trim();
   }
   return state;
 }

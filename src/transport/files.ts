@@ -19,6 +19,7 @@ import { PINNED_DIR_FUNCTIONS, UNSAFE_PATH } from '../shell/pinned-dir.js';
 import { sh } from '../shell/quote.js';
 import { KEEP_FAILED, keepStep, type KeepOptions } from './keep.js';
 import type { PutOptions, RunOptions, RunResult } from './types.js';
+import { SESSION_UID } from './session-script.js';
 
 export type RunFn = (cmd: string, opts?: RunOptions) => Promise<RunResult>;
 
@@ -56,7 +57,7 @@ export function chownSpec(owner?: string, group?: string): string | undefined {
 
 /** The uid that may own the destination directory besides root: the file's owner, or the session's user. */
 function ownerUidExpr(owner?: string): string {
-  if (owner === undefined) return '$(id -u)';
+  if (owner === undefined) return SESSION_UID;
   return /^\d+$/.test(owner) ? owner : sh`$(id -u -- ${owner})`;
 }
 

@@ -14,6 +14,7 @@
 import { posix } from 'node:path';
 import { quote, sh } from '../shell/quote.js';
 import { PINNED_DIR_FUNCTIONS } from '../shell/pinned-dir.js';
+import { SESSION_UID } from './session-script.js';
 
 export interface KeepOptions {
   /** The run whose area keeps the copy. */
@@ -40,7 +41,7 @@ export const KEEP_FAILED = 82;
 export const MANIFEST = 'manifest.jsonl';
 
 /** Sets $infra_runs: where the runs' areas live for this session's user. */
-export const RUNS_DIR = 'if [ "$(id -u)" = 0 ]; then infra_runs=/var/lib/infra/runs; else infra_runs="${XDG_STATE_HOME:-$HOME/.local/state}/infra/runs"; fi';
+export const RUNS_DIR = `if [ "${SESSION_UID}" = 0 ]; then infra_runs=/var/lib/infra/runs; else infra_runs="\${XDG_STATE_HOME:-$HOME/.local/state}/infra/runs"; fi`;
 
 /** Run ids are made by the session (8 hex digits); anything else must never name a directory. */
 export const RUN_ID = /^[0-9a-f]{8}$/;

@@ -3,6 +3,7 @@ import { factScript, gatherFacts, parseFactOutput, factSources } from '../../../
 import { host } from '../../../src/facts/host.js';
 import { os, parseOsRelease } from '../../../src/facts/os.js';
 import { kernel } from '../../../src/facts/kernel.js';
+import { execFileSync } from 'node:child_process';
 import { countCpuList, cpus, memory } from '../../../src/facts/hardware.js';
 import { container } from '../../../src/facts/virt.js';
 import { network } from '../../../src/facts/network.js';
@@ -113,6 +114,11 @@ describe('gatherFacts', () => {
     const s = factScript('@@m@@');
     for (const src of factSources) expect(s).toContain(`echo '@@m@@${src.name}'`);
     expect(s.trimEnd().endsWith('exit 0')).toBe(true);
+  });
+
+  it('kernel: release and architecture read from /proc answer what uname says, here', () => {
+    const out = execFileSync('sh', ['-c', kernel.command]).toString();
+    expect(kernel.parse(out)).toEqual({ kernel: execFileSync('uname', ['-r']).toString().trim(), arch: execFileSync('uname', ['-m']).toString().trim() });
   });
 
   it('a failed round trip is an error', async () => {

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { files } from '../../../src/modules/index.js';
-import { parseProbe, probeCommand } from '../../../src/modules/file-state.js';
+import { parseProbe, probeCommand, sha256 } from '../../../src/modules/file-state.js';
 import { planFile } from '../../../src/modules/file-plan.js';
 import { editBlock, editLine } from '../../../src/modules/line-edit.js';
 import { Secret } from '../../../src/secrets/secret.js';
@@ -19,6 +19,12 @@ describe('parseProbe', () => {
     ['symlink with its target', 'link 777 root root 0 0 7\ntarget:../x y\n', { kind: 'link', linkTarget: '../x y' }],
   ])('%s', (_name, out, want) => {
     expect(parseProbe(out)).toMatchObject(want);
+  });
+
+  it("fetched whole ('always'): no hash line, the controller hashes the content", () => {
+    expect(probeCommand('/etc/environment', 'always')).not.toContain('sha256sum');
+    expect(parseProbe('file 644 root root 0 0 3\ncontent:aGkK\n')).toMatchObject({ content: Buffer.from('hi\n'), sha256: sha256('hi\n') });
+    expect(parseProbe('file 644 root root 0 0 0\ncontent:\n')).toMatchObject({ content: Buffer.alloc(0), sha256: sha256('') });
   });
 
   it('leaves content undefined when not fetched', () => {
