@@ -28,18 +28,15 @@ export interface SessionStartOptions {
   readyTimeoutMs?: number;
 }
 
-export type FrameKind = 'c' | 'e';
+export type FrameKind = 'c' | 'l';
 
 export const DEFAULT_COMMAND_TIMEOUT_MS = 10 * 60_000;
-/** timeout -k 5 in the script (SIGKILL 5 s after SIGTERM), plus slack for a slow link, before we declare the shell lost. */
+/** The loop's KILL 5 s after TERM on timeout, plus slack for a slow link, before we declare the session lost. */
 export const CONTROLLER_GRACE_MS = 20_000;
 /** Output kept per stream and command unless the caller asks otherwise (the tail is kept). */
 export const DEFAULT_MAX_OUTPUT_BYTES = 8 * 1024 * 1024;
 /** The most a caller may keep per stream: a larger string cannot be made in Node (~512 MiB). */
 export const MAX_OUTPUT_BYTES = 256 * 1024 * 1024;
-/** Commands up to this size are sent as lines for the `read` builtin (no fork in the shell). */
-const MAX_LINE_MODE_BYTES = 4096;
-
 interface Pending {
   id: number;
   resolve(r: RunResult): void;
@@ -171,12 +168,15 @@ export class Session {
     return this.#send(cmd, opts, 'c');
   }
 
-  /** Evaluates `cmd` in the session shell itself (its fds and state persist). */
-  evalInShell(cmd: string, opts: RunOptions = {}): Promise<RunResult> {
-    return this.#send(cmd, opts, 'e');
+  /**
+   * Takes the run lock for the rest of the session (see lock.ts): exit 0 taken, LOCK_HELD with
+   * the holder's metadata on stdout, anything else a failure (stderr says what).
+   */
+  takeLock(waitMs: number, metaJson: string): Promise<RunResult> {
+    return this.#send(String(Math.ceil(waitMs / 1000)), { stdin: metaJson, timeoutMs: waitMs + 30_000 }, 'l');
   }
 
-  /** Ends the loop (EOF on stdin); the shell exits and drops its fds, the lock included. */
+  /** Ends the loop (EOF on stdin); the session exits and drops its descriptors, the lock included. */
   async close(): Promise<void> {
     if (this.#dead !== undefined) return;
     this.#closing = true;
@@ -204,11 +204,9 @@ export class Session {
     }
     const maxOutputBytes = Math.min(opts.maxOutputBytes ?? DEFAULT_MAX_OUTPUT_BYTES, MAX_OUTPUT_BYTES);
     const id = this.#nextId++;
-    let cmdBytes = Buffer.from(cmd, 'utf8');
+    const cmdBytes = Buffer.from(cmd, 'utf8');
     const stdin = opts.stdin === undefined ? Buffer.alloc(0) : Buffer.from(opts.stdin);
-    const lines = cmd.length <= MAX_LINE_MODE_BYTES ? cmd.split('\n').length : 0;
-    if (lines) cmdBytes = Buffer.from(cmd + '\n', 'utf8');
-    const header = `${id} ${cmdBytes.length} ${stdin.length} ${(timeoutMs / 1000).toFixed(3)} ${kind} ${lines}\n`;
+    const header = `${id} ${cmdBytes.length} ${stdin.length} ${(timeoutMs / 1000).toFixed(3)} ${kind}\n`;
     this.#counters.commands++;
     return new Promise<RunResult>((resolve, reject) => {
       const timer = setTimeout(() => {

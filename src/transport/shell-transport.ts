@@ -4,7 +4,7 @@
  */
 import { getFile, putFile, removeFile } from './files.js';
 import type { KeepOptions } from './keep.js';
-import { LOCK_HELD, lockMetaJson, lockScript, parseHolder } from './lock.js';
+import { LOCK_HELD, lockMetaJson, parseHolder } from './lock.js';
 import type { Session } from './session.js';
 import type { Counters, LockMeta, PutOptions, RunOptions, RunResult, Transport } from './types.js';
 import { emptyCounters, HostLocked, HostUnreachable } from './types.js';
@@ -61,7 +61,7 @@ export abstract class ShellTransport implements Transport {
 
   async lock(meta: LockMeta, waitMs = 0): Promise<void> {
     const s = await this.#live();
-    const r = await s.evalInShell(lockScript(waitMs, s.uid, lockMetaJson(meta)), { timeoutMs: waitMs + 30_000 });
+    const r = await s.takeLock(waitMs, lockMetaJson(meta));
     if (r.code === 0) return;
     if (r.code === LOCK_HELD) throw new HostLocked(this.host, parseHolder(r.stdout));
     throw new Error(`${this.host}: taking the run lock failed (exit ${r.code}): ${r.stderr.trim()}`);

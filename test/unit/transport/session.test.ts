@@ -1,16 +1,17 @@
 /**
- * The session protocol against a real local `sh` (the same code drives the ssh exec channel).
+ * The session protocol against a real local session loop (the same code drives the ssh exec channel).
  */
 import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { spawnChannel } from '../../../src/transport/local-channel.js';
 import { SESSION_SCRIPT, sessionArgv } from '../../../src/transport/session-script.js';
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdtempSync } from 'node:fs';
+import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Session } from '../../../src/transport/session.js';
 import { emptyCounters, HostRefused, HostUnreachable } from '../../../src/transport/types.js';
+import { LOCK_HELD } from '../../../src/transport/lock.js';
 
 const counters = emptyCounters();
 let session: Session;
@@ -25,7 +26,7 @@ afterAll(async () => {
 const binary = Buffer.from([0, 1, 2, 255, 10, 13, 0, 0, 0x80, 0x0a]);
 const mega = randomBytes(1024 * 1024);
 
-describe('session protocol (local sh)', () => {
+describe('session protocol (local perl)', () => {
   const cases: {
     name: string;
     cmd: string;
@@ -49,9 +50,11 @@ describe('session protocol (local sh)', () => {
     { name: 'timeout kills with 124', cmd: 'sleep 5', timeoutMs: 300, code: 124 },
     { name: 'lock fd not inherited', cmd: '[ -e /proc/self/fd/9 ] && echo open || echo closed', code: 0, stdout: 'closed\n' },
     { name: 'trailing output without newline', cmd: 'printf x', code: 0, stdout: 'x' },
-    { name: 'backslashes, tabs and leading spaces survive line mode', cmd: "  printf '%s' '\\t\tx  '", code: 0, stdout: '\\t\tx  ' },
+    { name: 'backslashes, tabs and leading spaces survive', cmd: "  printf '%s' '\\t\tx  '", code: 0, stdout: '\\t\tx  ' },
     { name: 'multi-line script', cmd: 'a=1\nb=2\necho $((a + b))', code: 0, stdout: '3\n' },
-    { name: 'large command (> 4 KB, sent by byte count)', cmd: `echo ${'y'.repeat(10_000)} | wc -c`, code: 0, stdout: '10001\n' },
+    { name: 'large command (10 KB)', cmd: `echo ${'y'.repeat(10_000)} | wc -c`, code: 0, stdout: '10001\n' },
+    { name: 'multi-line command just over 1 KB', cmd: `a=${'z'.repeat(1020)}\necho \${#a}`, code: 0, stdout: '1020\n' },
+    { name: 'the session user\'s uid is exported (no id -u per script)', cmd: 'echo "$INFRA_UID"', code: 0, stdout: `${process.getuid!()}\n` },
   ];
 
   for (const c of cases) {
@@ -66,15 +69,53 @@ describe('session protocol (local sh)', () => {
     });
   }
 
+  it('a command that ignores the timeout\'s TERM is killed 5 s later (137), its whole process group with it', async () => {
+    const t0 = Date.now();
+    const r = await session.run(`trap '' TERM; sleep 30 & echo $! > ${JSON.stringify(join(tmpdir(), 'infra-kill-test.pid'))}; wait`, { timeoutMs: 200 });
+    expect(r.code).toBe(137);
+    expect(Date.now() - t0).toBeGreaterThanOrEqual(5000);
+    const pid = Number(readFileSync(join(tmpdir(), 'infra-kill-test.pid'), 'utf8'));
+    // Gone, or a zombie its new parent has yet to reap: not running either way.
+    const state = () => (existsSync(`/proc/${pid}/stat`) ? readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.[0] : 'gone');
+    expect(['gone', 'Z', 'X']).toContain(state());
+    rmSync(join(tmpdir(), 'infra-kill-test.pid'));
+  }, 15_000);
+
+  it('the command\'s start time is exported (no date per script)', async () => {
+    const now = Number((await session.run('echo "$INFRA_NOW"')).stdout);
+    expect(Math.abs(now - Date.now() / 1000)).toBeLessThan(2);
+  });
+
   it('pipelines concurrent commands and answers each in order', async () => {
     const rs = await Promise.all(Array.from({ length: 50 }, (_, i) => session.run(`echo ${i}`, { stdin: String(i) })));
     expect(rs.map((r) => r.stdout)).toEqual(Array.from({ length: 50 }, (_, i) => `${i}\n`));
   });
 
-  it('evalInShell keeps state in the session shell; run() does not', async () => {
-    await session.evalInShell('infra_test_var=42');
-    expect((await session.evalInShell('echo $infra_test_var')).stdout).toBe('42\n');
-    expect((await session.run('echo "[$infra_test_var]"')).stdout).toBe('[]\n');
+  it('the run lock: held by the session, not inherited by commands, refused to a second session with the holder, free once the session ends', async () => {
+    // A user's lock (root's is /run/infra/lock, this machine's own): as nobody when run by root.
+    const root = process.getuid!() === 0;
+    const uid = root ? 65534 : process.getuid!();
+    const runtime = mkdtempSync(join(tmpdir(), 'infra-lock-'));
+    chmodSync(runtime, 0o777);
+    const asUser = root ? ['setpriv', `--reuid=${uid}`, `--regid=${uid}`, '--clear-groups'] : [];
+    const start = () => Session.start(spawnChannel([...asUser, 'env', `XDG_RUNTIME_DIR=${runtime}`, ...sessionArgv(false, false)]), { host: 'h', counters: emptyCounters() });
+    const [a, b] = [await start(), await start()];
+    try {
+      expect(await a.takeLock(0, '{"user":"a"}\n')).toMatchObject({ code: 0 });
+      const file = join(runtime, `infra-${uid}.lock`);
+      expect(statSync(`${file}.json`).mode & 0o777).toBe(0o600);
+      expect((await a.run(`ls -l /proc/$$/fd | grep -c ${JSON.stringify(file)} || true`)).stdout).toBe('0\n');
+      const t0 = Date.now();
+      expect(await b.takeLock(1000, '{"user":"b"}\n')).toMatchObject({ code: LOCK_HELD, stdout: '{"user":"a"}\n' });
+      expect(Date.now() - t0).toBeGreaterThanOrEqual(900);
+      await a.close();
+      expect(await b.takeLock(0, '{"user":"b"}\n')).toMatchObject({ code: 0 });
+      expect(readFileSync(`${file}.json`, 'utf8')).toBe('{"user":"b"}\n');
+    } finally {
+      await a.close();
+      await b.close();
+      rmSync(runtime, { recursive: true, force: true });
+    }
   });
 
   it('1,000 commands in a row (prints ms/command)', async () => {
@@ -103,7 +144,7 @@ describe('session protocol (local sh)', () => {
   });
 });
 
-describe('session protocol under faults (local sh)', () => {
+describe('session protocol under faults (local perl)', () => {
   it('a background process that keeps writing breaks neither the framing nor the next outputs', async () => {
     const s = await Session.start(spawnChannel(sessionArgv(false, false)), { host: 'h', counters: emptyCounters() });
     try {
@@ -157,7 +198,7 @@ describe('session protocol under faults (local sh)', () => {
     const marker = join(dir, 'ran');
     const cmd = `cat > ${marker}\n`;
     // Raw protocol: the frame announces 100 bytes of stdin, 10 arrive, then the stream ends.
-    const out = execFileSync('sh', ['-c', SESSION_SCRIPT], { input: `1 ${cmd.length} 100 5.000 c 1\n${cmd}0123456789` }).toString();
+    const out = execFileSync('perl', ['-e', SESSION_SCRIPT], { input: `1 ${cmd.length} 100 5.000 c\n${cmd}0123456789` }).toString();
     expect(out).toMatch(/__INFRA_READY__ \d+\n1 !input\n0\n0\n$/);
     expect(existsSync(marker)).toBe(false);
   });
@@ -204,6 +245,20 @@ describe('session failures', () => {
     await expect(s.run('echo after')).rejects.toThrow(HostUnreachable);
   });
 
+  it('a lost SIGCHLD (here: blocked for the whole session) costs a slice of waiting, not the command\'s timeout', async () => {
+    // The real loss is a race (the signal lands between waitpid and select); blocking the signal loses every one.
+    const blocked = ['perl', '-MPOSIX', '-e', 'sigprocmask(SIG_BLOCK, POSIX::SigSet->new(SIGCHLD)) or die; exec @ARGV'];
+    const s = await Session.start(spawnChannel([...blocked, ...sessionArgv(false, false)]), { host: 'h', counters: emptyCounters() });
+    try {
+      const t0 = Date.now();
+      for (let i = 0; i < 5; i++) expect((await s.run(`echo ${i}`, { timeoutMs: 30_000 })).stdout).toBe(`${i}\n`);
+      expect(Date.now() - t0).toBeLessThan(5000);
+      expect((await s.run('sleep 5', { timeoutMs: 300 })).code).toBe(124);
+    } finally {
+      await s.close();
+    }
+  });
+
   it('a shell that never gets ready fails within the ready timeout', async () => {
     const t0 = Date.now();
     const ch = spawnChannel(['sh', '-c', 'sleep 30']);
@@ -221,20 +276,20 @@ describe('session failures', () => {
   });
 
   it('answers a sudo-style prompt once and refuses on a second prompt', async () => {
-    // A fake "sudo": prompts on stderr, reads a line, accepts only "right", then runs the script.
-    const fake = (script: string): string[] => [
+    // A fake "sudo": prompts on stderr, reads a line, accepts only "right", then runs the session.
+    // (It reads the line byte by byte, as sudo does: nothing of the protocol is taken.)
+    const fake = (): string[] => [
       'sh',
       '-c',
-      `for i in 1 2 3; do printf __INFRA_SUDO_PASSWORD__ >&2; read -r pw; [ "$pw" = right ] && exec sh -c "$1"; sleep 0.2; done; exit 1`,
+      `for i in 1 2 3; do printf __INFRA_SUDO_PASSWORD__ >&2; read -r pw; [ "$pw" = right ] && exec "$@"; sleep 0.2; done; exit 1`,
       'fake-sudo',
-      script,
+      ...sessionArgv(false, false),
     ];
-    const script = sessionArgv(false, false)[2];
-    const ok = await Session.start(spawnChannel(fake(script)), { host: 'h', counters: emptyCounters(), becomePassword: 'right' });
+    const ok = await Session.start(spawnChannel(fake()), { host: 'h', counters: emptyCounters(), becomePassword: 'right' });
     expect((await ok.run('echo in')).stdout).toBe('in\n');
     await ok.close();
     const t0 = Date.now();
-    const bad = Session.start(spawnChannel(fake(script)), { host: 'h', counters: emptyCounters(), becomePassword: 'wrong' });
+    const bad = Session.start(spawnChannel(fake()), { host: 'h', counters: emptyCounters(), becomePassword: 'wrong' });
     await expect(bad).rejects.toThrow(/sudo rejected the become password/);
     expect(Date.now() - t0).toBeLessThan(3000);
   });
