@@ -4,7 +4,7 @@
  */
 import { Command } from 'commander';
 import { EXIT } from '../errors.js';
-import { handleCrashes, reportError } from './process.js';
+import { handleCrashes, onOutputError, reportError } from './process.js';
 import { register as apply } from './apply.js';
 import { register as plan } from './plan.js';
 import { register as run } from './run.js';
@@ -35,13 +35,8 @@ export function buildProgram(): Command {
 
 export async function main(argv: string[]): Promise<number> {
   handleCrashes();
-  // `infra ... | head`: a closed pipe ends the output, not the process with a stack trace.
-  for (const stream of [process.stdout, process.stderr]) {
-    stream.on('error', (e: NodeJS.ErrnoException) => {
-      if (e.code === 'EPIPE') process.exit(0);
-      throw e;
-    });
-  }
+  // `infra ... | head`: a closed pipe ends the output (and stops a run), not with a stack trace.
+  for (const stream of [process.stdout, process.stderr]) stream.on('error', onOutputError);
   const program = buildProgram();
   try {
     await program.parseAsync(argv);

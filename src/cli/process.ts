@@ -2,9 +2,11 @@
  * The process itself — signals, last-resort error handling, error reporting — is the CLI's
  * alone: the engine gets a RunControl and never installs a handler.
  *
- * Ctrl-C (or SIGTERM) during a run: the first stops it (nothing new starts; running tasks and
- * pending handlers finish), the second aborts it (the commands running on the hosts are
- * killed, their run locks released, the run recorded as aborted), a third exits at once.
+ * Ctrl-C (or SIGTERM, or SIGHUP: the terminal went away) during a run: the first stops it
+ * (nothing new starts; running tasks and pending handlers finish), the second aborts it (the
+ * commands running on the hosts are killed, their run locks released, the run recorded as
+ * aborted), a third exits at once. Output whose reader went away (`| head`, a closed
+ * terminal, a caller's timeout) stops a run the same way: it ends 130, never 0 half-done.
  * A bug that escapes (uncaught exception, unhandled rejection): its message and stack are
  * redacted, the active run is aborted and recorded, and the exit code is 70.
  */
@@ -14,6 +16,21 @@ import { redact } from '../secrets/secret.js';
 import { RunControl } from '../engine/control.js';
 
 const activeRuns = new Set<RunControl>();
+const RUN_SIGNALS = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
+
+/** Write errors that mean nobody reads our output any more. */
+const READER_GONE = new Set(['EPIPE', 'EIO', 'ERR_STREAM_DESTROYED']);
+
+/**
+ * An error on stdout or stderr. The reader gone: a run stops (as on the first Ctrl-C) and goes
+ * on without output, to record itself and exit 130; any other command just ends (exit 0, like
+ * `infra inventory hosts | head` expects). Anything else is a real error.
+ */
+export function onOutputError(e: NodeJS.ErrnoException): void {
+  if (!READER_GONE.has(e.code ?? '')) throw e;
+  if (activeRuns.size === 0) process.exit(EXIT.ok);
+  for (const c of activeRuns) c.stop();
+}
 
 /** How long a crashed run may take to record itself before the process exits anyway. */
 const CRASH_RECORD_MS = 15_000;
@@ -34,8 +51,7 @@ export async function withRunControl<T>(fn: (control: RunControl) => Promise<T>)
       process.exit(EXIT.interrupted);
     }
   };
-  process.on('SIGINT', onSignal);
-  process.on('SIGTERM', onSignal);
+  for (const sig of RUN_SIGNALS) process.on(sig, onSignal);
   activeRuns.add(control);
   try {
     const result = await fn(control);
@@ -47,8 +63,7 @@ export async function withRunControl<T>(fn: (control: RunControl) => Promise<T>)
     throw e;
   } finally {
     activeRuns.delete(control);
-    process.off('SIGINT', onSignal);
-    process.off('SIGTERM', onSignal);
+    for (const sig of RUN_SIGNALS) process.off(sig, onSignal);
   }
 }
 

@@ -191,6 +191,20 @@ describe('engine through the bastion', () => {
     expect(files.sort()).toEqual(['infra-slow-1', 'infra-slow-handler']);
   }, 120_000);
 
+  it('the output\'s reader goes away (a caller\'s timeout, `| head`): the run stops as on Ctrl-C once and exits 130, never 0', async () => {
+    await fleet.exec('target2', 'rm -f /opt/infra-slow-1 /opt/infra-slow-2 /opt/infra-slow-handler');
+    const run = startInfra(['apply', SLOW, '-i', fleet.inventoryDir, '-l', 'target2', '--json'], /"task.start".*sleep 4/);
+    await run.seen;
+    run.child.stdout.destroy();
+    run.child.stderr.destroy();
+    expect(await run.exited).toBe(130);
+    const files = (await fleet.exec('target2', 'ls /opt | grep infra-slow || true')).stdout.split('\n').filter(Boolean);
+    expect(files.sort()).toEqual(['infra-slow-1', 'infra-slow-handler']);
+    // Recorded, though nobody reads the output any more.
+    const { runId } = JSON.parse(run.output().split('\n')[0]);
+    expect((await localAudit()).at(-1)).toMatchObject({ runId, exitCode: 130 });
+  }, 120_000);
+
   it('exec runs an ad-hoc command on every host, output per host', async () => {
     const r = await infra(['exec', '-i', fleet.inventoryDir, '-l', 'targets', '--json', '--', 'id -un; hostname']);
     expect(r.code).toBe(0);
