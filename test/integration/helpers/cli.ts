@@ -37,6 +37,8 @@ export function infra(args: string[], opts: { cwd?: string; env?: Record<string,
       },
       (err, stdout, stderr) => {
         const code = err ? (typeof err.code === 'number' ? err.code : 1) : 0;
+        // Killed at the timeout: say so, whatever the exit code (a stopped run exits 130).
+        if (err?.killed) stderr += `\n[test helper] infra killed after ${opts.timeoutMs ?? 300_000} ms (the test's timeout)\n`;
         const events: RunEvent[] = [];
         for (const line of stdout.split('\n')) {
           if (!line.startsWith('{')) continue;

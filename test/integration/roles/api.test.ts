@@ -51,8 +51,8 @@ async function appVersion(version: string, broken = false): Promise<string> {
   return dir;
 }
 
-const run = (cmd: 'apply' | 'plan', playbook: string, args: string[] = []) =>
-  infra([cmd, playbook, '-i', fleet.inventoryDir, ...args], { env, timeoutMs: 900_000 });
+const run = (cmd: 'apply' | 'plan', playbook: string, args: string[] = [], timeoutMs = 900_000) =>
+  infra([cmd, playbook, '-i', fleet.inventoryDir, ...args], { env, timeoutMs });
 const deploy = (app: string, extra: string[] = []) => run('apply', DEPLOY, ['--json', '-e', JSON.stringify({ api_app_src: app }), ...extra]);
 const sh = async (host: string, cmd: string) => {
   const r = await fleet.exec(host, cmd);
@@ -128,7 +128,8 @@ beforeAll(async () => {
     })}keepalived_auth_pass: ${auth}\n`,
   );
   await fleet.exec('bastion', `echo ${Buffer.from(await readFile(join(fleet.inventoryDir, 'pki/ca.crt'))).toString('base64')} | base64 -d > /tmp/ca.pem`);
-  first = await run('apply', SITE, ['--json']);
+  // Two API servers one after the other, each installing Node, npm and PM2: ≈ 15 min on a slow CI machine.
+  first = await run('apply', SITE, ['--json'], 1_400_000);
 }, 1_500_000);
 
 afterAll(async () => {
