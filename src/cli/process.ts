@@ -16,6 +16,8 @@ import { redact } from '../secrets/secret.js';
 import { RunControl } from '../engine/control.js';
 
 const activeRuns = new Set<RunControl>();
+/** Set by the first run of this process. */
+let ranARun = false;
 const RUN_SIGNALS = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
 
 /** Write errors that mean nobody reads our output any more. */
@@ -28,8 +30,9 @@ const READER_GONE = new Set(['EPIPE', 'EIO', 'ERR_STREAM_DESTROYED']);
  */
 export function onOutputError(e: NodeJS.ErrnoException): void {
   if (!READER_GONE.has(e.code ?? '')) throw e;
-  if (activeRuns.size === 0) process.exit(EXIT.ok);
   for (const c of activeRuns) c.stop();
+  // After a run, an error of one of its last writes may still arrive: its exit code stands.
+  if (activeRuns.size === 0 && !ranARun) process.exit(EXIT.ok);
 }
 
 /** How long a crashed run may take to record itself before the process exits anyway. */
@@ -53,6 +56,7 @@ export async function withRunControl<T>(fn: (control: RunControl) => Promise<T>)
   };
   for (const sig of RUN_SIGNALS) process.on(sig, onSignal);
   activeRuns.add(control);
+  ranARun = true;
   try {
     const result = await fn(control);
     // A crash ended the run under us: its handler records it and exits 70, not this result.
