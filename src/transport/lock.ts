@@ -10,7 +10,7 @@
 import { redact } from '../secrets/secret.js';
 import type { LockMeta } from './types.js';
 
-/** Exit code of the lock script when someone else holds the lock (stdout: their metadata). */
+/** Exit code of taking the lock (frame kind "l") when someone else holds it (stdout: their metadata). */
 export const LOCK_HELD = 75;
 
 /** The metadata as written on the host: the command line redacted. */
