@@ -4,11 +4,13 @@
  */
 import { execFileSync } from 'node:child_process';
 import { userInfo, hostname } from 'node:os';
+import { EXIT } from '../errors.js';
 import { redactDeep } from '../secrets/secret.js';
 import type { HostRecap } from '../report/events.js';
 
 export type AuditMode = 'apply' | 'check' | 'run' | 'patch' | 'exec' | 'drill' | 'rollback';
-export type AuditResult = 'ok' | 'changed' | 'failed' | 'aborted';
+/** aborted: stopped at once (second Ctrl-C, a bug, the failure policy); interrupted: stopped after what ran (first Ctrl-C, SIGTERM, SIGHUP, output gone). */
+export type AuditResult = 'ok' | 'changed' | 'failed' | 'aborted' | 'interrupted';
 
 export interface GitState {
   commit: string;
@@ -123,6 +125,8 @@ export function recipients(draft: Pick<AuditDraft, 'mode' | 'hosts'>): string[] 
 
 function resultOf(s: RunSummary): AuditResult {
   if (s.aborted) return 'aborted';
+  // A run stopped early is told apart from one that finished (its counts cover what ran).
+  if (s.exitCode === EXIT.interrupted) return 'interrupted';
   if (s.recap.some((r) => r.failed > 0 || r.unreachable)) return 'failed';
   if (s.recap.some((r) => r.changed > 0)) return 'changed';
   return s.exitCode === 0 || s.exitCode === 3 ? 'ok' : 'failed';

@@ -105,6 +105,9 @@ describe('audit records', () => {
       exitCode: 0,
     });
     expect(buildRecord(summary({ aborted: true })).result).toBe('aborted');
+    expect(buildRecord(summary({ aborted: true, exitCode: 130 })).result).toBe('aborted');
+    // The first Ctrl-C: what ran finished, the rest never started.
+    expect(buildRecord(summary({ exitCode: 130 })).result).toBe('interrupted');
     const unreachable = summary().recap.map((r) => ({ ...r, changed: 0 }));
     unreachable[1] = { ...unreachable[1], unreachable: true, error: 'timed out' };
     expect(buildRecord(summary({ recap: unreachable })).result).toBe('failed');
