@@ -25,25 +25,28 @@ echo "build-image: debootstrap bookworm from $fetch_from"
 debootstrap --variant=minbase --include="$pkgs" bookworm "$dir" "$fetch_from" >/tmp/infra-debootstrap.log 2>&1 \
   || { tail -30 /tmp/infra-debootstrap.log >&2; exit 1; }
 # Up to date like Debian's own images: the point release's updates and the security fixes
-# baked in, so each test host's first apply installs its roles' packages, not the same 20-odd
-# updates again (a minute of dpkg per host). The security suite is not left in the sources:
-# the hardening role adds it, and hardening.test.ts downgrades one package below its fix to
-# prove the catch-up. No service starts in the chroot (policy-rc.d).
+# baked in, and the security suite in the sources, so each test host's first apply installs
+# its roles' packages, not the same 25 updates again (a minute of dpkg per host). A host with
+# the fixes must keep the suite: its packages (perl-base …) are newer than the main archive's,
+# and their exact-version dependents (perl …) only install from the suite.
+# hardening.test.ts takes the suite out again on its hosts to prove the role's catch-up.
+# No service starts in the chroot (policy-rc.d).
 security=${DEBIAN_SECURITY_MIRROR:-$(awk '/^URIs:/ && $2 ~ /debian-security/ {print $2; exit}' /etc/apt/sources.list.d/debian.sources 2>/dev/null || true)}
 security=${security:-http://deb.debian.org/debian-security}
-[[ $fetch_from == http://127.0.0.1:3142/* && $security == http://* ]] && security="http://127.0.0.1:3142/${security#http://}"
-printf 'deb %s bookworm main\ndeb %s bookworm-updates main\ndeb %s bookworm-security main\n' "$fetch_from" "$fetch_from" "$security" > "$dir/etc/apt/sources.list"
+security_from=$security
+[[ $fetch_from == http://127.0.0.1:3142/* && $security == http://* ]] && security_from="http://127.0.0.1:3142/${security#http://}"
+printf 'deb %s bookworm main\ndeb %s bookworm-updates main\ndeb %s bookworm-security main\n' "$fetch_from" "$fetch_from" "$security_from" > "$dir/etc/apt/sources.list"
 printf '#!/bin/sh\nexit 101\n' > "$dir/usr/sbin/policy-rc.d" && chmod 0755 "$dir/usr/sbin/policy-rc.d"
 mount -t proc proc "$dir/proc"
 trap 'umount "$dir/proc" 2>/dev/null || true; rm -rf "$dir"' EXIT
-echo "build-image: upgrading from bookworm-updates and $security"
+echo "build-image: upgrading from bookworm-updates and $security_from"
 { chroot "$dir" apt-get -q update && DEBIAN_FRONTEND=noninteractive chroot "$dir" apt-get -q -y upgrade; } >/tmp/infra-image-upgrade.log 2>&1 \
   || { tail -30 /tmp/infra-image-upgrade.log >&2; exit 1; }
 umount "$dir/proc"
 rm -f "$dir/usr/sbin/policy-rc.d"
 # Container fixes (test image only, never a role's business).
 install -m 0644 "$here/rootfs/10-container.conf" -D "$dir/etc/systemd/system/service.d/10-container.conf"
-printf 'deb %s bookworm main\ndeb %s bookworm-updates main\n' "$mirror" "$mirror" > "$dir/etc/apt/sources.list"
+printf 'deb %s bookworm main\ndeb %s bookworm-updates main\ndeb %s bookworm-security main\n' "$mirror" "$mirror" "$security" > "$dir/etc/apt/sources.list"
 rm -f "$dir"/etc/ssh/ssh_host_*            # each container makes its own host keys at boot
 install -m 0644 "$here/rootfs/ssh-keygen.service" -D "$dir/etc/systemd/system/infra-ssh-keygen.service"
 ln -sf /etc/systemd/system/infra-ssh-keygen.service "$dir/etc/systemd/system/multi-user.target.wants/infra-ssh-keygen.service"

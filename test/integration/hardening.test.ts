@@ -84,9 +84,16 @@ beforeAll(async () => {
       '',
     ].join('\n'),
   );
-  // The image is up to date (test/image/build.sh): one package below its security fix on each
-  // host is what the first apply's catch-up must find and install.
-  await Promise.all(HOSTS.map((h) => belowSecurityFix(h, CATCH_UP_PACKAGE)));
+  // The image is up to date, its sources with the security suite (test/image/build.sh). Here
+  // each host is a minimal image without the suite (debootstrap's sources) and one package below
+  // its security fix: the role must add the suite and the catch-up install that fix.
+  await Promise.all(
+    HOSTS.map(async (h) => {
+      const r = await fleet.exec(h, "sed -i '/ bookworm-security /d' /etc/apt/sources.list && ! grep -rq -- -security /etc/apt/sources.list /etc/apt/sources.list.d");
+      if (r.code !== 0) throw new Error(`${h}: the security suite is still in the sources: ${r.stderr}`);
+      await belowSecurityFix(h, CATCH_UP_PACKAGE);
+    }),
+  );
   // site.yaml without its backup plays: restic needs a backup host and a vaulted repository
   // password this fleet does not have (test/integration/roles/restic.test.ts proves them).
   PLAYBOOK = join(await mkdtemp(join(tmpdir(), 'hardening-site-')), 'site.yaml');
