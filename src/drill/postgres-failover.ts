@@ -25,7 +25,7 @@ import type { Inventory } from '../inventory/types.js';
 import { UserError } from '../errors.js';
 import { quote, sh } from '../shell/quote.js';
 import type { Measured } from './objectives.js';
-import { firstOnNewMaster, lostWrites, parseWrites } from './redis-failover.js';
+import { firstOnNewMaster, lostWrites, parseWrites, waitForWriteLoad } from './redis-failover.js';
 import type { Drill, DrillContext } from './types.js';
 
 const WRITE_INTERVAL_MS = 100;
@@ -119,7 +119,7 @@ async function runPostgresFailover(ctx: DrillContext): Promise<Measured> {
   try {
     for (const h of markers) await run(h, 'starting the load marker', sh`mkdir -p -m 0700 ${dir} && systemd-run --quiet --collect --unit ${unit} /bin/sh -c ${loop(h)}`);
     ctx.step(primary, `load marker on ${markers.join(' and ')}: an INSERT every ${WRITE_INTERVAL_MS} ms into the local server (unit ${unit}; a standby refuses it)`, true);
-    await sleep(1500);
+    await waitForWriteLoad(() => run(primary, 'reading the marker', sh`cat ${`${dir}/writes`} 2>/dev/null; true`));
 
     const start = await now(replica);
     await run(primary, 'the disaster (SIGKILL to the server)', sh`systemctl kill --signal=SIGKILL -- ${c.service}`);

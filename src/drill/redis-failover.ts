@@ -83,6 +83,26 @@ export function parseWrites(text: string): Write[] {
     .map((m) => ({ ok: m[1] === 'ok', seq: Number(m[2]), ms: Number(m[3]), master: m[4] }));
 }
 
+/**
+ * Writes the load marker must have acknowledged before the disaster: the drill measures RPO
+ * under load, not on an idle server (a fixed 1.5 s gave a slow host 8 writes, not 15).
+ */
+export const WRITES_BEFORE_DISASTER = 10;
+const WRITE_LOAD_MS = 60_000;
+
+/** Waits until the marker's log (as read()) shows WRITES_BEFORE_DISASTER acknowledged writes. */
+export async function waitForWriteLoad(read: () => Promise<string>, timeoutMs = WRITE_LOAD_MS, pollMs = 200): Promise<void> {
+  const end = Date.now() + timeoutMs;
+  for (;;) {
+    const acked = parseWrites(await read()).filter((w) => w.ok).length;
+    if (acked >= WRITES_BEFORE_DISASTER) return;
+    if (Date.now() > end) {
+      throw new Error(`the load marker had ${acked} write(s) acknowledged after ${timeoutMs / 1000} s (${WRITES_BEFORE_DISASTER} before the disaster): does the server take writes?`);
+    }
+    await sleep(pollMs);
+  }
+}
+
 /** The first write the new master acknowledged at or after the failover started. */
 export function firstOnNewMaster(writes: Write[], oldMaster: string, startMs: number): Write | undefined {
   return writes.find((w) => w.ok && w.master !== oldMaster && w.master !== '' && w.ms >= startMs);
@@ -132,7 +152,7 @@ async function runRedisFailover(ctx: DrillContext): Promise<Measured> {
   await run('starting the load marker', sh`systemd-run --quiet --collect --unit ${unit} /bin/sh -c ${loop}`);
   ctx.step(host, `load marker: a SET every ${WRITE_INTERVAL_MS} ms to the master the Sentinel names (unit ${unit})`, true);
   try {
-    await sleep(1500);
+    await waitForWriteLoad(() => run('reading the marker', sh`cat ${`${dir}/writes`} 2>/dev/null; true`));
     // Right after a (re)start the Sentinel may see no replica it can promote yet ("NOGOODSLAVE"):
     // ask again for a while (before the disaster, outside the RTO).
     const ready = Date.now() + REPLICA_READY_MS;

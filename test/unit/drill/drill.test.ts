@@ -7,7 +7,7 @@ import { describe, it, expect } from 'vitest';
 import { judge, objectivesOf, parseDuration, verdictLines, type Measured } from '../../../src/drill/objectives.js';
 import { compareMarkers, parseMarkers, restoreDrill } from '../../../src/drill/restore.js';
 import { drillNamed } from '../../../src/drill/index.js';
-import { firstOnNewMaster, lostWrites, parseWrites, redisFailoverDrill } from '../../../src/drill/redis-failover.js';
+import { firstOnNewMaster, lostWrites, parseWrites, redisFailoverDrill, waitForWriteLoad, WRITES_BEFORE_DISASTER } from '../../../src/drill/redis-failover.js';
 import { postgresFailoverDrill } from '../../../src/drill/postgres-failover.js';
 import { Secret } from '../../../src/secrets/secret.js';
 import { UserError } from '../../../src/errors.js';
@@ -113,6 +113,20 @@ describe('redis-failover drill: writes', () => {
     expect(lost.map((w) => w.seq)).toEqual([2]);
     expect(rpoMs).toBe(100);
     expect(lostWrites(writes, new Set([5, 6])).rpoMs).toBe(200); // none kept before: one interval before the first lost
+  });
+});
+
+describe('the drills\' write load before the disaster', () => {
+  const log = (ok: number, err = 0) => Array.from({ length: ok + err }, (_, i) => `${i < err ? 'err' : 'ok'} ${i + 1} ${1700000000000 + i * 100} db1`).join('\n');
+
+  it(`waits for ${WRITES_BEFORE_DISASTER} acknowledged writes, however long a slow host takes (failed writes do not count)`, async () => {
+    let reads = 0;
+    await waitForWriteLoad(async () => log(Math.min(++reads * 3, 20), 5), 10_000, 1);
+    expect(reads).toBe(Math.ceil(WRITES_BEFORE_DISASTER / 3));
+  });
+
+  it('gives up with how many it saw when the server takes no writes', async () => {
+    await expect(waitForWriteLoad(async () => log(2, 7) + '\nok 10 17', 50, 5)).rejects.toThrow(/the load marker had 2 write\(s\) acknowledged after 0\.05 s \(10 before the disaster\)/);
   });
 });
 
