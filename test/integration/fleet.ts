@@ -30,6 +30,9 @@ import {
   knownHostsLine,
 } from '../../src/lab/systemd-host.js';
 
+/** The test image with the hardening role's packages (test/image/build-baseline.sh). */
+const BASELINE_IMAGE = process.env.INFRA_TEST_BASELINE_IMAGE ?? 'infra-test-debian12-baseline:latest';
+
 export interface FleetHost {
   name: string;
   ip: string;
@@ -66,6 +69,12 @@ export interface FleetOptions {
   groupVars?: Record<string, Record<string, unknown>>;
   /** Pass /dev/net/tun to every host (WireGuard's userspace wireguard-go needs it). */
   tun?: boolean;
+  /**
+   * Targets from the baseline image (test/image/build-baseline.sh: the hardening role's packages
+   * installed) instead of the bare one: for role tests that harden their hosts first. The bastion
+   * stays bare; hardening.test.ts (the install proven) never sets it.
+   */
+  baseline?: boolean;
   /** Memory limit per container (the benchmark's scale run packs many). */
   memoryMb?: number;
   /**
@@ -105,7 +114,8 @@ export async function startFleet(opts: FleetOptions = {}): Promise<Fleet> {
     const worker = async (): Promise<void> => {
       for (let name = queue.shift(); name !== undefined; name = queue.shift()) {
         try {
-          containers.set(name, await startHost(name, network, name === BASTION, opts.tun ?? false, opts.memoryMb));
+          const image = opts.baseline && name !== BASTION ? BASELINE_IMAGE : TEST_IMAGE;
+          containers.set(name, await startHost(name, image, network, name === BASTION, opts.tun ?? false, opts.memoryMb));
         } catch (e) {
           failures.push(e);
           queue.length = 0;
@@ -225,8 +235,8 @@ class SystemdContainer extends GenericContainer {
   }
 }
 
-async function startHost(name: string, network: string, publish: boolean, tun: boolean, memoryMb?: number): Promise<StartedTestContainer> {
-  const c = new SystemdContainer(TEST_IMAGE)
+async function startHost(name: string, image: string, network: string, publish: boolean, tun: boolean, memoryMb?: number): Promise<StartedTestContainer> {
+  const c = new SystemdContainer(image)
     .withCommand(SYSTEMD_COMMAND)
     .withHostname(name)
     .withLabels({ ...LABELS, 'infra-test.host': name })

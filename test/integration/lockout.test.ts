@@ -34,7 +34,7 @@ const leftovers = () => on("systemctl list-units --all --plain --no-legend 'infr
 beforeAll(async () => {
   work = await mkdtemp(join(tmpdir(), 'infra-lockout-'));
   env = { XDG_STATE_HOME: join(work, 'state') };
-  fleet = await startFleet({ targets: 1 });
+  fleet = await startFleet({ targets: 1, baseline: true }); // hardening's packages there
   // The good state every test starts from (and the guarded path on a first install).
   first = await hardening();
 }, 700_000);

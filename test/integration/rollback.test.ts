@@ -57,7 +57,7 @@ beforeAll(async () => {
   await writeFile(passwordFile, 'rollback test vault password\n', { mode: 0o600 });
   process.env.INFRA_VAULT_PASSWORD_FILE = passwordFile;
   process.env.XDG_STATE_HOME = join(work, 'state');
-  fleet = await startFleet({ targets: 1, groupVars: { targets: {} } });
+  fleet = await startFleet({ targets: 1, groupVars: { targets: {} }, baseline: true }); // hardening's packages there
   playbook = join(fleet.inventoryDir, 'rollback.yaml');
   await writeFile(playbook, PLAYBOOK);
   await setVars({}, 'first-SECRET-aaaa');

@@ -67,6 +67,7 @@ beforeAll(async () => {
   env = { INFRA_VAULT_PASSWORD_FILE: join(work, 'vault-pass'), XDG_STATE_HOME: join(work, 'state') };
   const lab = (g: string) => readFile(join(REPO, 'inventories/lab/group_vars', `${g}.yaml`), 'utf8').then((t) => parse(t, { customTags: [{ tag: '!vault', resolve: (s: string) => s }] }));
   fleet = await startFleet({
+    baseline: true, // the hardening role's packages already there (hardening.test.ts installs them)
     targets: [
       { name: 'db1', groups: ['postgres', 'postgres_primary'] },
       { name: 'db2', groups: ['postgres', 'postgres_replica'] },

@@ -58,6 +58,7 @@ beforeAll(async () => {
   let passwordFile: string;
   ({ work, passwordFile, env } = await cliWorkspace('redis', 'redis test vault'));
   fleet = await startFleet({
+    baseline: true, // the hardening role's packages already there (hardening.test.ts installs them)
     targets: [
       { name: 'redis1', groups: ['redis', 'redis_master', 'sentinel'] },
       { name: 'redis2', groups: ['redis', 'redis_replica', 'sentinel'] },

@@ -55,6 +55,7 @@ beforeAll(async () => {
   let passwordFile: string;
   ({ work, passwordFile, env } = await cliWorkspace('restic', 'restic test vault'));
   fleet = await startFleet({
+    baseline: true, // the hardening role's packages already there (hardening.test.ts installs them)
     targets: [
       { name: 'backup1', groups: ['backup'] },
       { name: 'app1', groups: ['app', 'redis'] },

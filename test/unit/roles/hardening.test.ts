@@ -13,7 +13,7 @@ import { loadInventory } from '../../../src/inventory/load.js';
 import { lockedDecryptor } from '../../../src/engine/input.js';
 import { dirname, join } from 'node:path';
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { contextFor, fakeInventory, hostsOf, FACTS, type FakeInventory } from './context.js';
@@ -507,5 +507,17 @@ describe('Lynis profile: what is skipped, and why', () => {
     expect(byModule(tasks, 'systemd.service').map((t) => params(t).name)).toEqual(
       expect.arrayContaining(['infra-lynis.timer', 'infra-aide-check.timer', 'infra-apt-metrics.timer']),
     );
+  });
+});
+
+describe('the baseline test image', () => {
+  it('has exactly the packages the role installs (test/image/baseline-packages)', () => {
+    const baked = readFileSync(join(REPO, 'test/image/baseline-packages'), 'utf8')
+      .split('\n')
+      .filter((l) => l.trim() && !l.startsWith('#'));
+    for (const facts of [{ container: 'docker' }, { container: 'none' }]) {
+      const [install] = byModule(tasksOf('db1', { facts }), 'apt.packages');
+      expect(params(install).names).toEqual(baked);
+    }
   });
 });
