@@ -14,9 +14,17 @@ export interface KeyPair {
  * "Malformed OpenSSH private key" on a fresh fleet).
  */
 export function generateKeyPair(comment: string): KeyPair {
-  const jwk = generateKeyPairSync('ed25519').privateKey.export({ format: 'jwk' });
-  const pub = Buffer.from(jwk.x!, 'base64url');
-  const seed = Buffer.from(jwk.d!, 'base64url');
+  // Encoded by the generation itself (DER), not by a later KeyObject.export({ format: 'jwk' }):
+  // Node 20's JWK export holds the key's lock while allocating, and a GC then destroying the
+  // finished key job takes the same lock: a deadlock (a CI run hung in the keypair unit test;
+  // gdb: ExportJWKEdKey → GC → ~KeyGenJob → uv_mutex_lock).
+  const { publicKey, privateKey } = generateKeyPairSync('ed25519', {
+    publicKeyEncoding: { format: 'der', type: 'spki' },
+    privateKeyEncoding: { format: 'der', type: 'pkcs8' },
+  });
+  // Both end in the raw 32 bytes: SPKI's public key, PKCS#8's seed (RFC 8410).
+  const pub = publicKey.subarray(-32);
+  const seed = privateKey.subarray(-32);
   const publicBlob = Buffer.concat([sshString('ssh-ed25519'), sshString(pub)]);
   const check = randomBytes(4);
   const secret = Buffer.concat([
