@@ -1,5 +1,5 @@
 /** postgres_exporter and the weekly maintenance timer (pure). */
-import { command, files, systemd, type Facts, type Task } from 'infra';
+import { files, systemd, type Facts, type Task } from 'infra';
 import type { PostgresVars } from './vars.js';
 import { timerTasks } from './layout.js';
 
@@ -15,13 +15,8 @@ export function exporterTasks(v: PostgresVars, address: string): Task[] {
       vars: { user: v.postgres_exporter.user, pgPort: v.postgres_port, listen },
       notify: 'restart postgres exporter',
     }),
-    // The package starts the exporter at install, before its DSN is written here: it crash-loops,
-    // and systemd refuses to start a unit that hit its start limit until the failure is cleared.
-    command.run({
-      name: 'clear a start limit the exporter hit before it was configured',
-      cmd: 'systemctl reset-failed prometheus-postgres-exporter.service',
-      onlyIf: 'systemctl is-failed -q prometheus-postgres-exporter.service',
-    }),
+    // The package starts it at install, without a DSN: it crash-loops into systemd's start limit;
+    // systemd.service clears a failed unit before starting it.
     systemd.service({ name: 'prometheus-postgres-exporter', enabled: true, state: 'started' }),
   ];
 }

@@ -61,6 +61,8 @@ interface ServiceData {
   daemonReload: boolean;
   enable?: boolean;
   action?: 'start' | 'stop' | 'restart' | 'reload';
+  /** The unit failed (often: its start limit, hit by a crash loop before it was configured): cleared before starting it. */
+  resetFailed?: boolean;
 }
 
 /** The decision, pure. */
@@ -86,6 +88,7 @@ export function decideService(p: ServiceParams, s: ServiceStatus, checkMode: boo
   if (p.state === 'stopped' && running) data.action = 'stop';
   if (p.state === 'restarted') data.action = 'restart';
   if (p.state === 'reloaded') data.action = running ? 'reload' : 'start';
+  if (s.activeState === 'failed' && (data.action === 'start' || data.action === 'restart')) data.resetFailed = true;
   if (data.action) {
     const after = data.action === 'stop' ? 'inactive' : 'active';
     changes.push({ what: data.action, from: s.activeState, to: after });
@@ -114,6 +117,9 @@ export const service = defineModule<ServiceParams, z.input<typeof serviceParams>
     if (d.enable !== undefined) {
       await runChecked(host, sh`systemctl ${d.enable ? 'enable' : 'disable'} -- ${p.name}`, `${d.enable ? 'enable' : 'disable'} ${p.name}`);
     }
+    // A start limit hit earlier would refuse the start the configuration asks for (`systemctl` says
+    // "start request repeated too quickly"); the operator's remedy is reset-failed, so is ours.
+    if (d.resetFailed) await runChecked(host, sh`systemctl reset-failed -- ${p.name}`, `systemctl reset-failed ${p.name}`);
     if (d.action) await systemctlWithJournal(host, d.action, p.name);
   },
 });

@@ -98,4 +98,18 @@ describe('systemd tasks', () => {
     expect(host.commands).toEqual(['systemctl show -p LoadState,ActiveState,UnitFileState,NeedDaemonReload -- nginx.service']);
     expect(c.changes).toEqual([]);
   });
+
+  it('a failed unit (a start limit hit while it crash-looped unconfigured) is reset before its start or restart; a running one is not', async () => {
+    const show = (active: string) => ({ stdout: `LoadState=loaded\nActiveState=${active}\nUnitFileState=enabled\nNeedDaemonReload=no\n` });
+    for (const state of ['started', 'restarted'] as const) {
+      const host = fakeHost([show('failed'), {}, {}]);
+      const c = await systemd.service.module.check(host, params({ state }));
+      await systemd.service.module.apply(host, params({ state }), withChanges(c));
+      expect(host.commands.slice(1)).toEqual(['systemctl reset-failed -- nginx.service', `systemctl ${state === 'started' ? 'start' : 'restart'} -- nginx.service`]);
+    }
+    const host = fakeHost([show('active'), {}]);
+    const c = await systemd.service.module.check(host, params({ state: 'restarted' }));
+    await systemd.service.module.apply(host, params({ state: 'restarted' }), withChanges(c));
+    expect(host.commands.slice(1)).toEqual(['systemctl restart -- nginx.service']);
+  });
 });

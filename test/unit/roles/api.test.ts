@@ -227,8 +227,8 @@ describe('templates', () => {
     expect(conf).toMatch(/systemctl is-active --quiet pm2-api; then runuser -u api -- env PM2_HOME=\/var\/lib\/api\/\.pm2 \/usr\/local\/bin\/pm2 reloadLogs/);
   });
 
-  it('the exporter listens on the private address', async () => {
+  it('the exporter listens on the private address and waits for stub_status at start (no crash loop into the start limit)', async () => {
     const args = (await render()).get('nginx-exporter.default.hbs')!;
-    expect(args).toContain('ARGS="-nginx.scrape-uri=http://127.0.0.1:8080/stub_status -web.listen-address=10.20.0.21:9113"');
+    expect(args).toContain('ARGS="-nginx.scrape-uri=http://127.0.0.1:8080/stub_status -web.listen-address=10.20.0.21:9113 -nginx.retries=30 -nginx.retry-interval=1s"');
   });
 });

@@ -111,12 +111,13 @@ describe('task lists', () => {
     expect(params(grant).unless).toMatch(/^select bool_and\(has_function_privilege\('replicator', f, 'EXECUTE'\)\)/);
   });
 
-  it('the exporter: a start limit hit before its configuration (the package starts it without a DSN) is cleared before the start', () => {
+  it('the exporter: configured before it is started (the package starts it without a DSN; systemd.service clears the failed unit)', () => {
     const tasks = tasksOf('db2');
-    const clear = tasks.findIndex((t) => t.module.name === 'command.run' && params(t).cmd === 'systemctl reset-failed prometheus-postgres-exporter.service');
-    expect(clear).toBeGreaterThan(0);
-    expect(params(tasks[clear]).onlyIf).toBe('systemctl is-failed -q prometheus-postgres-exporter.service');
-    expect(params(tasks[clear + 1])).toMatchObject({ name: 'prometheus-postgres-exporter', state: 'started' });
+    const conf = tasks.findIndex((t) => t.module.name === 'files.template' && params(t).dest === '/etc/default/prometheus-postgres-exporter');
+    const start = tasks.findIndex((t) => t.module.name === 'systemd.service' && params(t).name === 'prometheus-postgres-exporter');
+    expect(conf).toBeGreaterThan(0);
+    expect(start).toBeGreaterThan(conf);
+    expect(params(tasks[start])).toMatchObject({ state: 'started', enabled: true });
   });
 
   it('the backup host: repository tasks only, the cipher pass in a 0640 file owned by postgres', () => {
