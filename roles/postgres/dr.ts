@@ -22,6 +22,7 @@ export function drTasks(v: PostgresVars, p: Paths, members: HostView[], self: st
       mode: '0755',
       owner: 'root',
       group: 'root',
+      validate: 'bash -n %s',
       vars: {
         data: p.data,
         bin: p.bin,

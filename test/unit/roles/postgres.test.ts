@@ -14,6 +14,7 @@ import { UserError } from '../../../src/errors.js';
 import type { Task } from '../../../src/modules/types.js';
 import { contextFor, fakeInventory, hostsOf, FACTS, type FakeInventory } from './context.js';
 import { infra, REPO } from '../cli/run-cli.js';
+import { createRenderer } from '../../../src/render/template.js';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -109,6 +110,20 @@ describe('task lists', () => {
     const grant = byModule(tasksOf('db1'), 'postgres.sql').find((t) => /pg_rewind/.test(params(t).label))!;
     expect(params(grant).sql).toBe('GRANT EXECUTE ON FUNCTION pg_catalog.pg_ls_dir(text, boolean, boolean), pg_catalog.pg_stat_file(text, boolean), pg_catalog.pg_read_binary_file(text), pg_catalog.pg_read_binary_file(text, bigint, bigint, boolean) TO "replicator";');
     expect(params(grant).unless).toMatch(/^select bool_and\(has_function_privilege\('replicator', f, 'EXECUTE'\)\)/);
+  });
+
+  it('the failover tools render to a script bash accepts; "follows" asks the primary for its timeline and position (status streaming alone is no proof)', async () => {
+    const script = byModule(tasksOf('db2'), 'files.template').find((t) => params(t).dest === '/usr/local/sbin/infra-pg-dr')!;
+    expect(params(script).validate).toBe('bash -n %s');
+    const renderer = createRenderer({ sharedDir: join(REPO, 'templates') });
+    const text = await renderer.renderFile(join(REPO, 'roles/postgres'), 'infra-pg-dr.sh.hbs', { vars: params(script).vars, host: { name: 'db2' } });
+    const check = spawnSync('bash', ['-n'], { input: text, encoding: 'utf8' });
+    expect(check.stderr).toBe('');
+    expect(check.status).toBe(0);
+    expect(text).toContain("'db1') echo '10.20.0.31' ;;");
+    const streamsFrom = /^streams_from\(\) \{\n[\s\S]*?\n\}$/m.exec(text)![0];
+    expect(streamsFrom).toContain('-c IDENTIFY_SYSTEM');
+    expect(streamsFrom).toContain("received_tli = $tli and pg_wal_lsn_diff(flushed_lsn, '$pos') <= 0");
   });
 
   it('the exporter: configured before it is started (the package starts it without a DSN; systemd.service clears the failed unit)', () => {
