@@ -18,13 +18,15 @@ const unitName = z
 export interface ServiceStatus {
   loadState: string;
   activeState: string;
+  /** 'auto-restart' with activeState 'activating': the process died and systemd waits to start it again. */
+  subState: string;
   unitFileState: string;
   needDaemonReload: boolean;
 }
 
-export const SHOW_PROPS = 'LoadState,ActiveState,UnitFileState,NeedDaemonReload';
+export const SHOW_PROPS = 'LoadState,ActiveState,SubState,UnitFileState,NeedDaemonReload';
 
-/** Output of `systemctl show -p LoadState,ActiveState,UnitFileState,NeedDaemonReload UNIT`. */
+/** Output of `systemctl show -p LoadState,ActiveState,SubState,UnitFileState,NeedDaemonReload UNIT`. */
 export function parseShow(stdout: string): ServiceStatus {
   const kv = new Map<string, string>();
   for (const line of stdout.split('\n')) {
@@ -34,6 +36,7 @@ export function parseShow(stdout: string): ServiceStatus {
   return {
     loadState: kv.get('LoadState') ?? 'not-found',
     activeState: kv.get('ActiveState') ?? 'inactive',
+    subState: kv.get('SubState') ?? '',
     unitFileState: kv.get('UnitFileState') ?? '',
     needDaemonReload: kv.get('NeedDaemonReload') === 'yes',
   };
@@ -83,16 +86,20 @@ export function decideService(p: ServiceParams, s: ServiceStatus, checkMode: boo
       diff.push({ kind: 'service', name: `${p.name} (boot)`, before: s.unitFileState || 'unknown', after: to });
     }
   }
-  const running = RUNNING.has(s.activeState);
-  if (p.state === 'started' && !running) data.action = 'start';
-  if (p.state === 'stopped' && running) data.action = 'stop';
+  // A crash loop between two attempts is 'activating' too: not running. systemd makes a start wait
+  // for the pending automatic one (and says nothing of how it ends); a restart goes now.
+  const crashLooping = s.activeState === 'activating' && s.subState === 'auto-restart';
+  const running = RUNNING.has(s.activeState) && !crashLooping;
+  const before = crashLooping ? 'activating (auto-restart)' : s.activeState;
+  if (p.state === 'started' && !running) data.action = crashLooping ? 'restart' : 'start';
+  if (p.state === 'stopped' && (running || crashLooping)) data.action = 'stop';
   if (p.state === 'restarted') data.action = 'restart';
-  if (p.state === 'reloaded') data.action = running ? 'reload' : 'start';
+  if (p.state === 'reloaded') data.action = running ? 'reload' : crashLooping ? 'restart' : 'start';
   if (s.activeState === 'failed' && (data.action === 'start' || data.action === 'restart')) data.resetFailed = true;
   if (data.action) {
     const after = data.action === 'stop' ? 'inactive' : 'active';
-    changes.push({ what: data.action, from: s.activeState, to: after });
-    diff.push({ kind: 'service', name: p.name, before: s.activeState, after });
+    changes.push({ what: data.action, from: before, to: after });
+    diff.push({ kind: 'service', name: p.name, before, after });
   }
   const always = p.state === 'restarted' || p.state === 'reloaded';
   if (!nonEmpty(changes)) {

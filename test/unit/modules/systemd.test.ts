@@ -6,6 +6,7 @@ import { fakeHost, withChanges } from './fake-host.js';
 const status = (s: Partial<ServiceStatus>): ServiceStatus => ({
   loadState: 'loaded',
   activeState: 'inactive',
+  subState: 'dead',
   unitFileState: 'disabled',
   needDaemonReload: false,
   ...s,
@@ -14,9 +15,10 @@ const params = (v: Record<string, unknown>) => systemd.service.module.params.par
 
 describe('parseShow', () => {
   it('reads systemctl show key=value lines', () => {
-    expect(parseShow('LoadState=loaded\nActiveState=active\nUnitFileState=enabled\nNeedDaemonReload=yes\n')).toEqual({
+    expect(parseShow('LoadState=loaded\nActiveState=active\nSubState=running\nUnitFileState=enabled\nNeedDaemonReload=yes\n')).toEqual({
       loadState: 'loaded',
       activeState: 'active',
+      subState: 'running',
       unitFileState: 'enabled',
       needDaemonReload: true,
     });
@@ -33,6 +35,10 @@ describe('decideService', () => {
     ['failed counts as stopped', { state: 'stopped' }, { activeState: 'failed' }, []],
     ['restarted always acts', { state: 'restarted' }, { activeState: 'active' }, ['restart']],
     ['reloaded on a stopped unit starts it', { state: 'reloaded' }, {}, ['start']],
+    ['starting counts as started', { state: 'started' }, { activeState: 'activating', subState: 'start' }, []],
+    ['crash-looping (auto-restart) is not started: restarted now', { state: 'started' }, { activeState: 'activating', subState: 'auto-restart' }, ['restart']],
+    ['crash-looping is stopped when stopped is asked', { state: 'stopped' }, { activeState: 'activating', subState: 'auto-restart' }, ['stop']],
+    ['crash-looping is restarted, not reloaded', { state: 'reloaded' }, { activeState: 'activating', subState: 'auto-restart' }, ['restart']],
     ['changed unit on disk → daemon-reload', { state: 'started' }, { activeState: 'active', needDaemonReload: true }, ['daemon-reload']],
   ])('%s', (_n, p, s, whats) => {
     const c = decideService(params(p), status(s), false);
@@ -53,6 +59,8 @@ describe('decideService', () => {
   it('service diff says before → after', () => {
     const c = decideService(params({ state: 'started' }), status({}), false);
     expect(c.diff).toEqual([{ kind: 'service', name: 'nginx.service', before: 'inactive', after: 'active' }]);
+    const looping = decideService(params({ state: 'started' }), status({ activeState: 'activating', subState: 'auto-restart' }), false);
+    expect(looping.diff).toEqual([{ kind: 'service', name: 'nginx.service', before: 'activating (auto-restart)', after: 'active' }]);
   });
 });
 
@@ -95,7 +103,7 @@ describe('systemd tasks', () => {
   it('service check is one systemctl show', async () => {
     const host = fakeHost([{ stdout: 'LoadState=loaded\nActiveState=active\nUnitFileState=enabled\nNeedDaemonReload=no\n' }]);
     const c = await systemd.service.module.check(host, params({ state: 'started', enabled: true }));
-    expect(host.commands).toEqual(['systemctl show -p LoadState,ActiveState,UnitFileState,NeedDaemonReload -- nginx.service']);
+    expect(host.commands).toEqual(['systemctl show -p LoadState,ActiveState,SubState,UnitFileState,NeedDaemonReload -- nginx.service']);
     expect(c.changes).toEqual([]);
   });
 
