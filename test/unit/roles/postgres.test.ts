@@ -123,7 +123,10 @@ describe('task lists', () => {
     expect(text).toContain("'db1') echo '10.20.0.31' ;;");
     const streamsFrom = /^streams_from\(\) \{\n[\s\S]*?\n\}$/m.exec(text)![0];
     expect(streamsFrom).toContain('-c IDENTIFY_SYSTEM');
-    expect(streamsFrom).toContain("received_tli = $tli and pg_wal_lsn_diff(flushed_lsn, '$pos') <= 0");
+    // The standby first, then the primary: under writes the other order sees the standby "ahead".
+    expect(streamsFrom.indexOf('from pg_stat_wal_receiver')).toBeLessThan(streamsFrom.indexOf('-c IDENTIFY_SYSTEM'));
+    expect(streamsFrom).toContain('[[ $tli = "$primary_tli"');
+    expect(streamsFrom).toContain("pg_wal_lsn_diff('$lsn', '$primary_lsn') <= 0");
   });
 
   it('the exporter: configured before it is started (the package starts it without a DSN; systemd.service clears the failed unit)', () => {
