@@ -8,6 +8,7 @@ import { apt, command, files, sysctl, systemd, users } from '../../src/modules/i
 import type { Task } from '../../src/modules/types.js';
 import { Secret } from '../../src/secrets/secret.js';
 import { checkOnly, converge, startDockerHost, type Convergence, type DockerHost } from './helpers/docker-host.js';
+import { waitFor } from './helpers/wait.js';
 
 let h: DockerHost;
 const t = (task: Task<any>) => task as Task<unknown>; // eslint-disable-line @typescript-eslint/no-explicit-any
@@ -213,6 +214,18 @@ describe('systemd', () => {
     expectConverged(await converge(h.ctx, t(systemd.service({ name: 'sleeper', enabled: false, state: 'stopped' }))));
     expect((await h.exec('systemctl is-active sleeper; systemctl is-enabled sleeper')).stdout).toBe('inactive\ndisabled\n');
     await expect(checkOnly(h.ctx, t(systemd.service({ name: 'no-such-unit', state: 'started' })))).rejects.toThrow(/not found/);
+  });
+
+  it('a crash-looping unit, activating (auto-restart), is not taken for started: restarted now, not after its RestartSec', async () => {
+    const content = '[Service]\nExecStart=/bin/sh -c "test -f /run/flaky-ok && exec sleep infinity; exit 1"\nRestart=always\nRestartSec=600\n';
+    await converge(h.ctx, t(systemd.unit({ name: 'flaky', content })));
+    await sh('rm -f /run/flaky-ok; systemctl start flaky || true');
+    await waitFor('flaky waiting to restart', async () => (await sh('systemctl show -p ActiveState,SubState flaky')) === 'ActiveState=activating\nSubState=auto-restart\n', 20_000);
+    await sh('touch /run/flaky-ok');
+    const c = await converge(h.ctx, t(systemd.service({ name: 'flaky', state: 'started' })));
+    expectConverged(c);
+    expect(c.first.diff).toEqual([{ kind: 'service', name: 'flaky.service', before: 'activating (auto-restart)', after: 'active' }]);
+    expect(await sh('systemctl show -p ActiveState,SubState flaky')).toBe('ActiveState=active\nSubState=running\n');
   });
 
   it('a failing start reports the journal', async () => {
