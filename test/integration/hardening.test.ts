@@ -277,7 +277,7 @@ describe('security updates that arrive', () => {
     const uu = await fleet.exec('db1', 'unattended-upgrade --dry-run -d 2>&1');
     expect(uu.code).toBe(0);
     expect(uu.stdout).toMatch(/Allowed origins are: origin=Debian,codename=bookworm-security,label=Debian-Security/);
-  });
+  }, 180_000); // unattended-upgrade --dry-run reads every package's policy: tens of seconds on a loaded machine
 
   it('the first apply installed the pending security updates (the catch-up), none are left', async () => {
     for (const h of HOSTS) {

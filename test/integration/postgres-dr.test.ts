@@ -216,9 +216,32 @@ describe('postgres disaster recovery', () => {
     await qUntil('db2 has both rows', 'db2', 'select count(*) from inplace', '2');
     await sh('backup1', 'cd / && runuser -u postgres -- pgbackrest --stanza=main check');
     const args = ['-e', `postgres_restore_target_time=${between}`, '-e', 'postgres_restore_mode=in-place', '-e', 'postgres_restore_check=select count(*) from inplace'];
+    // The primary alone first: the replica is left on a timeline the restore forked off before its
+    // position. Its receiver reconnects every 5 s and shows 'streaming' until the primary refuses
+    // it; asked as fast as it answers for 12 s, `follows` must never say yes. (Beside it, a sample
+    // of the receiver's status every 10 ms counts how often 'streaming' alone would have.)
+    const primaryOnly = await apply(RESTORE, [...args, '-l', 'db1']);
+    expect(failures(primaryOnly), primaryOnly.stdout.slice(-3000)).toEqual([]);
+    expect(changed(primaryOnly)).toEqual(['db1: restore in place, recover to the target time, check the data is readable']);
+    const probe = await sh('db2', `cd / && runuser -u postgres -- psql -X -q -d postgres > /tmp/receiver-samples 2>&1 <<'SQL' &
+DO $do$ DECLARE shown int := 0; BEGIN
+  FOR i IN 1..1200 LOOP
+    IF (SELECT status FROM pg_stat_wal_receiver) = 'streaming' THEN shown := shown + 1; END IF;
+    PERFORM pg_sleep(0.01);
+  END LOOP;
+  RAISE NOTICE 'streaming % of 1200', shown;
+END $do$;
+SQL
+      end=$(($(date +%s) + 12)); n=0; yes=0
+      while [ "$(date +%s)" -lt "$end" ]; do n=$((n + 1)); if infra-pg-dr follows db1 2>/dev/null; then yes=$((yes + 1)); fi; done
+      wait; echo "$n $yes $(sed -n 's/.*streaming \\([0-9]*\\) of.*/\\1/p' /tmp/receiver-samples)"; rm -f /tmp/receiver-samples`);
+    const [asked, yes, shown] = probe.split(' ').map(Number);
+    console.log(`restore in place: db2 asked ${asked} times in 12 s, follows ${yes}; its receiver showed 'streaming' in ${shown} of 1200 samples`);
+    expect(asked).toBeGreaterThan(20);
+    expect(yes).toBe(0);
     const r = await apply(RESTORE, args);
     expect(failures(r), r.stdout.slice(-3000)).toEqual([]);
-    expect(changed(r)).toEqual(['db1: restore in place, recover to the target time, check the data is readable', 'db2: rejoin the restored primary (pg_rewind, else pg_basebackup)']);
+    expect(changed(r)).toEqual(['db2: rejoin the restored primary (pg_rewind, else pg_basebackup)']);
     expect(await q('db1', "select string_agg(note, ',') from inplace")).toBe('kept');
     expect(await q('db1', 'select pg_is_in_recovery()')).toBe('f');
     expect(await sh('db1', 'ls -d /var/lib/postgresql/15/main.before-restore-* | wc -l')).toBe('1');
