@@ -18,6 +18,7 @@ import { parse, stringify } from 'yaml';
 import { startFleet, type Fleet } from './fleet.js';
 import { cliWorkspace, infra, taskResults, REPO, type CliResult, drillVerdicts } from './helpers/cli.js';
 import { waitFor } from './helpers/wait.js';
+import { docker } from '../../src/lab/docker.js';
 import { Keyring, encryptValue } from '../../src/secrets/vault.js';
 
 const FAILOVER = join(REPO, 'playbooks/dr/postgres-failover.yaml');
@@ -277,5 +278,43 @@ SQL
     expect(drill.stderr).toMatch(/synchronous replication \(postgres_sync_replicas 1\): no acknowledged write may be lost; with 0 other replica\(s\) the new primary's writes waited for db1 to rejoin/);
     console.log(`synchronous: ${/drill postgres-failover: RTO [^\n]*/.exec(drill.stderr)![0]}; ${rpo![0]}`);
     expect(await q('db2', "select sync_state from pg_stat_replication where application_name = 'db1'")).toBe('quorum');
+  }, 900_000);
+
+  it('the primary frozen (unreachable): the failover promotes the replica and says the old one could not be fenced; back as a second primary, the rejoin refuses it until a re-run fences it', async () => {
+    // db2 is the primary since the drill above; frozen, its SSH answers no banner (as a hung host).
+    expect(await q('db2', 'select pg_is_in_recovery()')).toBe('f');
+    const id = (await docker(['ps', '-q', '--filter', `label=infra-test.pid=${process.pid}`, '--filter', 'label=infra-test.host=db2'])).trim().split('\n')[0];
+    expect(id).toMatch(/^[0-9a-f]+$/);
+    await docker(['pause', id]);
+    let frozen: CliResult;
+    try {
+      frozen = await apply(FAILOVER, ['-e', 'postgres_failover_to=db1']);
+    } finally {
+      await docker(['unpause', id]);
+    }
+    expect(frozen.code, frozen.stdout.slice(-2000)).toBe(1);
+    expect(frozen.events.filter((e) => e.type === 'host.unreachable').map((e) => (e as { host: string }).host)).toEqual(['db2']);
+    expect(failures(frozen).filter((e) => (e as { host: string }).host !== 'db2')).toEqual([]);
+    expect(changed(frozen)).toEqual(['db1: promote']);
+    expect(await q('db1', 'select pg_is_in_recovery()')).toBe('f');
+
+    // Thawed, db2 still answers as a primary: two primaries. Nothing copies from either side.
+    expect(await q('db2', 'select pg_is_in_recovery()')).toBe('f');
+    const refused = await apply(REJOIN, ['-e', 'postgres_rejoin_host=db2', '-e', 'postgres_failover_to=db1']);
+    expect(refused.code).toBe(1);
+    const guard = taskResults(refused, 'db2').find((e) => e.module === 'cluster.primary')?.error;
+    expect(guard).toMatch(/several members answer as primary: db1, db2 .* re-run playbooks\/dr\/postgres-failover\.yaml -e postgres_failover_to=db1 \(it fences it\), then this playbook/);
+    expect(changed(refused)).toEqual([]);
+
+    // The failover again: the fence it could not do, nothing else; then the rejoin.
+    const again = await apply(FAILOVER, ['-e', 'postgres_failover_to=db1']);
+    expect(failures(again), again.stdout.slice(-2000)).toEqual([]);
+    expect(changed(again)).toEqual(['db2: fence (stopped, unit masked, standby.signal, <data>.fenced)']);
+    const rejoin = await apply(REJOIN, ['-e', 'postgres_rejoin_host=db2', '-e', 'postgres_failover_to=db1']);
+    expect(failures(rejoin), rejoin.stdout.slice(-2000)).toEqual([]);
+    expect(changed(rejoin)).toEqual(['db2: rejoin (pg_rewind, else pg_basebackup)']);
+    expect(await q('db2', 'select status, sender_host from pg_stat_wal_receiver')).toBe(`streaming|${ipOf('db1')}`);
+    await q('db1', 'create table after_freeze (n int); insert into after_freeze values (1)');
+    expect(await qUntil('the write on db1 reaches db2', 'db2', 'select count(*) from after_freeze', '1')).toBe('1');
   }, 900_000);
 });
